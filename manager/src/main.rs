@@ -1,1 +1,63 @@
-fn main() {}
+//! berth: a daemonless docker-like CLI. Each verb parses its arguments in
+//! cli/<verb>.rs and calls into the library; there is no daemon, every
+//! command works on the store under --root directly, with file locks.
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Daemonless container manager",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(flatten)]
+    globals: cli::Globals,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List images
+    Images(cli::images::Args),
+    /// Manage images
+    Image(cli::image::Args),
+    /// Import a rootfs tarball as a one-layer image
+    Import(cli::import::Args),
+    /// Show low-level information on images
+    Inspect(cli::inspect::Args),
+    /// Show the history of an image
+    History(cli::history::Args),
+    /// Load images from a docker-save or OCI archive
+    Load(cli::load::Args),
+    /// Remove images
+    Rmi(cli::rmi::Args),
+    /// Save images to a docker-save or OCI archive
+    Save(cli::save::Args),
+    /// Give an image another name
+    Tag(cli::tag::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    cli.globals.init_logging();
+    let res = match cli.command {
+        Command::Images(a) => cli::images::run(&cli.globals, a),
+        Command::Image(a) => cli::image::run(&cli.globals, a),
+        Command::Import(a) => cli::import::run(&cli.globals, a),
+        Command::Inspect(a) => cli::inspect::run(&cli.globals, a),
+        Command::History(a) => cli::history::run(&cli.globals, a),
+        Command::Load(a) => cli::load::run(&cli.globals, a),
+        Command::Rmi(a) => cli::rmi::run(&cli.globals, a),
+        Command::Save(a) => cli::save::run(&cli.globals, a),
+        Command::Tag(a) => cli::tag::run(&cli.globals, a),
+    };
+    if let Err(e) = res {
+        eprintln!("berth: {}", cli::error_line(&e));
+        std::process::exit(125);
+    }
+}

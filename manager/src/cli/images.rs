@@ -1,0 +1,141 @@
+use berth::image::reference::split_name;
+use berth::image::time;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only show image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show manifest digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Show all images (the default; accepted for docker compatibility)
+    #[arg(short, long)]
+    pub all: bool,
+    /// "json" for machine-readable output
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only images whose repository matches
+    pub repository: Option<String>,
+}
+
+/// docker's size display: 1000-based units, 3 significant digits.
+pub fn human_size(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let t = format!("{v:.digits$}");
+    let t = if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    };
+    format!("{t}{}", units[i])
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    let store = g.store()?;
+    let mut recs = store.images()?;
+    recs.sort_by_key(|r| std::cmp::Reverse(r.added));
+    let filter = a
+        .repository
+        .as_ref()
+        .map(|r| store.parse_reference(r))
+        .transpose()?;
+    let mut rows = Vec::new();
+    for r in &recs {
+        let created = r.created.as_deref().and_then(time::parse_rfc3339);
+        let names: Vec<Option<&String>> = if r.names.is_empty() {
+            vec![None]
+        } else {
+            r.names.iter().map(Some).collect()
+        };
+        for n in names {
+            let (repo, tag) = n.map(|n| split_name(n)).unwrap_or(("<none>", "<none>"));
+            if let Some(f) = &filter {
+                if repo != f.name() {
+                    continue;
+                }
+            }
+            let digest = r
+                .repo_digests
+                .iter()
+                .find(|d| d.starts_with(&format!("{repo}@")))
+                .and_then(|d| d.split_once('@'))
+                .map(|x| x.1.to_string());
+            rows.push((repo.to_string(), tag.to_string(), r, created, digest));
+        }
+    }
+    if a.format.as_deref() == Some("json") {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(repo, tag, r, created, digest)| {
+                serde_json::json!({
+                    "Id": r.id, "Repository": repo, "Tag": tag, "Digest": digest.clone().unwrap_or_else(|| r.manifest.to_string()),
+                    "Names": r.names, "Created": r.created, "CreatedAt": created, "Size": r.size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    } else if let Some(f) = &a.format {
+        anyhow::bail!("unsupported --format {f:?}: only \"json\" is supported");
+    }
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for (_, _, r, _, _) in &rows {
+            if seen.insert(&r.id) {
+                println!("{}", r.id.short());
+            }
+        }
+        return Ok(());
+    }
+    let mut table: Vec<Vec<String>> = vec![];
+    let mut head = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        head.push("DIGEST");
+    }
+    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    table.push(head.iter().map(|s| s.to_string()).collect());
+    for (repo, tag, r, created, digest) in &rows {
+        let mut row = vec![repo.clone(), tag.clone()];
+        if a.digests {
+            row.push(digest.clone().unwrap_or_else(|| "<none>".into()));
+        }
+        row.push(r.id.short().to_string());
+        row.push(created.map(time::ago).unwrap_or_else(|| "N/A".into()));
+        row.push(human_size(r.size));
+        table.push(row);
+    }
+    print_table(&table);
+    Ok(())
+}
+
+pub fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.first().map(|r| r.len()).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}

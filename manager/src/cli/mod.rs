@@ -1,0 +1,83 @@
+//! Argument parsing, one file per verb (or verb group). The work is in the library.
+
+use anyhow::Context;
+use berth::image::store::Store;
+use std::path::PathBuf;
+
+pub mod history;
+pub mod image;
+pub mod images;
+pub mod import;
+pub mod inspect;
+pub mod load;
+pub mod rmi;
+pub mod save;
+pub mod tag;
+
+#[derive(clap::Args)]
+pub struct Globals {
+    /// Where images (and later containers) are stored
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    pub root: PathBuf,
+    /// Registry for short names like "busybox" (default: registries.json, else docker.io)
+    #[arg(long, global = true, env = "BERTH_DEFAULT_REGISTRY")]
+    pub default_registry: Option<String>,
+    /// A registry to reach over plain HTTP (repeatable)
+    #[arg(long = "insecure-registry", global = true)]
+    pub insecure_registries: Vec<String>,
+    /// error, warn, info, debug or trace (or RUST_LOG)
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+}
+
+impl Globals {
+    pub fn init_logging(&self) {
+        let mut b =
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+        if let Some(l) = &self.log_level {
+            b.parse_filters(l);
+        }
+        b.init();
+    }
+
+    pub fn store(&self) -> anyhow::Result<Store> {
+        let mut s = Store::open(&self.root)
+            .with_context(|| format!("opening store {}", self.root.display()))?;
+        if let Some(r) = &self.default_registry {
+            s.settings.default_registry = r.clone();
+        }
+        s.settings
+            .insecure_registries
+            .extend(self.insecure_registries.iter().cloned());
+        Ok(s)
+    }
+}
+
+/// The whole cause chain on one lower-case line.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if parts.last().is_none_or(|p| !p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+/// Names to record for an image asked for as `arg`: that name if it is one, else all its names.
+pub fn names_for(store: &Store, arg: &str, img: &berth::image::store::Image) -> Vec<String> {
+    match store
+        .parse_reference(arg)
+        .ok()
+        .and_then(|r| r.tagged_name())
+    {
+        Some(n) if img.record.names.contains(&n) => vec![n],
+        _ => img.record.names.clone(),
+    }
+}

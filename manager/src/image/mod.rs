@@ -1,0 +1,17 @@
+//! The image half of berth: a content-addressed store of blobs, unpacked
+//! layers shared by chain id, and image records; plus everything that moves
+//! images in and out of it (registries, archives, rootfs tarballs).
+
+pub mod archive;
+
+pub mod config;
+pub mod digest;
+pub mod import;
+pub mod layers;
+pub mod lock;
+pub mod progress;
+pub mod reference;
+
+pub mod store;
+pub mod time;
+pub mod types;

@@ -1,0 +1,460 @@
+//! Store, layers, import/load/save and the listing verbs, with no registry.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use tar::EntryType;
+
+fn xattr(p: &Path, key: &str) -> Option<Vec<u8>> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let k = std::ffi::CString::new(key).unwrap();
+    let mut buf = [0u8; 256];
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), k.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
+fn lower_dirs(env: &Env, r: &str) -> Vec<PathBuf> {
+    env.image_json(r)["GraphDriver"]["Data"]["LowerDirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| PathBuf::from(v.as_str().unwrap()))
+        .collect()
+}
+
+/// An overlay mount of image layers, unmounted on drop.
+struct Overlay(PathBuf);
+impl Overlay {
+    fn mount(lowers: &[PathBuf], at: &Path) -> Overlay {
+        std::fs::create_dir_all(at).unwrap();
+        let l: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                &format!("lowerdir={}", l.join(":")),
+            ])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "overlay mount failed");
+        Overlay(at.to_path_buf())
+    }
+}
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn import_list_tag_history_rmi() {
+    let env = Env::new("import");
+    let tar = busybox_tar(env.dir.path());
+    let out = env.ok(&[
+        "import",
+        "-c",
+        r#"CMD ["/bin/sh","-c","echo hi"]"#,
+        "-c",
+        "ENV A=1",
+        "-c",
+        "WORKDIR /srv",
+        "-m",
+        "first",
+        tar.to_str().unwrap(),
+        "localhost/bb:1",
+    ]);
+    let id = out.trim().to_string();
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "import prints the id: {out}"
+    );
+    let img = env.image_json("localhost/bb:1");
+    assert_eq!(img["Id"], id);
+    assert_eq!(
+        img["Config"]["Cmd"],
+        serde_json::json!(["/bin/sh", "-c", "echo hi"])
+    );
+    assert_eq!(img["Config"]["Env"], serde_json::json!(["A=1"]));
+    assert_eq!(img["Config"]["WorkingDir"], "/srv");
+    let lowers = lower_dirs(&env, "localhost/bb:1");
+    assert_eq!(lowers.len(), 1);
+    assert!(lowers[0].join("bin/busybox").is_file());
+    assert_eq!(
+        std::fs::read_link(lowers[0].join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+
+    // Table, -q, json; short id prefix and a second name.
+    let table = env.ok(&["images"]);
+    let mut lines = table.lines();
+    let head = lines.next().unwrap();
+    assert!(
+        head.starts_with("REPOSITORY") && head.contains("IMAGE ID") && head.ends_with("SIZE"),
+        "{table}"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!((row[0], row[1], row[2]), ("localhost/bb", "1", &id[7..19]));
+    env.ok(&["tag", &id[7..14], "example.org/x/bb:two"]);
+    assert_eq!(env.ok(&["images", "-q"]).trim(), &id[7..19]);
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["images", "--format", "json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    let hist = env.ok(&["history", "example.org/x/bb:two"]);
+    assert!(
+        hist.contains("berth import") && hist.contains("first"),
+        "{hist}"
+    );
+
+    // Several names: removing by id needs -f, by name only untags.
+    let err = env.fails(&["rmi", &id]);
+    assert!(err.contains("several names"), "{err}");
+    assert_eq!(
+        env.ok(&["rmi", "localhost/bb:1"]).trim(),
+        "Untagged: localhost/bb:1"
+    );
+    env.fails(&["image", "inspect", "localhost/bb:1"]);
+
+    // A holder (a container) keeps it: refused without -f.
+    let holds = env.root().join("holds").join(&id[7..]);
+    std::fs::create_dir_all(&holds).unwrap();
+    std::fs::write(holds.join("ctr-1"), "").unwrap();
+    let err = env.fails(&["rmi", "example.org/x/bb:two"]);
+    assert!(err.contains("in use by ctr-1"), "{err}");
+    std::fs::remove_file(holds.join("ctr-1")).unwrap();
+
+    let out = env.ok(&["rmi", "example.org/x/bb:two"]);
+    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert!(
+        tree(&env.root().join("blobs/sha256")).is_empty(),
+        "blobs left: {:?}",
+        tree(&env.root().join("blobs"))
+    );
+    assert!(tree(&env.root().join("layers")).is_empty());
+    assert!(tree(&env.root().join("tmp")).is_empty());
+    let err = env.fails(&["rmi", "nothere"]);
+    assert!(err.contains("no such image: nothere"), "{err}");
+}
+
+#[test]
+fn layers_keep_metadata_and_whiteouts_hide_lower_files() {
+    let env = Env::new("whiteout");
+    let l1 = TarBuf::new()
+        .dir("etc/", 0o755)
+        .file_with("etc/owned", b"o", 0o4750, 1234, 5678, 1_500_000_000)
+        .file("gone", b"bye")
+        .dir("opq/", 0o700)
+        .file("opq/old", b"old")
+        .file_xattr("attr", b"x", "user.berth", "yes")
+        .link(EntryType::Link, "hard", "etc/owned")
+        .link(EntryType::Symlink, "sym", "/etc/owned")
+        .device("null", EntryType::Char, 1, 3)
+        .device("fifo", EntryType::Fifo, 0, 0)
+        .finish();
+    let l2 = TarBuf::new()
+        .file(".wh.gone", b"")
+        .dir("opq/", 0o755)
+        .file("opq/.wh..wh..opq", b"")
+        .file("opq/new", b"new")
+        .finish();
+    let l3 = TarBuf::new().file("top", b"zstd layer").finish();
+    let b = Built::new(
+        vec![Layer::gzip(l1), Layer::plain(l2), Layer::zstd(l3)],
+        &["/bin/sh"],
+        false,
+    );
+    let arch = env.path("img.tar");
+    b.oci_archive("localhost/wh:1", &arch);
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let lowers = lower_dirs(&env, "localhost/wh:1");
+    assert_eq!(lowers.len(), 3);
+    let (top, mid, bottom) = (&lowers[0], &lowers[1], &lowers[2]);
+    assert!(top.join("top").is_file());
+
+    let m = std::fs::symlink_metadata(bottom.join("etc/owned")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777, m.mtime()),
+        (1234, 5678, 0o4750, 1_500_000_000)
+    );
+    assert_eq!(m.nlink(), 2, "hardlink kept");
+    assert_eq!(
+        std::fs::symlink_metadata(bottom.join("hard"))
+            .unwrap()
+            .ino(),
+        m.ino()
+    );
+    assert_eq!(
+        std::fs::read_link(bottom.join("sym")).unwrap(),
+        Path::new("/etc/owned")
+    );
+    let dev = std::fs::symlink_metadata(bottom.join("null")).unwrap();
+    assert!(dev.file_type().is_char_device() && dev.rdev() == libc::makedev(1, 3));
+    assert!(std::fs::symlink_metadata(bottom.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(
+        xattr(&bottom.join("attr"), "user.berth").as_deref(),
+        Some(&b"yes"[..])
+    );
+    assert_eq!(
+        std::fs::symlink_metadata(bottom.join("opq"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+
+    // overlayfs form: a 0/0 char device and the opaque xattr.
+    let wh = std::fs::symlink_metadata(mid.join("gone")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert!(!mid.join(".wh.gone").exists() && !mid.join("opq/.wh..wh..opq").exists());
+    assert_eq!(
+        xattr(&mid.join("opq"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+
+    // And the kernel agrees: mounted, the whited-out files are gone.
+    let mnt = Overlay::mount(&lowers, &env.path("merged"));
+    assert!(!mnt.0.join("gone").exists());
+    assert!(!mnt.0.join("opq/old").exists());
+    assert_eq!(std::fs::read(mnt.0.join("opq/new")).unwrap(), b"new");
+    assert_eq!(std::fs::read(mnt.0.join("etc/owned")).unwrap(), b"o");
+}
+
+#[test]
+fn unsafe_layers_are_refused_and_leave_nothing() {
+    let env = Env::new("unsafe");
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let o = outside.display().to_string();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dotdot",
+            TarBuf::new().file("a/../../escape", b"x").finish(),
+            "contains \"..\"",
+        ),
+        (
+            "absolute",
+            TarBuf::new().file(&format!("{o}/abs"), b"x").finish(),
+            "absolute path",
+        ),
+        (
+            "symlink",
+            TarBuf::new()
+                .link(EntryType::Symlink, "out", &o)
+                .file("out/through-link", b"x")
+                .finish(),
+            "through a symlink",
+        ),
+        (
+            "hardlink",
+            TarBuf::new()
+                .link(EntryType::Link, "h", "../../../etc/passwd")
+                .finish(),
+            "hardlink target outside",
+        ),
+        (
+            "hardlink-abs",
+            TarBuf::new()
+                .link(EntryType::Link, "h", "/etc/passwd")
+                .finish(),
+            "hardlink target outside",
+        ),
+    ];
+    for (name, layer, why) in cases {
+        let b = Built::new(vec![Layer::gzip(layer)], &["/bin/sh"], false);
+        let arch = env.path(&format!("{name}.tar"));
+        b.oci_archive(&format!("localhost/{name}:1"), &arch);
+        let err = env.fails(&["load", "-i", arch.to_str().unwrap()]);
+        assert!(
+            err.contains("unsafe layer entry") && err.contains(why),
+            "{name}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+        assert!(
+            tree(&outside).is_empty(),
+            "{name} wrote outside: {:?}",
+            tree(&outside)
+        );
+        assert!(!env.dir.path().join("escape").exists());
+        assert_eq!(env.ok(&["images", "-q"]), "");
+        assert!(
+            tree(&env.root().join("layers")).is_empty(),
+            "{name}: layer left"
+        );
+        assert!(
+            tree(&env.root().join("tmp")).is_empty(),
+            "{name}: tmp left {:?}",
+            tree(&env.root().join("tmp"))
+        );
+    }
+}
+
+#[test]
+fn corrupt_archive_blob_is_refused() {
+    let env = Env::new("corrupt");
+    let mut b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("f", b"data").finish())],
+        &["/bin/sh"],
+        false,
+    );
+    // The manifest still names the original digest; the bytes differ.
+    let n = b.layers[0].blob.len();
+    let good = b.layers[0].blob.clone();
+    b.layers[0].blob[n - 5] ^= 0xff;
+    let arch = env.path("c.tar");
+    let mut b2 = Built::new(vec![], &[], false);
+    b2.config = b.config.clone();
+    b2.manifest = b.manifest.clone();
+    b2.layers = vec![Layer {
+        blob: b.layers[0].blob.clone(),
+        diff_id: b.layers[0].diff_id.clone(),
+        media_type: b.layers[0].media_type,
+    }];
+    // Store the corrupt bytes under the good digest's name.
+    let mut tb = tar::Builder::new(Vec::new());
+    let mut add = |p: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        tb.append_data(&mut h, p, data).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add(
+        &format!(
+            "blobs/sha256/{}",
+            berth::image::digest::Digest::of(&good).hex()
+        ),
+        &b2.layers[0].blob,
+    );
+    add(&format!("blobs/sha256/{}", b2.id().hex()), &b2.config);
+    add(
+        &format!("blobs/sha256/{}", b2.manifest_digest().hex()),
+        &b2.manifest,
+    );
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": b2.manifest_digest().to_string(), "size": b2.manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "localhost/c:1"}}]});
+    add("index.json", &serde_json::to_vec(&index).unwrap());
+    std::fs::write(&arch, tb.into_inner().unwrap()).unwrap();
+    let err = env.fails(&["load", "-i", arch.to_str().unwrap()]);
+    assert!(
+        err.contains("does not match its digest")
+            || err.contains("corrupt")
+            || err.contains("invalid"),
+        "{err}"
+    );
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert!(
+        tree(&env.root().join("layers")).is_empty() && tree(&env.root().join("tmp")).is_empty()
+    );
+    assert!(tree(&env.root().join("blobs/sha256")).is_empty());
+}
+
+#[test]
+fn save_and_load_roundtrip_both_formats_several_images() {
+    let src = Env::new("save-src");
+    let tar = busybox_tar(src.dir.path());
+    src.ok(&[
+        "import",
+        "-c",
+        "CMD /bin/sh",
+        tar.to_str().unwrap(),
+        "localhost/one:1",
+    ]);
+    let b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("hello", b"world").finish())],
+        &["/hello"],
+        false,
+    );
+    let arch = src.path("two.tar");
+    b.oci_archive("localhost/two:2", &arch);
+    src.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let id1 = src.image_json("localhost/one:1")["Id"].clone();
+    let id2 = src.image_json("localhost/two:2")["Id"].clone();
+    for fmt in ["docker-archive", "oci-archive"] {
+        let out = src.path(&format!("{fmt}.tar"));
+        src.ok(&[
+            "save",
+            "--format",
+            fmt,
+            "-o",
+            out.to_str().unwrap(),
+            "localhost/one:1",
+            "localhost/two:2",
+        ]);
+        let dst = Env::new("save-dst");
+        // From stdin, as `docker load < x.tar`.
+        let o = dst
+            .cmd(&["load"])
+            .stdin(std::fs::File::open(&out).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{fmt}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            s.contains("Loaded image: localhost/one:1")
+                && s.contains("Loaded image: localhost/two:2"),
+            "{fmt}: {s}"
+        );
+        assert_eq!(dst.image_json("localhost/one:1")["Id"], id1, "{fmt}");
+        assert_eq!(dst.image_json("localhost/two:2")["Id"], id2, "{fmt}");
+        let lowers = lower_dirs(&dst, "localhost/two:2");
+        assert_eq!(std::fs::read(lowers[0].join("hello")).unwrap(), b"world");
+        assert!(tree(&dst.root().join("tmp")).is_empty());
+    }
+    // Saving something that does not exist writes nothing.
+    let out = src.path("none.tar");
+    let err = src.fails(&["save", "-o", out.to_str().unwrap(), "localhost/none:1"]);
+    assert!(err.contains("no such image"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn prune_removes_only_dangling_and_shares_layers() {
+    let env = Env::new("prune");
+    let layer = TarBuf::new().file("shared", b"s").finish();
+    let a = Built::new(vec![Layer::gzip(layer.clone())], &["/a"], false);
+    let b = Built::new(vec![Layer::gzip(layer)], &["/b"], false);
+    for (n, img) in [("a", &a), ("b", &b)] {
+        let arch = env.path(&format!("{n}.tar"));
+        img.oci_archive(&format!("localhost/{n}:1"), &arch);
+        env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    }
+    // One unpacked layer serves both images.
+    assert_eq!(
+        std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .count(),
+        1
+    );
+    // Loading b again under a's name leaves the old a dangling.
+    let arch = env.path("b2.tar");
+    b.oci_archive("localhost/a:1", &arch);
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let out = env.ok(&["image", "prune"]);
+    assert!(
+        out.contains(&a.id().to_string()) && out.contains("Total images removed: 1"),
+        "{out}"
+    );
+    assert_eq!(env.image_json("localhost/a:1")["Id"], b.id().to_string());
+    assert_eq!(
+        std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .count(),
+        1
+    );
+    env.ok(&["image", "prune", "-a"]);
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert!(tree(&env.root().join("layers")).is_empty());
+}
