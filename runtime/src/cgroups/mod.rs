@@ -1,0 +1,205 @@
+//! Cgroups behind one interface. The host's layout is detected once:
+//! legacy (v1 only), hybrid (v1 controllers plus a cgroup2 mount at
+//! /sys/fs/cgroup/unified) or unified (v2 only). Hybrid hosts are driven with
+//! the v1 manager, which also tracks the container in the cgroup2 tree.
+
+pub mod v1;
+pub mod v2;
+
+use oci_spec::runtime::LinuxResources;
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub const ROOT: &str = "/sys/fs/cgroup";
+pub const UNIFIED_ROOT: &str = "/sys/fs/cgroup/unified";
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {op}: {err}")]
+    Io { op: String, path: String, err: io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) fn io_err(op: impl Into<String>, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
+    let (op, path) = (op.into(), path.display().to_string());
+    move |err| CgroupError::Io { op, path, err }
+}
+
+pub type Result<T> = std::result::Result<T, CgroupError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hierarchy {
+    Legacy,
+    Hybrid,
+    Unified,
+}
+
+fn is_cgroup2(p: &str) -> bool {
+    let c = std::ffi::CString::new(p).unwrap_or_default();
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC }
+}
+
+pub fn hierarchy() -> Hierarchy {
+    static H: OnceLock<Hierarchy> = OnceLock::new();
+    *H.get_or_init(|| {
+        if is_cgroup2(ROOT) {
+            Hierarchy::Unified
+        } else if is_cgroup2(UNIFIED_ROOT) {
+            Hierarchy::Hybrid
+        } else {
+            Hierarchy::Legacy
+        }
+    })
+}
+
+/// Usage figures for `events --stats`, in runc's field names.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub cpu: CpuStats,
+    pub memory: MemoryStats,
+    pub pids: PidsStats,
+}
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CpuStats {
+    pub usage: CpuUsage,
+}
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CpuUsage {
+    pub total: u64,
+    pub user: u64,
+    pub kernel: u64,
+}
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MemoryStats {
+    pub usage: MemoryEntry,
+    pub swap: MemoryEntry,
+}
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MemoryEntry {
+    pub limit: u64,
+    pub usage: u64,
+    pub max: u64,
+    pub failcnt: u64,
+}
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PidsStats {
+    pub current: u64,
+    pub limit: u64,
+}
+
+/// What a runtime needs of a container's cgroup.
+pub trait Manager {
+    /// Creates the cgroup (idempotent).
+    fn create(&self) -> Result<()>;
+    /// Moves `pid` into the cgroup.
+    fn add(&self, pid: i32) -> Result<()>;
+    fn set(&self, r: &LinuxResources) -> Result<()>;
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn pids(&self) -> Result<Vec<i32>>;
+    /// Removes the cgroup; processes must be gone.
+    fn destroy(&self) -> Result<()>;
+    fn stats(&self) -> Result<Stats>;
+    /// Signals every process in the cgroup.
+    fn signal_all(&self, sig: i32) -> Result<()> {
+        // Frozen, nobody can fork out from under the loop.
+        let frozen = self.freeze().is_ok();
+        for pid in self.pids()? {
+            unsafe { libc::kill(pid, sig) };
+        }
+        if frozen {
+            self.thaw()?;
+        }
+        Ok(())
+    }
+}
+
+pub fn manager(path: &str) -> Box<dyn Manager> {
+    match hierarchy() {
+        Hierarchy::Unified => Box::new(v2::V2::new(Path::new(ROOT), path)),
+        Hierarchy::Hybrid => Box::new(v1::V1::new(path, true)),
+        Hierarchy::Legacy => Box::new(v1::V1::new(path, false)),
+    }
+}
+
+/// The cgroup path of a container: `linux.cgroupsPath` if given (a relative
+/// one is taken below the runtime's own cgroup), else `/<id>`.
+pub fn resolve_path(cgroups_path: Option<&Path>, id: &str) -> Result<String> {
+    let Some(p) = cgroups_path else { return Ok(format!("/{id}")) };
+    let s = p.to_string_lossy();
+    if !s.starts_with('/') && s.split(':').count() == 3 {
+        return Err(CgroupError::Invalid(format!(
+            "linux.cgroupsPath {s:?} is in systemd form (slice:prefix:name), which needs the systemd cgroup manager; berth-runtime drives cgroupfs only"
+        )));
+    }
+    if s.split('/').any(|c| c == "..") {
+        return Err(CgroupError::Invalid(format!("linux.cgroupsPath {s:?} must not contain \"..\"")));
+    }
+    if s.starts_with('/') {
+        return Ok(s.into_owned());
+    }
+    Ok(format!("{}/{}", own_cgroup().trim_end_matches('/'), s))
+}
+
+/// The cgroup of this process (v2 entry, or the v1 memory/first controller).
+fn own_cgroup() -> String {
+    let data = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut first = None;
+    for line in data.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrl, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        if hierarchy() == Hierarchy::Unified && ctrl.is_empty() {
+            return path.into();
+        }
+        if ctrl.split(',').any(|c| c == "memory") {
+            return path.into();
+        }
+        if first.is_none() && !ctrl.is_empty() {
+            first = Some(path.to_string());
+        }
+    }
+    first.unwrap_or_else(|| "/".into())
+}
+
+pub fn is_frozen(path: &str) -> bool {
+    match hierarchy() {
+        Hierarchy::Unified => fs::read_to_string(Path::new(ROOT).join(path.trim_start_matches('/')).join("cgroup.freeze"))
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false),
+        _ => fs::read_to_string(Path::new(ROOT).join("freezer").join(path.trim_start_matches('/')).join("freezer.state"))
+            .map(|s| s.trim() == "FROZEN")
+            .unwrap_or(false),
+    }
+}
+
+pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let p = dir.join(file);
+    fs::write(&p, value).map_err(io_err(format!("write {value:?} to {file}"), dir))
+}
+
+pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
+    fs::read_to_string(dir.join(file)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+pub(crate) fn read_pids(file: &Path) -> Result<Vec<i32>> {
+    let s = fs::read_to_string(file).map_err(io_err("read", file))?;
+    Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// rmdir with a few retries: the kernel may still be releasing exited tasks.
+pub(crate) fn remove_dir(p: &Path) -> Result<()> {
+    for i in 0..50 {
+        match fs::remove_dir(p) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && i < 49 => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => return Err(io_err("rmdir", p)(e)),
+        }
+    }
+    Ok(())
+}

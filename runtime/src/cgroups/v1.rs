@@ -1,0 +1,311 @@
+//! cgroup v1: one directory per mounted hierarchy (cpu, memory, pids, ...).
+
+use super::{io_err, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One mounted v1 hierarchy.
+#[derive(Debug, Clone)]
+pub struct V1Hierarchy {
+    pub mount_point: PathBuf,
+    /// The mount options naming it: "cpu", "memory", "name=systemd", ...
+    pub options: String,
+    /// Basename of the mount point, used inside the container's /sys/fs/cgroup.
+    pub dir_name: String,
+    pub controllers: Vec<String>,
+}
+
+/// The v1 hierarchies of this host, from /proc/self/mountinfo.
+pub fn hierarchies() -> &'static [V1Hierarchy] {
+    static H: OnceLock<Vec<V1Hierarchy>> = OnceLock::new();
+    H.get_or_init(|| {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut out: Vec<V1Hierarchy> = Vec::new();
+        for line in info.lines() {
+            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let mut post = post.split(' ');
+            if post.next() != Some("cgroup") {
+                continue;
+            }
+            let super_opts = post.nth(1).unwrap_or("");
+            let mp = PathBuf::from(crate::rootfs::unescape(pre.split(' ').nth(4).unwrap_or("")));
+            let controllers: Vec<String> = super_opts
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "noexec" | "nosuid" | "nodev" | "xattr" | "clone_children") && !o.starts_with("release_agent"))
+                .map(String::from)
+                .collect();
+            if controllers.is_empty() || out.iter().any(|h| h.controllers == controllers) {
+                continue;
+            }
+            let dir_name = mp.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            out.push(V1Hierarchy { options: controllers.join(","), mount_point: mp, dir_name, controllers });
+        }
+        out
+    })
+}
+
+pub struct V1 {
+    path: String,
+    /// Hybrid hosts: also track the container in the cgroup2 tree.
+    unified: Option<PathBuf>,
+}
+
+impl V1 {
+    pub fn new(path: &str, hybrid: bool) -> V1 {
+        let rel = path.trim_start_matches('/');
+        V1 { path: path.into(), unified: hybrid.then(|| Path::new(super::UNIFIED_ROOT).join(rel)) }
+    }
+
+    fn dir(&self, controller: &str) -> Option<PathBuf> {
+        hierarchies()
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == controller))
+            .map(|h| h.mount_point.join(self.path.trim_start_matches('/')))
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = hierarchies().iter().map(|h| h.mount_point.join(self.path.trim_start_matches('/'))).collect();
+        v.extend(self.unified.clone());
+        v
+    }
+
+    /// A new cpuset cgroup starts with no cpus and no mems, and refuses tasks
+    /// until they are set: copy them down from the nearest ancestor that has them.
+    fn init_cpuset(&self, dir: &Path) -> Result<()> {
+        let Some(root) = hierarchies().iter().find(|h| h.controllers.iter().any(|c| c == "cpuset")) else { return Ok(()) };
+        let mut cur = root.mount_point.clone();
+        for comp in Path::new(self.path.trim_start_matches('/')).components() {
+            let parent = cur.clone();
+            cur.push(comp);
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = fs::read_to_string(cur.join(f)).unwrap_or_default();
+                if v.trim().is_empty() {
+                    let pv = fs::read_to_string(parent.join(f)).map_err(io_err("read", &parent))?;
+                    write(&cur, f, pv.trim())?;
+                }
+            }
+            if cur == dir {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_memory(&self, r: &LinuxResources) -> Result<()> {
+        let (Some(m), Some(dir)) = (r.memory().as_ref(), self.dir("memory")) else { return Ok(()) };
+        let limit = m.limit();
+        let swap = m.swap();
+        let set_limit = |v: i64| write(&dir, "memory.limit_in_bytes", &v.to_string());
+        let set_swap = |v: i64| write(&dir, "memory.memsw.limit_in_bytes", &v.to_string());
+        match (limit, swap) {
+            (Some(l), Some(s)) => {
+                // The kernel wants memsw >= limit at every moment: order the
+                // two writes so that holds whether limits grow or shrink.
+                if set_limit(l).is_err() {
+                    set_swap(s)?;
+                    set_limit(l)?;
+                } else {
+                    set_swap(s)?;
+                }
+            }
+            (Some(l), None) => set_limit(l)?,
+            (None, Some(s)) => set_swap(s)?,
+            _ => {}
+        }
+        if let Some(v) = m.reservation() {
+            write(&dir, "memory.soft_limit_in_bytes", &v.to_string())?;
+        }
+        if let Some(v) = m.swappiness() {
+            if v > 100 {
+                return Err(CgroupError::Invalid(format!("linux.resources.memory.swappiness {v} is above 100")));
+            }
+            write(&dir, "memory.swappiness", &v.to_string())?;
+        }
+        if m.disable_oom_killer() == Some(true) {
+            write(&dir, "memory.oom_control", "1")?;
+        }
+        if let Some(v) = m.kernel() {
+            let _ = write(&dir, "memory.kmem.limit_in_bytes", &v.to_string());
+        }
+        Ok(())
+    }
+
+    fn set_cpu(&self, r: &LinuxResources) -> Result<()> {
+        let Some(c) = r.cpu().as_ref() else { return Ok(()) };
+        if let Some(dir) = self.dir("cpu") {
+            if let Some(v) = c.shares() {
+                write(&dir, "cpu.shares", &v.to_string())?;
+            }
+            if let Some(v) = c.period() {
+                write(&dir, "cpu.cfs_period_us", &v.to_string())?;
+            }
+            if let Some(v) = c.quota() {
+                write(&dir, "cpu.cfs_quota_us", &v.to_string())?;
+            }
+            if let Some(v) = c.realtime_period() {
+                write(&dir, "cpu.rt_period_us", &v.to_string())?;
+            }
+            if let Some(v) = c.realtime_runtime() {
+                write(&dir, "cpu.rt_runtime_us", &v.to_string())?;
+            }
+        }
+        if let Some(dir) = self.dir("cpuset") {
+            if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+                write(&dir, "cpuset.cpus", v)?;
+            }
+            if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+                write(&dir, "cpuset.mems", v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_devices(&self, r: &LinuxResources) -> Result<()> {
+        let (Some(rules), Some(dir)) = (r.devices().as_ref(), self.dir("devices")) else { return Ok(()) };
+        // A device cgroup inside a user namespace is not ours to change.
+        if unsafe { libc::geteuid() } != 0 {
+            return Ok(());
+        }
+        for rule in rules.iter().chain(default_allowed().iter()) {
+            let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+            write(&dir, file, &device_rule(rule))?;
+        }
+        Ok(())
+    }
+}
+
+/// "c 1:3 rwm" (or "a" for every device).
+pub fn device_rule(r: &LinuxDeviceCgroup) -> String {
+    let t = match r.typ().unwrap_or(LinuxDeviceType::A) {
+        LinuxDeviceType::A => return format!("a *:* {}", r.access().as_deref().unwrap_or("rwm")),
+        LinuxDeviceType::B => "b",
+        LinuxDeviceType::C | LinuxDeviceType::U => "c",
+        LinuxDeviceType::P => "p",
+    };
+    let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
+    format!("{t} {}:{} {}", n(r.major()), n(r.minor()), r.access().as_deref().unwrap_or("rwm"))
+}
+
+/// Devices every container may use whatever its config says, as runc allows:
+/// the default nodes, the pty devices, and mknod of anything.
+pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
+    let mk = |t: LinuxDeviceType, maj: Option<i64>, min: Option<i64>, acc: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(t));
+        d.set_major(maj);
+        d.set_minor(min);
+        d.set_access(Some(acc.into()));
+        d
+    };
+    use LinuxDeviceType::{B, C};
+    vec![
+        mk(C, None, None, "m"),
+        mk(B, None, None, "m"),
+        mk(C, Some(1), Some(3), "rwm"),
+        mk(C, Some(1), Some(5), "rwm"),
+        mk(C, Some(1), Some(7), "rwm"),
+        mk(C, Some(1), Some(8), "rwm"),
+        mk(C, Some(1), Some(9), "rwm"),
+        mk(C, Some(5), Some(0), "rwm"),
+        mk(C, Some(5), Some(1), "rwm"),
+        mk(C, Some(5), Some(2), "rwm"),
+        mk(C, Some(136), None, "rwm"),
+        mk(C, Some(10), Some(200), "rwm"),
+    ]
+}
+
+impl Manager for V1 {
+    fn create(&self) -> Result<()> {
+        for d in self.dirs() {
+            fs::create_dir_all(&d).map_err(io_err("mkdir", &d))?;
+        }
+        if let Some(d) = self.dir("cpuset") {
+            self.init_cpuset(&d)?;
+        }
+        Ok(())
+    }
+
+    fn add(&self, pid: i32) -> Result<()> {
+        for d in self.dirs() {
+            write(&d, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn set(&self, r: &LinuxResources) -> Result<()> {
+        self.set_memory(r)?;
+        self.set_cpu(r)?;
+        if let (Some(p), Some(dir)) = (r.pids().as_ref(), self.dir("pids")) {
+            let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+            write(&dir, "pids.max", &v)?;
+        }
+        if let (Some(b), Some(dir)) = (r.block_io().as_ref(), self.dir("blkio")) {
+            if let Some(w) = b.weight() {
+                write(&dir, "blkio.weight", &w.to_string())?;
+            }
+        }
+        self.set_devices(r)?;
+        Ok(())
+    }
+
+    fn freeze(&self) -> Result<()> {
+        let dir = self.dir("freezer").ok_or_else(|| CgroupError::Invalid("no freezer cgroup on this host".into()))?;
+        for _ in 0..1000 {
+            write(&dir, "freezer.state", "FROZEN")?;
+            if fs::read_to_string(dir.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let _ = write(&dir, "freezer.state", "THAWED");
+        Err(CgroupError::Invalid("the container did not freeze in time".into()))
+    }
+
+    fn thaw(&self) -> Result<()> {
+        let dir = self.dir("freezer").ok_or_else(|| CgroupError::Invalid("no freezer cgroup on this host".into()))?;
+        write(&dir, "freezer.state", "THAWED")
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        let dir = self.dir("pids").or_else(|| self.dir("freezer")).or_else(|| self.dirs().into_iter().next());
+        match dir {
+            Some(d) if d.exists() => read_pids(&d.join("cgroup.procs")),
+            _ => Ok(vec![]),
+        }
+    }
+
+    fn destroy(&self) -> Result<()> {
+        let mut first_err = None;
+        for d in self.dirs() {
+            if let Err(e) = remove_dir(&d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        if let Some(d) = self.dir("memory") {
+            s.memory.usage.usage = read_u64(&d, "memory.usage_in_bytes");
+            s.memory.usage.max = read_u64(&d, "memory.max_usage_in_bytes");
+            s.memory.usage.limit = read_u64(&d, "memory.limit_in_bytes");
+            s.memory.usage.failcnt = read_u64(&d, "memory.failcnt");
+            s.memory.swap.usage = read_u64(&d, "memory.memsw.usage_in_bytes");
+            s.memory.swap.limit = read_u64(&d, "memory.memsw.limit_in_bytes");
+        }
+        if let Some(d) = self.dir("cpuacct") {
+            s.cpu.usage.total = read_u64(&d, "cpuacct.usage");
+            s.cpu.usage.user = read_u64(&d, "cpuacct.usage_user");
+            s.cpu.usage.kernel = read_u64(&d, "cpuacct.usage_sys");
+        }
+        if let Some(d) = self.dir("pids") {
+            s.pids.current = read_u64(&d, "pids.current");
+            s.pids.limit = read_u64(&d, "pids.max");
+        }
+        Ok(s)
+    }
+}

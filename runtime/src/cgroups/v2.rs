@@ -1,0 +1,171 @@
+//! cgroup v2: one directory in the unified tree.
+
+use super::{io_err, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats};
+use oci_spec::runtime::LinuxResources;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub struct V2 {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl V2 {
+    pub fn new(root: &Path, path: &str) -> V2 {
+        V2 { root: root.into(), dir: root.join(path.trim_start_matches('/')) }
+    }
+
+    /// Controllers are only usable in a child once every ancestor delegates
+    /// them through cgroup.subtree_control.
+    fn enable_controllers(&self) -> Result<()> {
+        let avail = fs::read_to_string(self.root.join("cgroup.controllers")).map_err(io_err("read controllers", &self.root))?;
+        let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
+        let rel = self.dir.strip_prefix(&self.root).unwrap_or(Path::new("")).to_path_buf();
+        // Into the root and every ancestor, not the container's own cgroup:
+        // a cgroup with processes may not delegate (no internal processes).
+        let mut cur = self.root.clone();
+        for comp in rel.components() {
+            for c in &want {
+                // A controller busy elsewhere (e.g. threaded) is simply left out.
+                let _ = write(&cur, "cgroup.subtree_control", c);
+            }
+            cur.push(comp);
+        }
+        Ok(())
+    }
+
+    /// cpu.shares (2..262144) onto cpu.weight (1..10000), as runc and crun map it.
+    pub fn shares_to_weight(shares: u64) -> u64 {
+        if shares == 0 {
+            return 0;
+        }
+        1 + ((shares.clamp(2, 262144) - 2) * 9999) / 262142
+    }
+}
+
+impl Manager for V2 {
+    fn create(&self) -> Result<()> {
+        fs::create_dir_all(&self.dir).map_err(io_err("mkdir", &self.dir))?;
+        self.enable_controllers()
+    }
+
+    fn add(&self, pid: i32) -> Result<()> {
+        write(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+
+    fn set(&self, r: &LinuxResources) -> Result<()> {
+        let d = &self.dir;
+        if let Some(m) = r.memory() {
+            if let Some(l) = m.limit() {
+                write(d, "memory.max", &if l < 0 { "max".into() } else { l.to_string() })?;
+            }
+            if let Some(v) = m.reservation() {
+                write(d, "memory.low", &v.to_string())?;
+            }
+            if let Some(s) = m.swap() {
+                // OCI's swap is memory+swap (v1 semantics); v2 limits swap alone.
+                let v = match (s, m.limit()) {
+                    (s, _) if s < 0 => "max".to_string(),
+                    (s, Some(l)) if l >= 0 => s.saturating_sub(l).max(0).to_string(),
+                    (s, _) => s.to_string(),
+                };
+                write(d, "memory.swap.max", &v)?;
+            }
+        }
+        if let Some(c) = r.cpu() {
+            if let Some(s) = c.shares() {
+                write(d, "cpu.weight", &Self::shares_to_weight(s).to_string())?;
+            }
+            if c.quota().is_some() || c.period().is_some() {
+                let q = c.quota().map(|q| if q <= 0 { "max".to_string() } else { q.to_string() }).unwrap_or_else(|| "max".into());
+                let p = c.period().unwrap_or(100_000);
+                write(d, "cpu.max", &format!("{q} {p}"))?;
+            }
+            if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+                write(d, "cpuset.cpus", v)?;
+            }
+            if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+                write(d, "cpuset.mems", v)?;
+            }
+        }
+        if let Some(p) = r.pids() {
+            write(d, "pids.max", &if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+        }
+        if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
+            write(d, "io.weight", &format!("default {w}"))?;
+        }
+        if let Some(u) = r.unified() {
+            for (k, v) in u {
+                if k.contains('/') || k.starts_with('.') {
+                    return Err(CgroupError::Invalid(format!("linux.resources.unified: invalid key {k:?}")));
+                }
+                write(d, k, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn freeze(&self) -> Result<()> {
+        write(&self.dir, "cgroup.freeze", "1")?;
+        for _ in 0..1000 {
+            let ev = fs::read_to_string(self.dir.join("cgroup.events")).unwrap_or_default();
+            if ev.lines().any(|l| l == "frozen 1") {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(CgroupError::Invalid("the container did not freeze in time".into()))
+    }
+
+    fn thaw(&self) -> Result<()> {
+        write(&self.dir, "cgroup.freeze", "0")
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        if !self.dir.exists() {
+            return Ok(vec![]);
+        }
+        read_pids(&self.dir.join("cgroup.procs"))
+    }
+
+    fn signal_all(&self, sig: i32) -> Result<()> {
+        if sig == libc::SIGKILL && self.dir.join("cgroup.kill").exists() {
+            return write(&self.dir, "cgroup.kill", "1");
+        }
+        let frozen = self.freeze().is_ok();
+        for pid in self.pids()? {
+            unsafe { libc::kill(pid, sig) };
+        }
+        if frozen {
+            self.thaw()?;
+        }
+        Ok(())
+    }
+
+    fn destroy(&self) -> Result<()> {
+        remove_dir(&self.dir)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let d = &self.dir;
+        let mut s = Stats::default();
+        s.memory.usage.usage = read_u64(d, "memory.current");
+        s.memory.usage.max = read_u64(d, "memory.peak");
+        s.memory.usage.limit = read_u64(d, "memory.max");
+        s.memory.swap.usage = read_u64(d, "memory.swap.current");
+        s.pids.current = read_u64(d, "pids.current");
+        s.pids.limit = read_u64(d, "pids.max");
+        let cpu = fs::read_to_string(d.join("cpu.stat")).unwrap_or_default();
+        for l in cpu.lines() {
+            let mut it = l.split_whitespace();
+            let (k, v) = (it.next().unwrap_or(""), it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0));
+            match k {
+                "usage_usec" => s.cpu.usage.total = v * 1000,
+                "user_usec" => s.cpu.usage.user = v * 1000,
+                "system_usec" => s.cpu.usage.kernel = v * 1000,
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,11 @@
+use super::Global;
+
+#[derive(clap::Args)]
+pub struct Args {
+    pub id: String,
+}
+
+pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+    berth_runtime::container::start(&g.root, &a.id)?;
+    Ok(0)
+}

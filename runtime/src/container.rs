@@ -1,0 +1,699 @@
+//! The runtime's operations on containers: create, start, state, kill,
+//! delete, exec, and their combination `run`. The CLI calls these.
+
+use crate::cgroups::{self, CgroupError};
+use crate::config::{self, ConfigError};
+use crate::console;
+use crate::hooks::{self, HookError};
+use crate::init::{InitConfig, Mode};
+use crate::namespaces::{self, NsError, JOIN_ORDER};
+use crate::selfexe;
+use crate::state::{ContainerDir, State, StateError, Status};
+use crate::sync::{Channel, Msg};
+use crate::utils::{process_start_time, write_atomic};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The config copy kept in the state dir: later edits of the bundle's
+/// config.json must not affect the container (runtime.md, create step 2).
+const CONFIG_COPY: &str = "config.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Ns(#[from] NsError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error("{0}: {1}")]
+    Os(String, io::Error),
+    /// The container's own setup failed; the text comes from its init.
+    #[error("{0}")]
+    Init(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn os(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let what = what.into();
+    move |e| Error::Os(what, e)
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub struct CreateOpts<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// What `create` leaves to a caller that stays (`run`): the init is our child.
+pub struct Created {
+    pub pid: i32,
+    /// The pty master, when `run` asked for the terminal itself.
+    pub master: Option<OwnedFd>,
+}
+
+fn now_rfc3339() -> String {
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::gmtime_r(&ts.tv_sec, &mut tm) };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        ts.tv_nsec
+    )
+}
+
+fn hook_state_json(id: &str, pid: i32, bundle: &Path, annotations: &Option<std::collections::HashMap<String, String>>) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": crate::state::OCI_VERSION,
+        "id": id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations.clone().unwrap_or_default(),
+    })
+}
+
+fn with_status(mut v: serde_json::Value, status: &str) -> Vec<u8> {
+    v["status"] = status.into();
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// Undoes a half-made container when `create` fails at any step.
+struct Cleanup<'a> {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Box<dyn cgroups::Manager>>,
+    child: i32,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if self.child > 0 {
+            unsafe { libc::kill(self.child, libc::SIGKILL) };
+            unsafe { libc::waitpid(self.child, std::ptr::null_mut(), 0) };
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.signal_all(libc::SIGKILL);
+            let _ = cg.destroy();
+        }
+        if let Some(d) = self.dir.take() {
+            let _ = d.remove();
+        }
+    }
+}
+
+fn clear_cloexec(fd: i32) {
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+}
+
+/// `create`: sets the container up, blocked before exec of its process.
+/// With `own_terminal`, a terminal process's pty comes back to us instead of
+/// going to a console socket (`run` in the foreground).
+pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
+    let bundle = config::load(o.bundle)?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let nss = linux.namespaces().clone().unwrap_or_default();
+    if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        return Err(Error::Usage("invalid config: linux.namespaces: a mount namespace is required".into()));
+    }
+    let mut process = spec.process().clone().expect("validated");
+    let terminal = process.terminal() == Some(true);
+    if terminal && o.console_socket.is_none() && !own_terminal {
+        return Err(Error::Usage("process.terminal is set: --console-socket is required".into()));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::Usage("--console-socket given but process.terminal is false".into()));
+    }
+    let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), o.id)?;
+    // Socket-activated callers (LISTEN_FDS) pass their fds on, as with runc.
+    let mut preserve = o.preserve_fds;
+    if let Some(n) = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+        preserve += n;
+        let mut env = process.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".into());
+        process.set_env(Some(env));
+    }
+    let console = match (o.console_socket, terminal && own_terminal) {
+        (Some(p), _) => Some((UnixStream::connect(p).map_err(os(format!("connect to console socket {}", p.display())))?, None)),
+        (None, true) => {
+            let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
+            Some((b, Some(a)))
+        }
+        _ => None,
+    };
+
+    let dir = ContainerDir::create(o.root, o.id)?;
+    let mut cleanup = Cleanup { dir: None, cgroup: None, child: 0, _p: Default::default() };
+    let fifo = dir.fifo_path();
+    let cf = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let st_path = dir.path.clone();
+    cleanup.dir = Some(dir);
+    if unsafe { libc::mkfifo(cf.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(cf.as_ptr(), 0o622) } != 0 {
+        return Err(os("mkfifo exec.fifo")(io::Error::last_os_error()));
+    }
+    write_atomic(&st_path.join(CONFIG_COPY), &bundle.raw, 0o600).map_err(os("save config"))?;
+
+    let cg = cgroups::manager(&cgroup_path);
+    cg.create()?;
+    cleanup.cgroup = Some(cg);
+    if let Some(r) = linux.resources() {
+        cleanup.cgroup.as_ref().expect("set above").set(r)?;
+    }
+
+    let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
+    let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
+    let new_userns = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let mut flags = 0;
+    for n in nss.iter().filter(|n| n.path().is_none()) {
+        match n.typ() {
+            // cgroup: unshared by the init once inside its cgroup; time: see below.
+            LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time => {}
+            t => flags |= namespaces::flag(t),
+        }
+    }
+    if nss.iter().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none()) {
+        // A time namespace cannot be made by clone(): it is made for our children.
+        namespaces::unshare(libc::CLONE_NEWTIME, "time")?;
+        if let Some(offs) = linux.time_offsets() {
+            let mut text = String::new();
+            for (clock, o) in offs {
+                text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+            }
+            fs::write("/proc/self/timens_offsets", text).map_err(os("write time offsets"))?;
+        }
+    }
+    let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
+
+    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) } as i32;
+    if pid < 0 {
+        return Err(os("clone the container's init")(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // The child: nothing here may return into the caller's code.
+        let mut ch = child_chan;
+        clear_cloexec(ch.fd());
+        if let Some(fd) = console_child_fd {
+            clear_cloexec(fd);
+        }
+        if new_userns && !matches!(ch.recv(), Ok(Msg::Go)) {
+            unsafe { libc::_exit(1) };
+        }
+        let e = selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd());
+        let _ = ch.send(&Msg::Error(format!("exec the runtime in the container: {e}")));
+        unsafe { libc::_exit(1) };
+    }
+    cleanup.child = pid;
+    drop(child_chan);
+    drop(memfd);
+    let (console_sock, console_ours) = match console {
+        Some((s, ours)) => (Some(s), ours),
+        None => (None, None),
+    };
+
+    let send = |ch: &mut Channel, m: &Msg| ch.send(m).map_err(|_| Error::Init("container init exited during setup".into()));
+    if new_userns {
+        namespaces::write_id_maps(pid, linux.uid_mappings().as_deref().unwrap_or_default(), linux.gid_mappings().as_deref().unwrap_or_default())?;
+        send(&mut parent, &Msg::Go)?;
+    }
+    cleanup.cgroup.as_ref().expect("set above").add(pid)?;
+
+    let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    let mut parent_hooks = vec![];
+    if hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) {
+        parent_hooks.push("prestart".to_string());
+    }
+    if hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty()) {
+        parent_hooks.push("createRuntime".to_string());
+    }
+    let cfg = InitConfig {
+        mode: Mode::Create,
+        id: o.id.into(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        spec: spec.clone(),
+        process,
+        state_dir: st_path.clone(),
+        cgroup_path: cgroup_path.clone(),
+        console_fd: console_child_fd,
+        preserve_fds: preserve,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        host_pid: pid,
+        parent_hooks,
+        hook_state: hook_state.clone(),
+    };
+    send(&mut parent, &Msg::Config(Box::new(cfg)))?;
+    drop(console_sock);
+    let mut init_pid = pid;
+    loop {
+        let m = parent.recv().map_err(|_| Error::Init("container init exited during setup".into()))?;
+        match m {
+            Msg::Ready => break,
+            Msg::Error(e) => return Err(Error::Init(e)),
+            Msg::Pid(p) => {
+                // The middle process exits at once; reap it, track the real init.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                cleanup.child = p;
+                init_pid = p;
+            }
+            Msg::Hooks(kinds) => {
+                let st = with_status(hook_state.clone(), "creating");
+                let mut err = None;
+                for k in &kinds {
+                    let list = match k.as_str() {
+                        "prestart" => hooks.prestart().clone(),
+                        _ => hooks.create_runtime().clone(),
+                    };
+                    if let Err(e) = hooks::run(k, &list.unwrap_or_default(), &st) {
+                        err = Some(e.to_string());
+                        break;
+                    }
+                }
+                send(&mut parent, &Msg::HooksDone(err.clone()))?;
+                if let Some(e) = err {
+                    return Err(Error::Init(e));
+                }
+            }
+            m => return Err(Error::Init(format!("unexpected message from init: {m:?}"))),
+        }
+    }
+    let master = match console_ours {
+        Some(s) => Some(console::recv_fd(s.as_raw_fd()).map_err(os("receive the container's pty"))?),
+        None => None,
+    };
+    let start_time = process_start_time(init_pid).ok_or_else(|| Error::Init("container init exited during setup".into()))?;
+    let state = State {
+        id: o.id.into(),
+        pid: init_pid,
+        init_start_time: start_time,
+        bundle: bundle.dir.clone(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        created: now_rfc3339(),
+        cgroup_path,
+        namespaces: vec![],
+        use_terminal: terminal,
+        owner: unsafe { libc::geteuid() },
+    };
+    let dir = cleanup.dir.as_ref().expect("set above");
+    dir.save(&state)?;
+    if let Some(p) = o.pid_file {
+        write_atomic(p, init_pid.to_string().as_bytes(), 0o644).map_err(os(format!("write pid file {}", p.display())))?;
+    }
+    // Success: nothing to undo. The directory's lock is released on return.
+    cleanup.child = 0;
+    cleanup.cgroup = None;
+    drop(cleanup.dir.take());
+    Ok(Created { pid: init_pid, master })
+}
+
+fn stored_spec(dir: &ContainerDir) -> Result<Spec> {
+    let raw = fs::read(dir.path.join(CONFIG_COPY)).map_err(os("read the container's config"))?;
+    config::parse(&raw).map_err(|e| Error::Init(format!("stored config: {e}")))
+}
+
+/// The container's configured process, the base `exec` builds on.
+pub fn base_process(root: &Path, id: &str) -> Result<Process> {
+    let dir = ContainerDir::open(root, id)?;
+    Ok(stored_spec(&dir)?.process().clone().unwrap_or_default())
+}
+
+/// `start`: releases a created container's init into its process.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    if status != Status::Created {
+        return Err(Error::Usage(format!("cannot start container {id}: it is {status}, not created")));
+    }
+    let spec = stored_spec(&dir)?;
+    let fifo = dir.fifo_path();
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nonblock()
+        .open(&fifo)
+        .map_err(os("open exec fifo"))?;
+    // Wait for the init's byte, but never on a dead init.
+    loop {
+        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
+        if n > 0 {
+            let mut b = [0u8; 1];
+            let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            if r == 1 {
+                break;
+            }
+            if r == 0 || pfd.revents & libc::POLLHUP != 0 {
+                return Err(Error::Init(format!("container {id}: init exited before it could start (a startContainer hook failed?)")));
+            }
+        } else if !crate::utils::is_same_process(st.pid, st.init_start_time) {
+            return Err(Error::Init(format!("container {id}: init exited before start")));
+        }
+    }
+    let _ = fs::remove_file(&fifo);
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+        let s = with_status(hook_state_json(id, st.pid, &st.bundle, spec.annotations()), "running");
+        if let Err(e) = hooks::run("poststart", &h, &s) {
+            // runtime.md: a failed poststart hook stops the container.
+            unsafe { libc::kill(st.pid, libc::SIGKILL) };
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+trait NonBlock {
+    fn custom_flags_nonblock(&mut self) -> &mut Self;
+}
+impl NonBlock for fs::OpenOptions {
+    fn custom_flags_nonblock(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_NONBLOCK | libc::O_CLOEXEC)
+    }
+}
+
+/// `state`: the container's state as state-schema.json describes it.
+pub fn state(root: &Path, id: &str) -> Result<String> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    Ok(serde_json::to_string_pretty(&st.oci_state(status)).expect("serializes"))
+}
+
+pub fn load(root: &Path, id: &str) -> Result<(State, Status)> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    Ok((st, status))
+}
+
+/// `kill`: a signal to the init, or with `all` to every process of the container.
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    if status == Status::Stopped {
+        return Err(Error::Usage(format!("cannot kill container {id}: it is not running")));
+    }
+    if all {
+        cgroups::manager(&st.cgroup_path).signal_all(sig)?;
+    } else if unsafe { libc::kill(st.pid, sig) } != 0 {
+        return Err(os(format!("kill container {id}"))(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// `delete`: removes a stopped container (or, with `force`, kills it first).
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = match ContainerDir::open(root, id) {
+        Ok(d) => d,
+        // runc and crun: deleting what is already gone succeeds with --force.
+        Err(StateError::NotFound(_)) if force => {
+            let _ = ContainerDir::remove_debris(root, id);
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    let cg = cgroups::manager(&st.cgroup_path);
+    if status != Status::Stopped {
+        if !force {
+            return Err(Error::Usage(format!("cannot delete container {id}: it is {status}, not stopped (use --force)")));
+        }
+        let _ = cg.signal_all(libc::SIGKILL);
+        unsafe { libc::kill(st.pid, libc::SIGKILL) };
+        if status == Status::Paused {
+            let _ = cg.thaw();
+        }
+        for _ in 0..500 {
+            if !crate::utils::is_same_process(st.pid, st.init_start_time) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // Anything the init left behind (with a shared pid namespace) dies too.
+    if !cg.pids().unwrap_or_default().is_empty() {
+        let _ = cg.signal_all(libc::SIGKILL);
+    }
+    let spec = stored_spec(&dir).ok();
+    cg.destroy()?;
+    dir.remove()?;
+    if let Some(spec) = &spec {
+        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+            let s = with_status(hook_state_json(id, st.pid, &st.bundle, spec.annotations()), "stopped");
+            // runtime.md: a failing poststop hook is only a warning.
+            if let Err(e) = hooks::run("poststop", &h, &s) {
+                log::warn!("{e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub struct ExecOpts<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub process: Process,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+}
+
+/// `exec`: runs another process in a running container. Returns its exit
+/// code when not detached.
+pub fn exec(o: ExecOpts) -> Result<i32> {
+    let dir = ContainerDir::open(o.root, o.id)?;
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(Error::Usage(format!("cannot exec in container {}: it is {status}", o.id)));
+    }
+    let spec = stored_spec(&dir)?;
+    drop(dir);
+    let terminal = o.process.terminal() == Some(true);
+    if terminal && o.console_socket.is_none() && o.detach {
+        return Err(Error::Usage("a detached terminal process needs --console-socket".into()));
+    }
+    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let mut fds = Vec::new();
+    for t in JOIN_ORDER {
+        if nss.iter().any(|n| n.typ() == t) {
+            let p = PathBuf::from(format!("/proc/{}/ns/{}", st.pid, namespaces::proc_name(t)));
+            fds.push(namespaces::open(t, &p)?);
+        }
+    }
+    // pid and time namespaces apply to children: we enter them here, the
+    // child we fork is born inside.
+    for ns in fds.iter().filter(|n| matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)) {
+        namespaces::join(ns)?;
+    }
+    let console = match (o.console_socket, terminal) {
+        (Some(p), true) => Some((UnixStream::connect(p).map_err(os(format!("connect to console socket {}", p.display())))?, None)),
+        (None, true) => {
+            let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
+            Some((b, Some(a)))
+        }
+        _ => None,
+    };
+    let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
+    let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
+    let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(os("fork")(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        let mut ch = child_chan;
+        for ns in fds.iter().filter(|n| !matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)) {
+            if let Err(e) = namespaces::join(ns) {
+                let _ = ch.send(&Msg::Error(e.to_string()));
+                unsafe { libc::_exit(1) };
+            }
+        }
+        clear_cloexec(ch.fd());
+        if let Some(fd) = console_child_fd {
+            clear_cloexec(fd);
+        }
+        let e = selfexe::exec_init(memfd.as_raw_fd(), "exec", ch.fd());
+        let _ = ch.send(&Msg::Error(format!("exec the runtime in the container: {e}")));
+        unsafe { libc::_exit(1) };
+    }
+    drop(child_chan);
+    drop(memfd);
+    let kill_child = |e: Error| {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        e
+    };
+    if let Err(e) = cgroups::manager(&st.cgroup_path).add(pid) {
+        return Err(kill_child(e.into()));
+    }
+    let cfg = InitConfig {
+        mode: Mode::Exec,
+        id: o.id.into(),
+        bundle: st.bundle.clone(),
+        rootfs: PathBuf::new(),
+        spec: spec.clone(),
+        process: o.process,
+        state_dir: PathBuf::new(),
+        cgroup_path: st.cgroup_path.clone(),
+        console_fd: console_child_fd,
+        preserve_fds: o.preserve_fds,
+        no_pivot: false,
+        no_new_keyring: true,
+        host_pid: pid,
+        parent_hooks: vec![],
+        hook_state: serde_json::Value::Null,
+    };
+    if parent.send(&Msg::Config(Box::new(cfg))).is_err() {
+        return Err(kill_child(Error::Init("exec process exited during setup".into())));
+    }
+    let (console_sock, console_ours) = match console {
+        Some((s, ours)) => (Some(s), ours),
+        None => (None, None),
+    };
+    drop(console_sock);
+    match parent.recv() {
+        Ok(Msg::Ready) => {}
+        Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
+        _ => return Err(kill_child(Error::Init("exec process exited during setup".into()))),
+    }
+    if let Some(p) = o.pid_file {
+        write_atomic(p, pid.to_string().as_bytes(), 0o644).map_err(os(format!("write pid file {}", p.display())))?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    if let Some(s) = console_ours {
+        let master = console::recv_fd(s.as_raw_fd()).map_err(os("receive the pty"))?;
+        forward_signals(pid);
+        console::proxy(&master);
+    } else {
+        forward_signals(pid);
+    }
+    Ok(wait_exit(pid))
+}
+
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::Relaxed);
+    if pid > 0 {
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// While we wait in the foreground, signals meant for us go to the container.
+pub fn forward_signals(pid: i32) {
+    FORWARD_TO.store(pid, std::sync::atomic::Ordering::Relaxed);
+    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH] {
+        unsafe { libc::signal(s, forward as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Waits for our child and turns its end into an exit code (128+N for signal N).
+pub fn wait_exit(pid: i32) -> i32 {
+    loop {
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return 255;
+        }
+        if libc::WIFEXITED(status) {
+            return libc::WEXITSTATUS(status);
+        }
+        if libc::WIFSIGNALED(status) {
+            return 128 + libc::WTERMSIG(status);
+        }
+    }
+}
+
+/// `run`: create, start, and (unless detached) wait, then delete.
+pub fn run(o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
+    let c = create(o, !detach)?;
+    if let Err(e) = start(o.root, o.id) {
+        let _ = delete(o.root, o.id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    forward_signals(c.pid);
+    if let Some(m) = &c.master {
+        console::proxy(m);
+    }
+    let code = wait_exit(c.pid);
+    if !keep {
+        delete(o.root, o.id, true)?;
+    }
+    Ok(code)
+}
+
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let (st, _) = load(root, id)?;
+    Ok(cgroups::manager(&st.cgroup_path).pids()?)
+}
+
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let (st, status) = load(root, id)?;
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(Error::Usage(format!("cannot pause container {id}: it is {status}")));
+    }
+    Ok(cgroups::manager(&st.cgroup_path).freeze()?)
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let (st, status) = load(root, id)?;
+    if status != Status::Paused {
+        return Err(Error::Usage(format!("cannot resume container {id}: it is {status}, not paused")));
+    }
+    Ok(cgroups::manager(&st.cgroup_path).thaw()?)
+}
+
+pub fn stats(root: &Path, id: &str) -> Result<cgroups::Stats> {
+    let (st, status) = load(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::Usage(format!("container {id} is stopped")));
+    }
+    Ok(cgroups::manager(&st.cgroup_path).stats()?)
+}
+
+pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let (st, status) = load(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::Usage(format!("cannot update container {id}: it is stopped")));
+    }
+    Ok(cgroups::manager(&st.cgroup_path).set(r)?)
+}

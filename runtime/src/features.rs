@@ -1,0 +1,43 @@
+//! `features`: what this runtime really supports, per features-schema.json.
+//! Anything listed here is exercised by our tests; nothing is listed on hope.
+
+use serde_json::{json, Value};
+
+const MOUNT_OPTIONS: &[&str] = &[
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime", "loud", "mand",
+    "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime", "nostrictatime",
+    "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+    "shared", "silent", "slave", "strictatime", "suid", "sync", "unbindable",
+];
+
+pub fn features() -> Value {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
+    let caps: Vec<String> = caps::all()
+        .into_iter()
+        .filter(|c| u32::from(c.index()) <= last)
+        .map(|c| c.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::state::OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": MOUNT_OPTIONS,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            // No LSM on the hosts we target; runc ignores the profile fields there too.
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+        },
+        "annotations": {
+            "org.opencontainers.runc.checkpoint.enabled": "false",
+            "io.github.berth.runtime.version": env!("CARGO_PKG_VERSION"),
+        }
+    })
+}

@@ -1,0 +1,292 @@
+//! The container side of `create` and `exec`: runs in the sealed copy of our
+//! binary (see selfexe.rs), already inside the new or joined namespaces.
+//! See the picture in lib.rs for where each step sits.
+
+use crate::console;
+use crate::hooks;
+use crate::namespaces::{self, JOIN_ORDER};
+use crate::process;
+use crate::rootfs::{self, Kind, Rootfs};
+use crate::sync::{Channel, Msg};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Serialize, Deserialize, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Create,
+    Exec,
+}
+
+/// Everything the init is told by the runtime.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitConfig {
+    pub mode: Mode,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+    /// The process to run (the config's, or the one given to `exec`).
+    pub process: Process,
+    /// State directory holding exec.fifo (create only).
+    pub state_dir: PathBuf,
+    pub cgroup_path: String,
+    /// An fd of ours connected to the console socket, when `terminal` is set.
+    pub console_fd: Option<i32>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub host_pid: i32,
+    /// Ask the parent to run prestart/createRuntime hooks at the right moment.
+    pub parent_hooks: Vec<String>,
+    /// The state JSON hooks get, with `status` filled in by whoever runs them.
+    pub hook_state: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Ns(#[from] namespaces::NsError),
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Process(#[from] process::ProcessError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error("{0}: {1}")]
+    Os(String, io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn os(what: impl Into<String>) -> impl FnOnce(io::Error) -> InitError {
+    let what = what.into();
+    move |e| InitError::Os(what, e)
+}
+
+/// Entry point of `berth-runtime init <mode>`; never returns.
+pub fn main() -> ! {
+    // Until exec, nobody (not even a process of the container) may open our
+    // /proc entries: they lead to host fds and to the runtime's image.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let fd: i32 = std::env::var("_BERTH_SYNC_FD").ok().and_then(|v| v.parse().ok()).unwrap_or(-1);
+    if fd < 0 {
+        eprintln!("berth-runtime init: not started by berth-runtime");
+        std::process::exit(2);
+    }
+    // Our fds may not leak into the container.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut chan = unsafe { Channel::from_raw_fd(fd) };
+    let cfg = match chan.recv() {
+        Ok(Msg::Config(c)) => c,
+        _ => std::process::exit(2),
+    };
+    let err = match cfg.mode {
+        Mode::Create => init_container(&cfg, &mut chan),
+        Mode::Exec => init_exec(&cfg, &mut chan),
+    };
+    let _ = chan.send(&Msg::Error(err.to_string()));
+    std::process::exit(1);
+}
+
+fn has_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|v| v.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
+fn hook_state(cfg: &InitConfig, status: &str) -> Vec<u8> {
+    let mut s = cfg.hook_state.clone();
+    s["status"] = status.into();
+    serde_json::to_vec(&s).unwrap_or_default()
+}
+
+fn init_container(cfg: &InitConfig, chan: &mut Channel) -> InitError {
+    match setup_container(cfg, chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert::Infallible, InitError> {
+    let spec = &cfg.spec;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let nss = linux.namespaces().clone().unwrap_or_default();
+    // Joined namespaces, opened all first: once in another mount namespace
+    // the paths may no longer resolve.
+    let mut to_join = Vec::new();
+    for t in JOIN_ORDER {
+        if let Some(p) = nss.iter().find(|n| n.typ() == t).and_then(|n| n.path().clone()) {
+            to_join.push(namespaces::open(t, &p)?);
+        }
+    }
+    for ns in &to_join {
+        namespaces::join(ns)?;
+    }
+    if to_join.iter().any(|n| n.typ == LinuxNamespaceType::Pid) {
+        // setns(pid) only moves our children: the container's init is a child.
+        match unsafe { libc::fork() } {
+            -1 => return Err(os("fork into the joined pid namespace")(io::Error::last_os_error())),
+            0 => {}
+            child => {
+                let _ = chan.send(&Msg::Pid(child));
+                unsafe { libc::_exit(0) };
+            }
+        }
+    }
+    if has_new(spec, LinuxNamespaceType::Cgroup) {
+        // Only now, inside the container's cgroup, so that it becomes the root.
+        namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
+    }
+    if unsafe { libc::setsid() } < 0 {
+        return Err(os("setsid")(io::Error::last_os_error()));
+    }
+    if !cfg.no_new_keyring {
+        let name = std::ffi::CString::new(format!("_ses.{}", cfg.id)).unwrap_or_default();
+        // No keyrings (e.g. in some user namespaces) is not a reason to fail.
+        unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.as_ptr()) };
+    }
+    for (k, v) in linux.sysctl().clone().unwrap_or_default() {
+        let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+        fs::write(&p, &v).map_err(os(format!("set sysctl {k}={v}")))?;
+    }
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).map_err(|e| os(format!("set hostname {h:?}"))(e.into()))?;
+    }
+    if let Some(d) = spec.domainname() {
+        let c = std::ffi::CString::new(d.as_str()).unwrap_or_default();
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(os(format!("set domainname {d:?}"))(io::Error::last_os_error()));
+        }
+    }
+    let rfs = Rootfs {
+        spec,
+        rootfs: &cfg.rootfs,
+        bundle: &cfg.bundle,
+        cgroup_path: &cfg.cgroup_path,
+        in_userns: has_new(spec, LinuxNamespaceType::User) || nss.iter().any(|n| n.typ() == LinuxNamespaceType::User),
+        new_cgroupns: has_new(spec, LinuxNamespaceType::Cgroup),
+    };
+    rfs.prepare()?;
+    let root = rfs.root_fd()?;
+    rfs.mount_all(&root)?;
+    rfs.create_devices(&root)?;
+    let cwd = cfg.process.cwd().clone();
+    drop(rootfs::resolve_create(&root, &cwd, Kind::Dir)?);
+    if !cfg.parent_hooks.is_empty() {
+        chan.send(&Msg::Hooks(cfg.parent_hooks.clone())).map_err(os("sync with runtime"))?;
+        match chan.recv().map_err(os("sync with runtime"))? {
+            Msg::HooksDone(None) => {}
+            Msg::HooksDone(Some(e)) => return Err(InitError::Other(e)),
+            m => return Err(InitError::Other(format!("unexpected message from runtime: {m:?}"))),
+        }
+    }
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+        hooks::run("createContainer", &h, &hook_state(cfg, "creating"))?;
+    }
+    // Opened before pivot_root: the fifo lives on the host.
+    let state_dir: OwnedFd = fs::File::open(&cfg.state_dir).map_err(os("open state dir"))?.into();
+    drop(root);
+    rfs.pivot(cfg.no_pivot)?;
+    setup_terminal(cfg, true)?;
+    rfs.finish()?;
+    let path = prepare_process(cfg)?;
+    chan.send(&Msg::Ready).map_err(os("sync with runtime"))?;
+
+    // Blocks until `start` opens the other end.
+    let fifo = unsafe { libc::openat(state_dir.as_raw_fd(), c"exec.fifo".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fifo < 0 {
+        return Err(os("open exec fifo")(io::Error::last_os_error()));
+    }
+    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+        hooks::run("startContainer", &h, &hook_state(cfg, "created"))?;
+    }
+    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        return Err(os("write exec fifo")(io::Error::last_os_error()));
+    }
+    drop(fifo);
+    drop(state_dir);
+    Err(exec_process(cfg, &path))
+}
+
+/// With `terminal`, a pty from the container's devpts becomes our stdio and
+/// its master goes to the console socket.
+fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError> {
+    if cfg.process.terminal() != Some(true) {
+        return Ok(());
+    }
+    let sock = cfg.console_fd.ok_or_else(|| InitError::Other("process.terminal is set but no console socket was given (use --console-socket)".into()))?;
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let (master, slave, name) = console::open_pty().map_err(os("open a pty in the container (is devpts mounted at /dev/pts?)"))?;
+    if let Some(sz) = cfg.process.console_size() {
+        console::set_size(slave.as_raw_fd(), sz.height() as u16, sz.width() as u16).map_err(os("set console size"))?;
+    }
+    if console_mount {
+        let target = Path::new("/dev/console");
+        if !target.exists() {
+            fs::File::create(target).map_err(os("create /dev/console"))?;
+        }
+        rootfs::mount(Some(Path::new(&name)), target, Some("bind"), libc::MS_BIND, None).map_err(os("bind /dev/console"))?;
+    }
+    console::send_fd(sock.as_raw_fd(), &name, master.as_raw_fd()).map_err(os("send pty to the console socket"))?;
+    drop(master);
+    if cfg.mode == Mode::Exec {
+        if unsafe { libc::setsid() } < 0 {
+            return Err(os("setsid")(io::Error::last_os_error()));
+        }
+    }
+    console::make_stdio(&slave).map_err(os("make the pty our terminal"))?;
+    Ok(())
+}
+
+/// Everything about the process that can fail, done before the runtime is
+/// told we are ready, so that such failures fail `create`/`exec`.
+fn prepare_process(cfg: &InitConfig) -> Result<PathBuf, InitError> {
+    let p = &cfg.process;
+    let args = p.args().clone().unwrap_or_default();
+    let env = p.env().clone().unwrap_or_default();
+    let path = process::lookup(args.first().map(String::as_str).unwrap_or(""), &env)?;
+    process::set_rlimits(p)?;
+    process::set_oom_score_adj(p)?;
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
+    process::set_user(p)?;
+    process::set_capabilities(p)?;
+    process::set_no_new_privs(p)?;
+    // Again as the user: it must be allowed there, and a cwd reached through
+    // a leaked fd would show up as unreachable (CVE-2024-21626).
+    nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?} as uid {}", p.user().uid()))(e.into()))?;
+    match std::env::current_dir() {
+        Ok(d) if d.is_absolute() => {}
+        _ => return Err(InitError::Other(format!("cwd {cwd:?} is outside the container"))),
+    }
+    Ok(path)
+}
+
+fn exec_process(cfg: &InitConfig, path: &Path) -> InitError {
+    let p = &cfg.process;
+    let args = p.args().clone().unwrap_or_default();
+    let env = p.env().clone().unwrap_or_default();
+    if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
+        return e.into();
+    }
+    process::exec(path, &args, &env).into()
+}
+
+fn init_exec(cfg: &InitConfig, chan: &mut Channel) -> InitError {
+    let r = (|| -> Result<PathBuf, InitError> {
+        setup_terminal(cfg, false)?;
+        prepare_process(cfg)
+    })();
+    match r {
+        Ok(path) => {
+            if let Err(e) = chan.send(&Msg::Ready) {
+                return os("sync with runtime")(e);
+            }
+            exec_process(cfg, &path)
+        }
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,278 @@
+//! The container's state directory: `<root>/<id>/` with `state.json`, the
+//! `exec.fifo` of a created container and a lock file serializing commands.
+
+use crate::utils::{is_same_process, write_atomic};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+const LOCK_FILE: &str = "lock";
+/// The OCI runtime spec version we implement and report.
+pub const OCI_VERSION: &str = "1.2.0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("container {0} already exists")]
+    Exists(String),
+    #[error("state of container {0} is unreadable: {1}")]
+    Corrupt(String, String),
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> StateError {
+    let what = what.into();
+    move |e| StateError::Io(what, e)
+}
+
+/// Ids become directory names and cgroup names: only a safe alphabet, no
+/// `.`/`..`, bounded so paths stay short.
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let bad = |why| Err(StateError::InvalidId(id.to_string(), why));
+    if id.is_empty() {
+        return bad("must not be empty");
+    }
+    if id.len() > 1024 {
+        return bad("longer than 1024 bytes");
+    }
+    if id == "." || id == ".." {
+        return bad("must not be . or ..");
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+        return bad("only letters, digits, '_', '+', '-' and '.' are allowed");
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What we persist about a container. The public part (`oci_state`) follows
+/// state-schema.json; the rest is ours.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init (see `utils::process_start_time`).
+    pub init_start_time: u64,
+    pub bundle: PathBuf,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// RFC 3339 creation time, for `list`.
+    pub created: String,
+    /// Cgroup of the container, relative to each hierarchy root.
+    pub cgroup_path: String,
+    /// Namespaces the init runs in (type -> /proc path or joined path), for `exec`.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub use_terminal: bool,
+    pub owner: u32,
+}
+
+/// The JSON printed by `state`: exactly the fields of state-schema.json.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'static str,
+    pub id: &'a str,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    pub bundle: &'a Path,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// A container's state directory, locked for the lifetime of this value.
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: fs::File,
+}
+
+fn lock(path: &Path) -> Result<fs::File, StateError> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path.join(LOCK_FILE))
+        .map_err(io_err(format!("lock {}", path.display())))?;
+    // Blocking: concurrent commands on one id simply take turns.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(StateError::Io("flock".into(), io::Error::last_os_error()));
+    }
+    Ok(f)
+}
+
+impl ContainerDir {
+    /// Creates the directory of a new container; fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io_err(format!("create root {}", root.display())))?;
+        let path = root.join(id);
+        // 0711: the init, once it runs as the container's user, must still be
+        // able to open exec.fifo by name through its directory fd.
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            // A create that was killed mid-way leaves a dir with no state:
+            // that id is free again once nobody holds its lock.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !Self::remove_debris(root, id)? {
+                    return Err(StateError::Exists(id.into()));
+                }
+                fs::DirBuilder::new().mode(0o711).create(&path).map_err(|_| StateError::Exists(id.into()))?;
+            }
+            Err(e) => return Err(StateError::Io(format!("create {}", path.display()), e)),
+        }
+        let _lock = lock(&path)?;
+        Ok(ContainerDir { id: id.into(), path, _lock })
+    }
+
+    /// Opens and locks the directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.is_dir() {
+            return Err(StateError::NotFound(id.into()));
+        }
+        let _lock = lock(&path)?;
+        // A concurrent delete may have removed it while we waited for the lock.
+        if !path.join(STATE_FILE).exists() {
+            return Err(StateError::NotFound(id.into()));
+        }
+        Ok(ContainerDir { id: id.into(), path, _lock })
+    }
+
+    /// Removes the directory of `id` if it holds no state and no one has it
+    /// locked (left by a killed `create`). True if it was removed.
+    pub fn remove_debris(root: &Path, id: &str) -> Result<bool, StateError> {
+        let path = root.join(id);
+        if path.join(STATE_FILE).exists() || !path.is_dir() {
+            return Ok(false);
+        }
+        let Ok(f) = fs::File::open(path.join(LOCK_FILE)) else {
+            // No lock file: the creator died before taking it, or is about to.
+            return Ok(false);
+        };
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Ok(false);
+        }
+        fs::remove_dir_all(&path).map_err(io_err(format!("remove {}", path.display())))?;
+        Ok(true)
+    }
+
+    pub fn load(&self) -> Result<State, StateError> {
+        let data = fs::read(self.path.join(STATE_FILE)).map_err(io_err(format!("read state of {}", self.id)))?;
+        serde_json::from_slice(&data).map_err(|e| StateError::Corrupt(self.id.clone(), e.to_string()))
+    }
+
+    pub fn save(&self, st: &State) -> Result<(), StateError> {
+        let data = serde_json::to_vec(st).expect("state serializes");
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600).map_err(io_err(format!("write state of {}", self.id)))
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Removes the directory; the lock dies with it.
+    pub fn remove(self) -> Result<(), StateError> {
+        fs::remove_dir_all(&self.path).map_err(io_err(format!("remove {}", self.path.display())))
+    }
+}
+
+impl State {
+    /// The status as the spec defines it, derived from the live system rather
+    /// than stored, so it can never go stale.
+    pub fn status(&self, dir: &Path) -> Status {
+        if !is_same_process(self.pid, self.init_start_time) {
+            return Status::Stopped;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if crate::cgroups::is_frozen(&self.cgroup_path) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            status,
+            pid: if status == Status::Stopped { None } else { Some(self.pid) },
+            bundle: &self.bundle,
+            annotations: &self.annotations,
+        }
+    }
+}
+
+/// Ids of all containers under `root`, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
+    let rd = match fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(StateError::Io(format!("read {}", root.display()), e)),
+    };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1_2.3+x").is_ok());
+        for bad in ["", ".", "..", "a/b", "a\0b", "a b", &"x".repeat(1025)] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
