@@ -34,6 +34,14 @@ enum Command {
     History(cli::history::Args),
     /// Load images from a docker-save or OCI archive
     Load(cli::load::Args),
+    /// Log in to a registry
+    Login(cli::login::Args),
+    /// Log out from a registry
+    Logout(cli::logout::Args),
+    /// Pull an image from a registry
+    Pull(cli::pull::Args),
+    /// Push an image to a registry
+    Push(cli::push::Args),
     /// Remove images
     Rmi(cli::rmi::Args),
     /// Save images to a docker-save or OCI archive
@@ -52,6 +60,10 @@ fn main() {
         Command::Inspect(a) => cli::inspect::run(&cli.globals, a),
         Command::History(a) => cli::history::run(&cli.globals, a),
         Command::Load(a) => cli::load::run(&cli.globals, a),
+        Command::Login(a) => cli::login::run(&cli.globals, a),
+        Command::Logout(a) => cli::logout::run(&cli.globals, a),
+        Command::Pull(a) => cli::pull::run(&cli.globals, a),
+        Command::Push(a) => cli::push::run(&cli.globals, a),
         Command::Rmi(a) => cli::rmi::run(&cli.globals, a),
         Command::Save(a) => cli::save::run(&cli.globals, a),
         Command::Tag(a) => cli::tag::run(&cli.globals, a),

@@ -29,6 +29,10 @@ pub enum Verb {
     Load(super::load::Args),
     /// Save images to an archive
     Save(super::save::Args),
+    /// Pull an image from a registry
+    Pull(super::pull::Args),
+    /// Push an image to a registry
+    Push(super::push::Args),
 }
 
 #[derive(clap::Args)]
@@ -51,6 +55,8 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         Verb::Import(a) => super::import::run(g, a),
         Verb::Load(a) => super::load::run(g, a),
         Verb::Save(a) => super::save::run(g, a),
+        Verb::Pull(a) => super::pull::run(g, a),
+        Verb::Push(a) => super::push::run(g, a),
         Verb::Prune(p) => {
             let removed = g.store()?.prune(p.all)?;
             for id in &removed {

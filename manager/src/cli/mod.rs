@@ -10,6 +10,10 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod load;
+pub mod login;
+pub mod logout;
+pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod save;
 pub mod tag;
@@ -43,6 +47,14 @@ impl Globals {
             b.parse_filters(l);
         }
         b.init();
+    }
+
+    /// Credentials: $BERTH_AUTH_FILE, else auth.json in the store root.
+    pub fn auth_file(&self) -> berth::image::auth::AuthFile {
+        let p = std::env::var_os("BERTH_AUTH_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.join("auth.json"));
+        berth::image::auth::AuthFile::new(&p)
     }
 
     pub fn store(&self) -> anyhow::Result<Store> {

@@ -3,7 +3,7 @@
 //! images in and out of it (registries, archives, rootfs tarballs).
 
 pub mod archive;
-
+pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod import;
@@ -11,7 +11,7 @@ pub mod layers;
 pub mod lock;
 pub mod progress;
 pub mod reference;
-
+pub mod registry;
 pub mod store;
 pub mod time;
 pub mod types;

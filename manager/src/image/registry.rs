@@ -1,1 +1,692 @@
+//! The distribution API client: pull and push.
+//!
+//! ```text
+//! pull:  GET /v2/<repo>/manifests/<tag|digest>   (401 → challenge → token → retry)
+//!        [index → pick linux/amd64 → GET manifests/<digest>]
+//!        GET blobs/<config>                        verified, small
+//!        GET blobs/<layer> × N, in parallel        each streamed: sha256 → blob file
+//!                                                  and → decompress → diff id → unpack
+//!        record image                              only after every layer is in place
+//! push:  HEAD blobs/<d> → POST blobs/uploads/ → PUT <location>?digest=<d>  per blob
+//!        PUT manifests/<tag>                       the stored bytes, so the digest is unchanged
+//! ```
+//!
+//! A connection that drops mid-blob is resumed with a `Range` request from
+//! the byte reached, invisibly to the unpacker downstream.
 
+use super::auth::{self, AuthFile};
+use super::digest::{chain_ids, Digest};
+use super::progress::{Counting, Item, Progress};
+use super::reference::{Reference, DOCKER_HUB};
+use super::store::{Image, Store, StoreError};
+use super::types::{self, ImageConfig, Index, Manifest};
+use std::io::{self, Read};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{url}: {detail}")]
+    Http { url: String, detail: String },
+    #[error("{0}: authentication required (run `berth login`)")]
+    AuthRequired(String),
+    #[error("{0}: unauthorized: wrong credentials or no access")]
+    Unauthorized(String),
+    #[error("manifest unknown: {0}")]
+    NotFound(String),
+    #[error("manifest {got} does not match the requested digest {want}")]
+    ManifestDigest { want: Digest, got: Digest },
+    #[error("{0} has no linux/amd64 image")]
+    NoPlatform(String),
+    #[error("unsupported manifest type {0:?}")]
+    Unsupported(String),
+    #[error("invalid {what}: {detail}")]
+    Invalid { what: String, detail: String },
+    #[error("pushing by digest is not supported: push a tag")]
+    PushDigest,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+}
+
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// Concurrent layer downloads, docker's default.
+const PARALLEL: usize = 3;
+const RETRIES: u32 = 5;
+
+/// Plain HTTP only for loopback and registries the user marked insecure.
+pub fn uses_http(registry: &str, insecure: &[String]) -> bool {
+    if insecure.iter().any(|r| r == registry) {
+        return true;
+    }
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        registry.rsplit_once(':').map(|x| x.0).unwrap_or(registry)
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<Ipv4Addr>()
+            .is_ok_and(|ip| ip.octets()[0] == 127)
+}
+
+enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// Re-openable, so a 401 on the first try can be answered and the upload repeated.
+    File(PathBuf, u64, Option<&'a Item>),
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    registry: String,
+    repo: String,
+    creds: Option<(String, String)>,
+    push: bool,
+    authz: Mutex<Option<String>>,
+}
+
+fn detail_of(resp: ureq::Response) -> String {
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    // The distribution spec's error body: {"errors":[{"code","message"}]}.
+    let msg = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["errors"][0]["message"].as_str().map(|s| s.to_string()))
+        .unwrap_or_else(|| text.trim().chars().take(200).collect());
+    format!("status {status}: {}", msg.to_lowercase())
+}
+
+impl Client {
+    pub fn new(
+        store: &Store,
+        reference: &Reference,
+        auth: &AuthFile,
+        push: bool,
+    ) -> Result<Client, RegistryError> {
+        let http = uses_http(&reference.registry, &store.settings.insecure_registries);
+        let host = if reference.registry == DOCKER_HUB {
+            "registry-1.docker.io"
+        } else {
+            &reference.registry
+        };
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(30))
+            .timeout_read(Duration::from_secs(60))
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            agent,
+            base: format!("{}://{host}", if http { "http" } else { "https" }),
+            registry: reference.registry.clone(),
+            repo: reference.repository.clone(),
+            creds: auth.get(&reference.registry)?,
+            push,
+            authz: Mutex::new(None),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{path}", self.base, self.repo)
+    }
+
+    /// Answers a 401 challenge: fetches a bearer token or switches to basic auth.
+    fn authenticate(&self, challenge: Option<&str>) -> Result<(), RegistryError> {
+        let c = challenge
+            .and_then(auth::parse_challenge)
+            .ok_or_else(|| RegistryError::AuthRequired(self.registry.clone()))?;
+        match c.scheme.as_str() {
+            "basic" => {
+                let (u, p) = self
+                    .creds
+                    .as_ref()
+                    .ok_or_else(|| RegistryError::AuthRequired(self.registry.clone()))?;
+                *self.authz.lock().unwrap() = Some(auth::basic(u, p));
+                Ok(())
+            }
+            "bearer" => {
+                let realm = c
+                    .params
+                    .get("realm")
+                    .ok_or_else(|| RegistryError::Invalid {
+                        what: "auth challenge".into(),
+                        detail: "bearer without realm".into(),
+                    })?;
+                let scope = format!(
+                    "repository:{}:{}",
+                    self.repo,
+                    if self.push { "pull,push" } else { "pull" }
+                );
+                let mut req = self.agent.get(realm).query("scope", &scope);
+                if let Some(s) = c.params.get("service") {
+                    req = req.query("service", s);
+                }
+                if let Some((u, p)) = &self.creds {
+                    req = req.set("Authorization", &auth::basic(u, p));
+                }
+                let resp = match req.call() {
+                    Ok(r) => r,
+                    Err(ureq::Error::Status(401 | 403, _)) => {
+                        return Err(RegistryError::Unauthorized(self.registry.clone()))
+                    }
+                    Err(ureq::Error::Status(_, r)) => {
+                        return Err(RegistryError::Http {
+                            url: realm.clone(),
+                            detail: detail_of(r),
+                        })
+                    }
+                    Err(e) => {
+                        return Err(RegistryError::Http {
+                            url: realm.clone(),
+                            detail: e.to_string().to_lowercase(),
+                        })
+                    }
+                };
+                let v: serde_json::Value =
+                    serde_json::from_reader(resp.into_reader().take(1 << 20)).map_err(|e| {
+                        RegistryError::Invalid {
+                            what: "token response".into(),
+                            detail: e.to_string(),
+                        }
+                    })?;
+                let tok = v["token"]
+                    .as_str()
+                    .or(v["access_token"].as_str())
+                    .ok_or_else(|| RegistryError::Invalid {
+                        what: "token response".into(),
+                        detail: "no token".into(),
+                    })?;
+                *self.authz.lock().unwrap() = Some(format!("Bearer {tok}"));
+                Ok(())
+            }
+            other => Err(RegistryError::Invalid {
+                what: "auth challenge".into(),
+                detail: format!("unsupported scheme {other:?}"),
+            }),
+        }
+    }
+
+    /// One request with auth; transport errors on idempotent requests are retried.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+    ) -> Result<Result<ureq::Response, ureq::Response>, RegistryError> {
+        let mut authed_once = false;
+        let mut attempt = 0;
+        loop {
+            let mut req = self.agent.request(method, url);
+            for (k, v) in headers {
+                req = req.set(k, v);
+            }
+            if let Some(a) = self.authz.lock().unwrap().as_ref() {
+                req = req.set("Authorization", a);
+            }
+            let res = match body {
+                Body::Empty => req.call(),
+                Body::Bytes(b) => req.send_bytes(b),
+                Body::File(p, size, item) => {
+                    let f = std::fs::File::open(p).map_err(|e| RegistryError::Http {
+                        url: url.into(),
+                        detail: e.to_string(),
+                    })?;
+                    let req = req
+                        .set("Content-Length", &size.to_string())
+                        .set("Content-Type", "application/octet-stream");
+                    match item {
+                        Some(i) => {
+                            i.reset();
+                            req.send(Counting { inner: f, item: i })
+                        }
+                        None => req.send(f),
+                    }
+                }
+            };
+            match res {
+                Ok(r) => return Ok(Ok(r)),
+                Err(ureq::Error::Status(401, r)) if !authed_once => {
+                    authed_once = true;
+                    let ch = r.header("www-authenticate").map(|s| s.to_string());
+                    self.authenticate(ch.as_deref())?;
+                }
+                Err(ureq::Error::Status(401, _)) => {
+                    return Err(if self.creds.is_some() {
+                        RegistryError::Unauthorized(self.registry.clone())
+                    } else {
+                        RegistryError::AuthRequired(self.registry.clone())
+                    })
+                }
+                Err(ureq::Error::Status(_, r)) => return Ok(Err(r)),
+                Err(e) if attempt < RETRIES && matches!(method, "GET" | "HEAD" | "PUT") => {
+                    attempt += 1;
+                    log::warn!("{url}: {e}; retrying ({attempt}/{RETRIES})");
+                    std::thread::sleep(Duration::from_millis(200 << attempt));
+                }
+                Err(e) => {
+                    return Err(RegistryError::Http {
+                        url: url.into(),
+                        detail: e.to_string().to_lowercase(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn expect_ok(
+        &self,
+        url: &str,
+        r: Result<ureq::Response, ureq::Response>,
+    ) -> Result<ureq::Response, RegistryError> {
+        r.map_err(|resp| RegistryError::Http {
+            url: url.into(),
+            detail: detail_of(resp),
+        })
+    }
+
+    /// Checks the registry answers and the credentials (if any) are accepted.
+    pub fn ping(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        let r = self.send("GET", &url, &[], &Body::Empty)?;
+        self.expect_ok(&url, r)?;
+        Ok(())
+    }
+
+    /// (bytes, media type) of a manifest by tag or digest.
+    pub fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let r = match self.send("GET", &url, &[("Accept", MANIFEST_ACCEPT)], &Body::Empty)? {
+            Ok(r) => r,
+            Err(r) if r.status() == 404 => {
+                return Err(RegistryError::NotFound(format!(
+                    "{}/{}:{reference}",
+                    self.registry, self.repo
+                )))
+            }
+            Err(r) => {
+                return Err(RegistryError::Http {
+                    url,
+                    detail: detail_of(r),
+                })
+            }
+        };
+        let ct = r.content_type().to_string();
+        let mut body = Vec::new();
+        r.into_reader()
+            .take(8 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| RegistryError::Http {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+        let kind = types::manifest_kind(&body)
+            .filter(|k| !k.is_empty())
+            .unwrap_or(ct);
+        Ok((body, kind))
+    }
+
+    fn blob_response(&self, d: &Digest, offset: u64) -> Result<ureq::Response, RegistryError> {
+        let url = self.url(&format!("blobs/{d}"));
+        let range = format!("bytes={offset}-");
+        let headers: Vec<(&str, &str)> = if offset > 0 {
+            vec![("Range", &range)]
+        } else {
+            vec![]
+        };
+        let r = self.send("GET", &url, &headers, &Body::Empty)?;
+        self.expect_ok(&url, r)
+    }
+
+    pub fn blob_bytes(&self, d: &Digest) -> Result<Vec<u8>, RegistryError> {
+        let mut v = Vec::new();
+        BlobStream::new(self, d.clone(), None)
+            .read_to_end(&mut v)
+            .map_err(|e| RegistryError::Http {
+                url: self.url(&format!("blobs/{d}")),
+                detail: e.to_string(),
+            })?;
+        if Digest::of(&v) != *d {
+            return Err(StoreError::DigestMismatch {
+                expected: d.clone(),
+                actual: Digest::of(&v),
+            }
+            .into());
+        }
+        Ok(v)
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("blobs/{d}"));
+        match self.send("HEAD", &url, &[], &Body::Empty)? {
+            Ok(_) => Ok(true),
+            Err(r) if r.status() == 404 => Ok(false),
+            Err(r) => Err(RegistryError::Http {
+                url,
+                detail: detail_of(r),
+            }),
+        }
+    }
+
+    fn absolute(&self, loc: &str) -> String {
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            loc.to_string()
+        } else {
+            format!("{}{loc}", self.base)
+        }
+    }
+
+    /// POST then a monolithic PUT of the whole blob.
+    fn upload(&self, d: &Digest, body: Body) -> Result<(), RegistryError> {
+        let url = self.url("blobs/uploads/");
+        let r = self.send("POST", &url, &[("Content-Length", "0")], &Body::Bytes(&[]))?;
+        let r = self.expect_ok(&url, r)?;
+        let loc = r.header("location").ok_or_else(|| RegistryError::Invalid {
+            what: "upload response".into(),
+            detail: "no Location header".into(),
+        })?;
+        let loc = self.absolute(loc);
+        let put = format!(
+            "{loc}{}digest={d}",
+            if loc.contains('?') { '&' } else { '?' }
+        );
+        let r = self.send("PUT", &put, &[], &body)?;
+        self.expect_ok(&put, r)?;
+        Ok(())
+    }
+
+    pub fn put_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        raw: &[u8],
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("manifests/{tag}"));
+        let r = self.send(
+            "PUT",
+            &url,
+            &[("Content-Type", media_type)],
+            &Body::Bytes(raw),
+        )?;
+        self.expect_ok(&url, r)?;
+        Ok(())
+    }
+}
+
+/// A blob download that resumes with `Range` after a dropped connection.
+pub struct BlobStream<'a> {
+    client: &'a Client,
+    digest: Digest,
+    size: Option<u64>,
+    offset: u64,
+    inner: Option<Box<dyn Read + Send + Sync>>,
+    failures: u32,
+}
+
+impl<'a> BlobStream<'a> {
+    pub fn new(client: &'a Client, digest: Digest, size: Option<u64>) -> Self {
+        BlobStream {
+            client,
+            digest,
+            size,
+            offset: 0,
+            inner: None,
+            failures: 0,
+        }
+    }
+}
+
+impl Read for BlobStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.inner.is_none() {
+                if let Err(e) = self.connect_checked() {
+                    self.failures += 1;
+                    if self.failures > RETRIES {
+                        return Err(e);
+                    }
+                    log::warn!("blob {}: {e}; retrying", self.digest);
+                    std::thread::sleep(Duration::from_millis(200 << self.failures));
+                    continue;
+                }
+            }
+            let r = self.inner.as_mut().expect("connected").read(buf);
+            match r {
+                Ok(0) if self.size.is_some_and(|s| self.offset < s) => {
+                    self.fail(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed early",
+                    ))?;
+                }
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) => self.fail(e)?,
+            }
+        }
+    }
+}
+
+impl BlobStream<'_> {
+    fn fail(&mut self, e: io::Error) -> io::Result<()> {
+        self.inner = None;
+        self.failures += 1;
+        if self.failures > RETRIES {
+            return Err(e);
+        }
+        log::warn!(
+            "blob {}: {e} at byte {}; resuming",
+            self.digest,
+            self.offset
+        );
+        std::thread::sleep(Duration::from_millis(100 << self.failures));
+        Ok(())
+    }
+
+    fn connect_checked(&mut self) -> io::Result<()> {
+        let r = self
+            .client
+            .blob_response(&self.digest, self.offset)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let full = self.offset > 0 && r.status() == 200;
+        let mut reader = r.into_reader();
+        if full {
+            // No Range support: skip what we already have.
+            io::copy(&mut (&mut reader).take(self.offset), &mut io::sink())?;
+        }
+        self.inner = Some(reader);
+        Ok(())
+    }
+}
+
+fn parse<T: for<'de> serde::Deserialize<'de>>(raw: &[u8], what: &str) -> Result<T, RegistryError> {
+    serde_json::from_slice(raw).map_err(|e| RegistryError::Invalid {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}
+
+/// Pulls `reference` into the store. Returns the image and the digest the
+/// registry knows it by (the index's, when the tag names an index).
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    auth: &AuthFile,
+    progress: &Progress,
+) -> Result<(Image, Digest), RegistryError> {
+    let client = Client::new(store, reference, auth, false)?;
+    let (raw, kind) = client.manifest(&reference.api_reference())?;
+    let top = Digest::of(&raw);
+    if let Some(want) = &reference.digest {
+        if &top != want {
+            return Err(RegistryError::ManifestDigest {
+                want: want.clone(),
+                got: top,
+            });
+        }
+    }
+    let (raw, kind) = if types::is_index(&kind) {
+        let idx: Index = parse(&raw, "image index")?;
+        let d = idx
+            .pick_linux_amd64()
+            .ok_or_else(|| RegistryError::NoPlatform(reference.to_string()))?
+            .digest
+            .clone();
+        let (raw, kind) = client.manifest(d.as_str())?;
+        let got = Digest::of(&raw);
+        if got != d {
+            return Err(RegistryError::ManifestDigest { want: d, got });
+        }
+        (raw, kind)
+    } else {
+        (raw, kind)
+    };
+    if !types::is_manifest(&kind) {
+        return Err(RegistryError::Unsupported(kind));
+    }
+    let manifest: Manifest = parse(&raw, "manifest")?;
+    let config_raw = if store.has_blob(&manifest.config.digest) {
+        store.read_blob(&manifest.config.digest)?
+    } else {
+        client.blob_bytes(&manifest.config.digest)?
+    };
+    let config: ImageConfig = parse(&config_raw, "image config")?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(RegistryError::Invalid {
+            what: "image".into(),
+            detail: "config and manifest disagree on the number of layers".into(),
+        });
+    }
+    let chains = chain_ids(&config.rootfs.diff_ids);
+    let _w = store.writer_lock()?;
+    progress.line(&format!("Pulling {reference}"));
+    let jobs: Vec<usize> = (0..manifest.layers.len()).collect();
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
+    let items: Vec<Item> = manifest
+        .layers
+        .iter()
+        .map(|l| progress.item(l.digest.short(), l.size))
+        .collect();
+    items.iter().for_each(|i| i.status("Pulling fs layer"));
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs.len() || first_error.lock().unwrap().is_some() {
+                    break;
+                }
+                let l = &manifest.layers[i];
+                let (want_blob, want_layer) =
+                    (!store.has_blob(&l.digest), !store.has_layer(&chains[i]));
+                if !want_blob && !want_layer {
+                    items[i].done("Already exists");
+                    continue;
+                }
+                items[i].status("Downloading");
+                let stream = Counting {
+                    inner: BlobStream::new(&client, l.digest.clone(), Some(l.size)),
+                    item: &items[i],
+                };
+                match store.ingest_layer(
+                    stream,
+                    Some(&l.digest),
+                    &config.rootfs.diff_ids[i],
+                    &chains[i],
+                    want_blob,
+                    want_layer,
+                ) {
+                    Ok(_) => items[i].done("Pull complete"),
+                    Err(e) => {
+                        items[i].done("Failed");
+                        first_error.lock().unwrap().get_or_insert(e.into());
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    store.put_blob(&config_raw)?;
+    let md = store.put_blob(&raw)?;
+    let repo_digest = format!("{}@{top}", reference.name());
+    let names: Vec<String> = reference.tagged_name().into_iter().collect();
+    let img = store.commit_image(&md, &names, Some(repo_digest))?;
+    Ok((img, top))
+}
+
+/// Pushes a stored image as `target` (a tag). Returns the manifest digest.
+pub fn push(
+    store: &Store,
+    image: &Image,
+    target: &Reference,
+    auth: &AuthFile,
+    progress: &Progress,
+) -> Result<Digest, RegistryError> {
+    if target.digest.is_some() {
+        return Err(RegistryError::PushDigest);
+    }
+    let client = Client::new(store, target, auth, true)?;
+    progress.line(&format!("Pushing {target}"));
+    for l in &image.manifest.layers {
+        let item = progress.item(l.digest.short(), l.size);
+        if client.has_blob(&l.digest)? {
+            item.done("Layer already exists");
+            continue;
+        }
+        item.status("Pushing");
+        client.upload(
+            &l.digest,
+            Body::File(store.blob_path(&l.digest), l.size, Some(&item)),
+        )?;
+        item.done("Pushed");
+    }
+    if !client.has_blob(&image.record.id)? {
+        client.upload(&image.record.id, Body::Bytes(&image.config_raw))?;
+    }
+    let media_type = image
+        .manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| image.record.manifest_media_type.clone());
+    client.put_manifest(
+        target.tag.as_deref().unwrap_or("latest"),
+        &media_type,
+        &image.manifest_raw,
+    )?;
+    store.add_repo_digest(
+        &image.record.id,
+        &format!("{}@{}", target.name(), image.record.manifest),
+    )?;
+    Ok(image.record.manifest.clone())
+}
+
+/// `login`: checks the credentials against the registry, then stores them.
+pub fn login(
+    store: &Store,
+    registry: &str,
+    user: &str,
+    password: &str,
+    auth: &AuthFile,
+) -> Result<(), RegistryError> {
+    let r = Reference {
+        registry: registry.to_string(),
+        repository: "berth-login-check".into(),
+        tag: None,
+        digest: None,
+    };
+    let mut c = Client::new(store, &r, auth, false)?;
+    c.creds = Some((user.to_string(), password.to_string()));
+    c.ping()?;
+    auth.set(registry, user, password)?;
+    Ok(())
+}

@@ -717,6 +717,18 @@ impl Store {
         Ok(name)
     }
 
+    /// Remembers that a registry knows the image as `name@digest` (after a push).
+    pub fn add_repo_digest(&self, id: &Digest, repo_digest: &str) -> Result<(), StoreError> {
+        let _l = self.images_lock()?;
+        let mut db = self.load_db()?;
+        if let Some(r) = db.images.iter_mut().find(|r| &r.id == id) {
+            if !r.repo_digests.iter().any(|x| x == repo_digest) {
+                r.repo_digests.push(repo_digest.to_string());
+            }
+        }
+        self.save_db(&db)
+    }
+
     // ---- holds: users of an image ----
 
     fn holds_dir(&self, id: &Digest) -> PathBuf {
