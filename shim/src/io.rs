@@ -160,6 +160,21 @@ pub fn serve(opts: &RunOpts, sync: &mut Sync) -> Result<()> {
     };
 
     let init = read_pid(&pid_file)?;
+    let me = std::process::id() as i32;
+    // A runc-like runtime has exited by now, so the kernel has re-parented
+    // the process to us (the subreaper). If it has not, we could never wait
+    // for it: refuse rather than record an exit we cannot see.
+    let ppid = parent_of(init);
+    if ppid != Some(me) {
+        let _ = kill(init, Signal::SIGKILL);
+        if opts.mode == Mode::Create {
+            let _ = rt.run(&["delete", "--force", &opts.id]);
+        }
+        dir.remove(ATTACH);
+        return Err(anyhow!(
+            "process {init} is a child of {ppid:?}, not of the shim ({me}): the runtime must exit after create"
+        ));
+    }
     if opts.start {
         if let Err(text) = rt.run(&["start", &opts.id]) {
             let _ = kill(init, Signal::SIGKILL);
@@ -168,7 +183,6 @@ pub fn serve(opts: &RunOpts, sync: &mut Sync) -> Result<()> {
             return Err(anyhow!(text));
         }
     }
-    let me = std::process::id() as i32;
     dir.write_atomic(SHIM_PID, me.to_string().as_bytes())?;
     sync.report(&Report {
         pid: Some(init.as_raw()),
@@ -230,6 +244,13 @@ fn read_pid(p: &std::path::Path) -> Result<Pid> {
         .parse()
         .with_context(|| format!("invalid pid {s:?} in {}", p.display()))?;
     Ok(Pid::from_raw(n))
+}
+
+fn parent_of(pid: Pid) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: parse after the last ')'.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split(' ').nth(1)?.parse().ok()
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
