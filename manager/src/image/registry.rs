@@ -173,6 +173,9 @@ impl Client {
                 }
                 let resp = match req.call() {
                     Ok(r) => r,
+                    Err(ureq::Error::Status(401 | 403, _)) if self.creds.is_none() => {
+                        return Err(RegistryError::AuthRequired(self.registry.clone()))
+                    }
                     Err(ureq::Error::Status(401 | 403, _)) => {
                         return Err(RegistryError::Unauthorized(self.registry.clone()))
                     }

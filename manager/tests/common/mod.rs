@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use berth::image::digest::Digest;
+
+pub mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use test_support::TempDir;

@@ -1,0 +1,335 @@
+//! Pull and push against a real registry (Debian's docker-registry on 127.0.0.1).
+
+mod common;
+
+use berth::image::digest::Digest;
+use common::registry::{Mode, Proxy, Registry};
+use common::*;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+
+fn lowers(env: &Env, r: &str) -> Vec<PathBuf> {
+    env.image_json(r)["GraphDriver"]["Data"]["LowerDirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| PathBuf::from(v.as_str().unwrap()))
+        .collect()
+}
+
+fn two_layer_image(docker: bool, tag: &str) -> Built {
+    let l1 = TarBuf::new()
+        .file("a", tag.as_bytes())
+        .file("gone", b"x")
+        .finish();
+    let l2 = TarBuf::new()
+        .file(".wh.gone", b"")
+        .file("b", b"second")
+        .finish();
+    Built::new(vec![Layer::gzip(l1), Layer::gzip(l2)], &["/bin/sh"], docker)
+}
+
+#[test]
+fn pull_oci_docker_manifests_and_index() {
+    let reg = Registry::start();
+    let env = Env::new("pull");
+    let oci = two_layer_image(false, "oci");
+    let docker = two_layer_image(true, "docker");
+    reg.upload("t/img", "oci", &oci);
+    reg.upload("t/img", "docker", &docker);
+    // An index with an arm64 entry first: berth must pick amd64.
+    let arm = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("arm", b"arm").finish())],
+        &["/arm"],
+        false,
+    );
+    reg.upload("t/img", "arm", &arm);
+    let amd = Built::new(
+        vec![Layer::zstd(TarBuf::new().file("amd", b"amd").finish())],
+        &["/amd"],
+        false,
+    );
+    reg.upload("t/img", "amd", &amd);
+    let entry = |b: &Built, arch: &str| {
+        serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": b.manifest_digest().to_string(), "size": b.manifest.len(), "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&arm, "arm64"), entry(&amd, "amd64")]}))
+    .unwrap();
+    reg.put_manifest(
+        "t/img",
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &index,
+    );
+
+    let h = reg.host();
+    for (tag, b) in [("oci", &oci), ("docker", &docker)] {
+        let r = format!("{h}/t/img:{tag}");
+        let out = env.ok(&["pull", &r]);
+        assert_eq!(out.trim(), r);
+        let img = env.image_json(&r);
+        assert_eq!(img["Id"], b.id().to_string(), "{tag}");
+        assert_eq!(img["Digest"], b.manifest_digest().to_string(), "{tag}");
+        assert_eq!(
+            img["RepoDigests"][0],
+            format!("{h}/t/img@{}", b.manifest_digest())
+        );
+        let l = lowers(&env, &r);
+        assert_eq!(std::fs::read(l[1].join("a")).unwrap(), tag.as_bytes());
+        let wh = std::fs::symlink_metadata(l[0].join("gone")).unwrap();
+        assert!(
+            wh.file_type().is_char_device() && wh.rdev() == 0,
+            "whiteout in overlay form"
+        );
+    }
+    let r = format!("{h}/t/img:multi");
+    env.ok(&["pull", &r]);
+    let img = env.image_json(&r);
+    assert_eq!(img["Id"], amd.id().to_string());
+    assert_eq!(
+        img["RepoDigests"][0],
+        format!("{h}/t/img@{}", Digest::of(&index))
+    );
+    assert_eq!(
+        std::fs::read(lowers(&env, &r)[0].join("amd")).unwrap(),
+        b"amd"
+    );
+
+    // By digest; then a second pull of the same content downloads nothing.
+    let by_digest = format!("{h}/t/img@{}", oci.manifest_digest());
+    env.ok(&["pull", &by_digest]);
+    assert_eq!(env.image_json(&by_digest)["Id"], oci.id().to_string());
+    let o = env.run(&["pull", &format!("{h}/t/img:oci")]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Already exists"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A short name resolves to the configured default registry.
+    env.ok(&["--default-registry", &h, "pull", "t/img:docker"]);
+    let err = env.fails(&["pull", &format!("{h}/t/img:nope")]);
+    assert!(err.contains("manifest unknown"), "{err}");
+    let wrong = format!("{h}/t/img@{}", Digest::of(b"nothing"));
+    env.fails(&["pull", &wrong]);
+}
+
+#[test]
+fn push_then_pull_back_gives_equal_digests() {
+    let reg = Registry::start();
+    let a = Env::new("push-a");
+    let tar = busybox_tar(a.dir.path());
+    a.ok(&[
+        "import",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        tar.to_str().unwrap(),
+        "localhost/bb:1",
+    ]);
+    let target = format!("{}/lib/bb:v1", reg.host());
+    a.ok(&["tag", "localhost/bb:1", &target]);
+    let out = a.ok(&["push", &target]);
+    let src = a.image_json(&target);
+    assert!(out.contains(src["Digest"].as_str().unwrap()), "{out}");
+    // The registry serves the very bytes we hold.
+    let r = ureq::head(&reg.url("/v2/lib/bb/manifests/v1"))
+        .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.header("docker-content-digest").unwrap(),
+        src["Digest"].as_str().unwrap()
+    );
+    // Pushing again finds every layer there already.
+    let o = a.run(&["push", &target]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Layer already exists"));
+
+    let b = Env::new("push-b");
+    b.ok(&["pull", &target]);
+    let back = b.image_json(&target);
+    assert_eq!(back["Digest"], src["Digest"]);
+    assert_eq!(back["Id"], src["Id"]);
+    assert_eq!(back["RootFS"], src["RootFS"]);
+    assert!(lowers(&b, &target)[0].join("bin/busybox").is_file());
+    // Pushing an image that is not there fails cleanly.
+    let err = a.fails(&["push", &format!("{}/lib/none:1", reg.host())]);
+    assert!(err.contains("no such image"), "{err}");
+}
+
+#[test]
+fn bearer_token_auth_with_login_and_logout() {
+    let reg = Registry::start();
+    let b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("secret", b"s").finish())],
+        &["/s"],
+        false,
+    );
+    reg.upload("priv/img", "1", &b);
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::Token {
+            user: "alice".into(),
+            password: "wonder".into(),
+            token: "tok-123".into(),
+        },
+    );
+    let env = Env::new("auth");
+    let r = format!("{}/priv/img:1", proxy.host());
+    let err = env.fails(&["pull", &r]);
+    assert!(
+        err.contains("unauthorized") || err.contains("authentication required"),
+        "{err}"
+    );
+    let err = env.fails(&["login", "-u", "alice", "-p", "wrong", &proxy.host()]);
+    assert!(err.contains("unauthorized"), "{err}");
+    assert!(
+        !env.root().join("auth.json").exists(),
+        "failed login stores nothing"
+    );
+    let out = env.ok(&["login", "-u", "alice", "-p", "wonder", &proxy.host()]);
+    assert!(out.contains("Login Succeeded"));
+    let auth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.root().join("auth.json")).unwrap()).unwrap();
+    assert_eq!(
+        auth["auths"][proxy.host()]["auth"],
+        "YWxpY2U6d29uZGVy",
+        "docker config.json form"
+    );
+    env.ok(&["pull", &r]);
+    assert_eq!(env.image_json(&r)["Id"], b.id().to_string());
+    // Push goes through the same token flow.
+    let pushed = format!("{}/priv/copy:2", proxy.host());
+    env.ok(&["tag", &r, &pushed]);
+    env.ok(&["push", &pushed]);
+    assert!(proxy
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("PUT /v2/priv/copy/manifests/2")));
+    env.ok(&["logout", &proxy.host()]);
+    env.ok(&["rmi", &r]);
+    let err = env.fails(&["pull", &r]);
+    assert!(err.contains("authentication required"), "{err}");
+    let err = env.fails(&["logout", &proxy.host()]);
+    assert!(err.contains("not logged in"), "{err}");
+}
+
+#[test]
+fn dropped_connection_mid_layer_is_resumed() {
+    let reg = Registry::start();
+    // Incompressible, so the blob is big enough to be cut in the middle.
+    let mut data = vec![0u8; 3 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("big", &data).finish())],
+        &["/big"],
+        false,
+    );
+    reg.upload("r/big", "1", &b);
+    let blob = Digest::of(&b.layers[0].blob);
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::DropFirst {
+            path: format!("/blobs/{blob}"),
+            after: 1 << 20,
+        },
+    );
+    let env = Env::new("resume");
+    let r = format!("{}/r/big:1", proxy.host());
+    env.ok(&["pull", &r]);
+    assert_eq!(
+        std::fs::read(lowers(&env, &r)[0].join("big")).unwrap(),
+        data
+    );
+    let log = proxy.log.lock().unwrap().clone();
+    let gets: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains(&format!("/blobs/{blob}")))
+        .collect();
+    assert_eq!(gets.len(), 2, "one cut, one resumed: {log:?}");
+    assert!(
+        gets[1].contains("bytes="),
+        "resumed with a Range request: {log:?}"
+    );
+}
+
+#[test]
+fn corrupt_blob_in_registry_is_rejected() {
+    let reg = Registry::start();
+    let b = Built::new(
+        vec![Layer::gzip(
+            TarBuf::new().file("f", &vec![7u8; 100_000]).finish(),
+        )],
+        &["/f"],
+        false,
+    );
+    reg.upload("c/img", "1", &b);
+    let blob = Digest::of(&b.layers[0].blob);
+    let f = reg.blob_file(&blob);
+    let mut bytes = std::fs::read(&f).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x55;
+    std::fs::write(&f, bytes).unwrap();
+    let env = Env::new("corrupt-pull");
+    let err = env.fails(&["pull", &format!("{}/c/img:1", reg.host())]);
+    assert!(
+        err.contains("does not match its digest") || err.contains("corrupt"),
+        "{err}"
+    );
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert!(tree(&env.root().join("layers")).is_empty());
+    assert!(
+        tree(&env.root().join("tmp")).is_empty(),
+        "{:?}",
+        tree(&env.root().join("tmp"))
+    );
+    assert!(!env.root().join("blobs/sha256").join(blob.hex()).exists());
+}
+
+#[test]
+fn escaping_layers_from_a_registry_are_rejected() {
+    let reg = Registry::start();
+    let env = Env::new("evil-pull");
+    let evil = [
+        (
+            "dotdot",
+            TarBuf::new()
+                .file("../../../../tmp/berth-evil", b"x")
+                .finish(),
+            "contains \"..\"",
+        ),
+        (
+            "symlink",
+            TarBuf::new()
+                .link(tar::EntryType::Symlink, "etc", "/etc")
+                .file("etc/berth-evil", b"x")
+                .finish(),
+            "through a symlink",
+        ),
+    ];
+    for (name, layer, why) in evil {
+        let b = Built::new(vec![Layer::gzip(layer)], &["/x"], false);
+        reg.upload("e/img", name, &b);
+        let err = env.fails(&["pull", &format!("{}/e/img:{name}", reg.host())]);
+        assert!(
+            err.contains("unsafe layer entry") && err.contains(why),
+            "{name}: {err}"
+        );
+        assert!(
+            !std::path::Path::new("/etc/berth-evil").exists()
+                && !std::path::Path::new("/tmp/berth-evil").exists()
+        );
+    }
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert!(
+        tree(&env.root().join("layers")).is_empty() && tree(&env.root().join("tmp")).is_empty()
+    );
+}
