@@ -252,11 +252,21 @@ fn attach_shows_live_output_and_sends_stdin() {
     ]);
     // Created but not started: clients attach before the first byte.
     c.create(&["-i", "--rm"]);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", c.shim_pid()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
     let mut a = Client::new(c.dir(), &[]);
     let mut b = Client::new(c.dir(), &[]);
-    // Both connected before start? The shim accepts them in its loop; give
-    // it a moment, then start the container from here, as a manager would.
-    std::thread::sleep(Duration::from_millis(200));
+    // Start (from here, as a manager would) only once the shim has accepted
+    // both, so that neither can miss the first line.
+    let deadline = Instant::now() + T;
+    while fds() < before + 2 {
+        assert!(Instant::now() < deadline, "shim did not accept the clients");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     c.start();
     a.wait_for("ready\n");
     b.wait_for("ready\n");
@@ -430,4 +440,24 @@ fn one_shim_per_dir() {
     c2.report = serde_json::Value::Null;
     c.kill("KILL");
     c.wait_exit(T);
+}
+
+#[test]
+fn stdin_eof_reaches_the_container_with_close_stdin() {
+    let mut c = Ctr::new(&["sh", "-c", "sleep 0.2; cat; echo done"]);
+    c.create(&["-i", "--start", "--rm"]);
+    let mut child = Command::new(SHIM)
+        .arg("attach")
+        .arg(c.dir())
+        .arg("--close-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Written and closed at once: the shim queues it for the container.
+    child.stdin.take().unwrap().write_all(b"one\ntwo").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwodone\n");
+    assert_eq!(lines(&c.log(), "stdout"), vec!["one", "twodone"]);
 }
