@@ -1,0 +1,268 @@
+//! config-linux.md#control-groups: the cgroup path and resource limits,
+//! read on the host (v1 hierarchies here) and, where the container can see
+//! them, from inside.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{ensure, Result};
+use serde_json::json;
+
+use crate::container::Ct;
+use crate::harness::{case, skip, Case, Ctx};
+use crate::tests::host::{self, read_trim, v1_controller};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case("cgroups/path", "config-linux.md#cgroups-path", path),
+        case("cgroups/memory", "config-linux.md#memory", memory),
+        case("cgroups/pids", "config-linux.md#pids", pids),
+        case(
+            "cgroups/pids-enforced",
+            "config-linux.md#pids",
+            pids_enforced,
+        ),
+        case("cgroups/cpu", "config-linux.md#cpu", cpu),
+        case("cgroups/cpuset", "config-linux.md#cpu", cpuset),
+        case("cgroups/blkio-throttle", "config-linux.md#block-io", blkio),
+        case(
+            "cgroups/hugepage-limits",
+            "config-linux.md#huge-page-limits",
+            hugetlb,
+        ),
+        case("cgroups/network", "config-linux.md#network", network),
+        case("cgroups/unified", "config-linux.md#unified", unified),
+    ]
+}
+
+fn need(c: &str) -> Result<()> {
+    if v1_controller(c).is_none() {
+        return Err(skip(format!("no cgroup v1 {c} hierarchy on this host")));
+    }
+    Ok(())
+}
+
+/// Reads `file` of the container's cgroup on the host while it runs.
+fn host_file(ct: &Ct, controller: &str, file: &str) -> Result<String> {
+    read_trim(ct.host_cgroup(controller).join(file))
+}
+
+fn path(ctx: &Ctx) -> Result<()> {
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.create()?;
+    let pid = ct.pid()?;
+    for c in [
+        "memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio",
+    ] {
+        if v1_controller(c).is_none() {
+            continue;
+        }
+        let procs = host_file(&ct, c, "cgroup.procs")?;
+        ensure!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "pid {pid} is not in {}/cgroup.procs ({procs:?})",
+            ct.host_cgroup(c).display()
+        );
+    }
+    Ok(())
+}
+
+fn memory(ctx: &Ctx) -> Result<()> {
+    need("memory")?;
+    let mut ct = Ct::new(
+        ctx,
+        &["read=/sys/fs/cgroup/memory/memory.limit_in_bytes", "sleep"],
+    )?;
+    let swap_ok = Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let mut mem = json!({"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 20, "disableOOMKiller": true});
+    if swap_ok {
+        mem["swap"] = json!(128 << 20);
+    }
+    ct.config["linux"]["resources"]["memory"] = mem;
+    ct.create()?;
+    ct.start()?;
+    ensure!(
+        host_file(&ct, "memory", "memory.limit_in_bytes")? == (64u64 << 20).to_string(),
+        "memory.limit_in_bytes"
+    );
+    ensure!(
+        host_file(&ct, "memory", "memory.soft_limit_in_bytes")? == (32u64 << 20).to_string(),
+        "memory.soft_limit_in_bytes"
+    );
+    ensure!(
+        host_file(&ct, "memory", "memory.swappiness")? == "20",
+        "memory.swappiness"
+    );
+    if swap_ok {
+        ensure!(
+            host_file(&ct, "memory", "memory.memsw.limit_in_bytes")? == (128u64 << 20).to_string(),
+            "memory.memsw.limit_in_bytes"
+        );
+    }
+    let oom = host_file(&ct, "memory", "memory.oom_control")?;
+    ensure!(
+        oom.lines().any(|l| l == "oom_kill_disable 1"),
+        "OOM killer not disabled: {oom:?}"
+    );
+    // Inside, through the container's own cgroup mount.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    ct.kill("KILL")?;
+    ct.wait_status("stopped", std::time::Duration::from_secs(10))?;
+    let r = ct.record("read")?;
+    ensure!(
+        r["data"].as_str().map(str::trim) == Some(&(64u64 << 20).to_string()),
+        "limit seen inside: {r}"
+    );
+    Ok(())
+}
+
+fn pids(ctx: &Ctx) -> Result<()> {
+    need("pids")?;
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["pids"] = json!({"limit": 37});
+    ct.create()?;
+    ensure!(
+        host_file(&ct, "pids", "pids.max")? == "37",
+        "pids.max is {}",
+        host_file(&ct, "pids", "pids.max")?
+    );
+    Ok(())
+}
+
+fn pids_enforced(ctx: &Ctx) -> Result<()> {
+    need("pids")?;
+    let mut ct = Ct::new(ctx, &["fork=12", "exit=0"])?;
+    ct.config["linux"]["resources"]["pids"] = json!({"limit": 5});
+    ct.run()?;
+    let f = ct.record("fork")?;
+    // The helper itself is one of the 5.
+    ensure!(
+        f["ok"] == 4 && f["errno"] == libc::EAGAIN,
+        "forks under pids limit 5: {f}, want 4 and EAGAIN"
+    );
+    Ok(())
+}
+
+fn cpu(ctx: &Ctx) -> Result<()> {
+    need("cpu")?;
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["cpu"] =
+        json!({"shares": 512, "quota": 50000, "period": 100000});
+    ct.create()?;
+    ensure!(host_file(&ct, "cpu", "cpu.shares")? == "512", "cpu.shares");
+    ensure!(
+        host_file(&ct, "cpu", "cpu.cfs_quota_us")? == "50000",
+        "cpu.cfs_quota_us"
+    );
+    ensure!(
+        host_file(&ct, "cpu", "cpu.cfs_period_us")? == "100000",
+        "cpu.cfs_period_us"
+    );
+    Ok(())
+}
+
+fn cpuset(ctx: &Ctx) -> Result<()> {
+    need("cpuset")?;
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["cpu"] = json!({"cpus": "0", "mems": "0"});
+    ct.create()?;
+    ensure!(
+        host_file(&ct, "cpuset", "cpuset.cpus")? == "0",
+        "cpuset.cpus"
+    );
+    ensure!(
+        host_file(&ct, "cpuset", "cpuset.mems")? == "0",
+        "cpuset.mems"
+    );
+    Ok(())
+}
+
+/// major:minor of some block device on the host, if any.
+fn a_block_device() -> Option<(u64, u64)> {
+    for e in fs::read_dir("/sys/block").ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("loop") || name.starts_with("ram") {
+            continue;
+        }
+        let dev = fs::read_to_string(e.path().join("dev")).ok()?;
+        let (a, b) = dev.trim().split_once(':')?;
+        return Some((a.parse().ok()?, b.parse().ok()?));
+    }
+    None
+}
+
+fn blkio(ctx: &Ctx) -> Result<()> {
+    need("blkio")?;
+    let Some((maj, min)) = a_block_device() else {
+        return Err(skip("no block device on this host to throttle"));
+    };
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["blockIO"] = json!({
+        "throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 300}],
+    });
+    ct.create()?;
+    let r = host_file(&ct, "blkio", "blkio.throttle.read_bps_device")?;
+    ensure!(
+        r == format!("{maj}:{min} 1048576"),
+        "blkio.throttle.read_bps_device is {r:?}"
+    );
+    let w = host_file(&ct, "blkio", "blkio.throttle.write_iops_device")?;
+    ensure!(
+        w == format!("{maj}:{min} 300"),
+        "blkio.throttle.write_iops_device is {w:?}"
+    );
+    Ok(())
+}
+
+fn hugetlb(ctx: &Ctx) -> Result<()> {
+    need("hugetlb")?;
+    if !Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes").exists() {
+        return Err(skip("no 2MB huge pages on this host"));
+    }
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["hugepageLimits"] =
+        json!([{"pageSize": "2MB", "limit": 4194304}]);
+    ct.create()?;
+    ensure!(
+        host_file(&ct, "hugetlb", "hugetlb.2MB.limit_in_bytes")? == "4194304",
+        "hugetlb.2MB.limit_in_bytes"
+    );
+    Ok(())
+}
+
+fn network(ctx: &Ctx) -> Result<()> {
+    let Some(_) = v1_controller("net_cls").or_else(|| v1_controller("net_cls,net_prio")) else {
+        return Err(skip(
+            "net_cls is not mounted as a cgroup v1 hierarchy on this host",
+        ));
+    };
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["network"] = json!({"classID": 1048577});
+    ct.create()?;
+    let base = v1_controller("net_cls")
+        .unwrap_or_else(|| Path::new("/sys/fs/cgroup/net_cls,net_prio").into());
+    ensure!(
+        read_trim(base.join(ct.cgroup_name()).join("net_cls.classid"))? == "1048577",
+        "net_cls.classid"
+    );
+    Ok(())
+}
+
+fn unified(ctx: &Ctx) -> Result<()> {
+    if host::is_mountpoint("/sys/fs/cgroup/memory")
+        || !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    {
+        return Err(skip(
+            "linux.resources.unified needs a pure cgroup v2 host; this one is hybrid",
+        ));
+    }
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["unified"] = json!({"pids.max": "17"});
+    ct.create()?;
+    let p = Path::new("/sys/fs/cgroup")
+        .join(ct.cgroup_name())
+        .join("pids.max");
+    ensure!(read_trim(&p)? == "17", "{} is not 17", p.display());
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The test cases, one module per spec area.
+
+pub mod cgroups;
+pub mod devices;
+pub mod hooks;
+pub mod host;
+pub mod lifecycle;
+pub mod misc;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod seccomp;
+
+use crate::harness::Case;
+
+pub fn all() -> Vec<Case> {
+    let mut v = Vec::new();
+    v.extend(lifecycle::cases());
+    v.extend(hooks::cases());
+    v.extend(namespaces::cases());
+    v.extend(mounts::cases());
+    v.extend(devices::cases());
+    v.extend(process::cases());
+    v.extend(cgroups::cases());
+    v.extend(seccomp::cases());
+    v.extend(misc::cases());
+    v
+}
