@@ -34,13 +34,24 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
     let path = dir.join("config.json");
     let raw = fs::read(&path).map_err(|e| ConfigError::Read(path.clone(), e))?;
     let spec = parse(&raw).map_err(|e| ConfigError::Parse(path.clone(), e))?;
-    let root = spec.root().as_ref().ok_or_else(|| invalid("root: must be set"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root: must be set"))?;
     let rootfs = dir.join(root.path());
     if !rootfs.is_dir() {
-        return Err(invalid(format!("root.path: {} is not a directory", rootfs.display())));
+        return Err(invalid(format!(
+            "root.path: {} is not a directory",
+            rootfs.display()
+        )));
     }
     validate(&spec)?;
-    Ok(Bundle { dir, spec, raw, rootfs })
+    Ok(Bundle {
+        dir,
+        spec,
+        raw,
+        rootfs,
+    })
 }
 
 /// Parses config JSON; serde's message names the field and position.
@@ -51,24 +62,38 @@ pub fn parse(raw: &[u8]) -> Result<Spec, String> {
 pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     let v = spec.version();
     if v.is_empty() || v.split('.').count() < 3 {
-        return Err(invalid(format!("ociVersion: {v:?} is not a SemVer version")));
+        return Err(invalid(format!(
+            "ociVersion: {v:?} is not a SemVer version"
+        )));
     }
-    let process = spec.process().as_ref().ok_or_else(|| invalid("process: must be set"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process: must be set"))?;
     let args = process.args().as_deref().unwrap_or_default();
     if args.is_empty() {
         return Err(invalid("process.args: must not be empty"));
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid(format!("process.cwd: {:?} must be an absolute path", process.cwd())));
+        return Err(invalid(format!(
+            "process.cwd: {:?} must be an absolute path",
+            process.cwd()
+        )));
     }
     if let Some(rl) = process.rlimits() {
         let mut seen = HashSet::new();
         for r in rl {
             if !seen.insert(format!("{:?}", r.typ())) {
-                return Err(invalid(format!("process.rlimits: {:?} given twice", r.typ())));
+                return Err(invalid(format!(
+                    "process.rlimits: {:?} given twice",
+                    r.typ()
+                )));
             }
             if r.soft() > r.hard() {
-                return Err(invalid(format!("process.rlimits: {:?} soft limit above hard limit", r.typ())));
+                return Err(invalid(format!(
+                    "process.rlimits: {:?} soft limit above hard limit",
+                    r.typ()
+                )));
             }
         }
     }
@@ -76,26 +101,45 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         if m.destination().as_os_str().is_empty() {
             return Err(invalid("mounts: a destination is empty"));
         }
-        let is_bind = m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind")
+        let is_bind = m
+            .options()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o == "bind" || o == "rbind")
             || m.typ().as_deref() == Some("bind");
         if is_bind && m.source().is_none() {
-            return Err(invalid(format!("mounts: bind mount of {:?} has no source", m.destination())));
+            return Err(invalid(format!(
+                "mounts: bind mount of {:?} has no source",
+                m.destination()
+            )));
         }
     }
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     let mut seen = HashSet::new();
     let mut new_userns = false;
     let mut new_uts = false;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         if !seen.insert(ns.typ()) {
-            return Err(invalid(format!("linux.namespaces: {} given twice", ns.typ())));
+            return Err(invalid(format!(
+                "linux.namespaces: {} given twice",
+                ns.typ()
+            )));
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(invalid(format!("linux.namespaces: path {p:?} of {} must be absolute", ns.typ())));
+                return Err(invalid(format!(
+                    "linux.namespaces: path {p:?} of {} must be absolute",
+                    ns.typ()
+                )));
             }
             if !p.exists() {
-                return Err(invalid(format!("linux.namespaces: path {p:?} of {} does not exist", ns.typ())));
+                return Err(invalid(format!(
+                    "linux.namespaces: path {p:?} of {} does not exist",
+                    ns.typ()
+                )));
             }
         }
         match ns.typ() {
@@ -106,17 +150,24 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if new_userns && !has_maps {
-        return Err(invalid("linux.uidMappings: a new user namespace needs uidMappings and gidMappings"));
+        return Err(invalid(
+            "linux.uidMappings: a new user namespace needs uidMappings and gidMappings",
+        ));
     }
     if has_maps != linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(invalid("linux.uidMappings and linux.gidMappings must be given together"));
+        return Err(invalid(
+            "linux.uidMappings and linux.gidMappings must be given together",
+        ));
     }
     if (spec.hostname().is_some() || spec.domainname().is_some()) && !new_uts {
         return Err(invalid("hostname: setting it needs a new uts namespace"));
     }
     for d in linux.devices().as_deref().unwrap_or_default() {
         if !d.path().is_absolute() {
-            return Err(invalid(format!("linux.devices: path {:?} must be absolute", d.path())));
+            return Err(invalid(format!(
+                "linux.devices: path {:?} must be absolute",
+                d.path()
+            )));
         }
     }
     if let Some(s) = linux.sysctl() {
@@ -176,7 +227,13 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         mounts.push(serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
-                m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = serde_json::json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
         }
     }

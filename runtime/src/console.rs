@@ -10,7 +10,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> io::Result<()> {
     let iov = [IoSlice::new(name.as_bytes())];
     let fds = [fd];
-    sendmsg::<()>(sock, &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)?;
+    sendmsg::<()>(
+        sock,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
     Ok(())
 }
 
@@ -26,12 +32,20 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
             }
         }
     }
-    Err(io::Error::new(io::ErrorKind::InvalidData, "no file descriptor received on the console socket"))
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "no file descriptor received on the console socket",
+    ))
 }
 
 /// A new pty from the container's devpts: (master, slave, slave path).
 pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd, String)> {
-    let m = unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let m = unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if m < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -41,7 +55,13 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd, String)> {
     }
     // TIOCGPTPEER opens the peer of this very master: no path lookup to race.
     const TIOCGPTPEER: libc::c_ulong = 0x5441;
-    let s = unsafe { libc::ioctl(m, TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let s = unsafe {
+        libc::ioctl(
+            m,
+            TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if s < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -54,7 +74,12 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd, String)> {
 }
 
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -95,8 +120,16 @@ pub fn proxy(master: &OwnedFd) {
     let mut stdin_open = true;
     loop {
         let mut fds = [
-            libc::pollfd { fd: m, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: m,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if stdin_open { 0 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {

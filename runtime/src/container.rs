@@ -86,7 +86,12 @@ fn now_rfc3339() -> String {
     )
 }
 
-fn hook_state_json(id: &str, pid: i32, bundle: &Path, annotations: &Option<std::collections::HashMap<String, String>>) -> serde_json::Value {
+fn hook_state_json(
+    id: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &Option<std::collections::HashMap<String, String>>,
+) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": crate::state::OCI_VERSION,
         "id": id,
@@ -139,20 +144,48 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let linux = spec.linux().clone().unwrap_or_default();
     let nss = linux.namespaces().clone().unwrap_or_default();
     if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
-        return Err(Error::Usage("invalid config: linux.namespaces: a mount namespace is required".into()));
+        return Err(Error::Usage(
+            "invalid config: linux.namespaces: a mount namespace is required".into(),
+        ));
+    }
+    if linux.seccomp().is_some() {
+        return Err(Error::Usage("linux.seccomp: seccomp filters are not supported by this build of berth-runtime; refusing to run the container unconfined".into()));
     }
     let mut process = spec.process().clone().expect("validated");
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(Error::Usage(
+            "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
+        ));
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+    {
+        log::warn!("process.selinuxLabel ignored: SELinux is not enabled on this host");
+    }
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !own_terminal {
-        return Err(Error::Usage("process.terminal is set: --console-socket is required".into()));
+        return Err(Error::Usage(
+            "process.terminal is set: --console-socket is required".into(),
+        ));
     }
     if !terminal && o.console_socket.is_some() {
-        return Err(Error::Usage("--console-socket given but process.terminal is false".into()));
+        return Err(Error::Usage(
+            "--console-socket given but process.terminal is false".into(),
+        ));
     }
     let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), o.id)?;
     // Socket-activated callers (LISTEN_FDS) pass their fds on, as with runc.
     let mut preserve = o.preserve_fds;
-    if let Some(n) = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+    if let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
         preserve += n;
         let mut env = process.env().clone().unwrap_or_default();
         env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
@@ -161,7 +194,11 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         process.set_env(Some(env));
     }
     let console = match (o.console_socket, terminal && own_terminal) {
-        (Some(p), _) => Some((UnixStream::connect(p).map_err(os(format!("connect to console socket {}", p.display())))?, None)),
+        (Some(p), _) => Some((
+            UnixStream::connect(p)
+                .map_err(os(format!("connect to console socket {}", p.display())))?,
+            None,
+        )),
         (None, true) => {
             let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
             Some((b, Some(a)))
@@ -170,12 +207,19 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     };
 
     let dir = ContainerDir::create(o.root, o.id)?;
-    let mut cleanup = Cleanup { dir: None, cgroup: None, child: 0, _p: Default::default() };
+    let mut cleanup = Cleanup {
+        dir: None,
+        cgroup: None,
+        child: 0,
+        _p: Default::default(),
+    };
     let fifo = dir.fifo_path();
     let cf = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap_or_default();
     let st_path = dir.path.clone();
     cleanup.dir = Some(dir);
-    if unsafe { libc::mkfifo(cf.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(cf.as_ptr(), 0o622) } != 0 {
+    if unsafe { libc::mkfifo(cf.as_ptr(), 0o622) } != 0
+        || unsafe { libc::chmod(cf.as_ptr(), 0o622) } != 0
+    {
         return Err(os("mkfifo exec.fifo")(io::Error::last_os_error()));
     }
     write_atomic(&st_path.join(CONFIG_COPY), &bundle.raw, 0o600).map_err(os("save config"))?;
@@ -189,7 +233,9 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
 
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
-    let new_userns = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let new_userns = nss
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     let mut flags = 0;
     for n in nss.iter().filter(|n| n.path().is_none()) {
         match n.typ() {
@@ -198,20 +244,40 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
             t => flags |= namespaces::flag(t),
         }
     }
-    if nss.iter().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none()) {
+    if nss
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+    {
         // A time namespace cannot be made by clone(): it is made for our children.
         namespaces::unshare(libc::CLONE_NEWTIME, "time")?;
         if let Some(offs) = linux.time_offsets() {
             let mut text = String::new();
             for (clock, o) in offs {
-                text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+                text.push_str(&format!(
+                    "{clock} {} {}\n",
+                    o.secs().unwrap_or(0),
+                    o.nanosecs().unwrap_or(0)
+                ));
             }
             fs::write("/proc/self/timens_offsets", text).map_err(os("write time offsets"))?;
         }
     }
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
+    let state_dir: OwnedFd = fs::File::open(&st_path)
+        .map_err(os("open state dir"))?
+        .into();
+    let state_dir_fd = state_dir.as_raw_fd();
 
-    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) } as i32;
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    } as i32;
     if pid < 0 {
         return Err(os("clone the container's init")(io::Error::last_os_error()));
     }
@@ -219,27 +285,50 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         // The child: nothing here may return into the caller's code.
         let mut ch = child_chan;
         clear_cloexec(ch.fd());
+        clear_cloexec(state_dir_fd);
         if let Some(fd) = console_child_fd {
             clear_cloexec(fd);
         }
-        if new_userns && !matches!(ch.recv(), Ok(Msg::Go)) {
-            unsafe { libc::_exit(1) };
+        if new_userns {
+            if !matches!(ch.recv(), Ok(Msg::Go)) {
+                unsafe { libc::_exit(1) };
+            }
+            // Become the namespace's root before exec, or exec drops every
+            // capability (our host uid is not mapped in there).
+            if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0
+            {
+                let _ = ch.send(&Msg::Error(format!(
+                    "become root in the user namespace: {}",
+                    io::Error::last_os_error()
+                )));
+                unsafe { libc::_exit(1) };
+            }
         }
         let e = selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd());
-        let _ = ch.send(&Msg::Error(format!("exec the runtime in the container: {e}")));
+        let _ = ch.send(&Msg::Error(format!(
+            "exec the runtime in the container: {e}"
+        )));
         unsafe { libc::_exit(1) };
     }
     cleanup.child = pid;
     drop(child_chan);
     drop(memfd);
+    drop(state_dir);
     let (console_sock, console_ours) = match console {
         Some((s, ours)) => (Some(s), ours),
         None => (None, None),
     };
 
-    let send = |ch: &mut Channel, m: &Msg| ch.send(m).map_err(|_| Error::Init("container init exited during setup".into()));
+    let send = |ch: &mut Channel, m: &Msg| {
+        ch.send(m)
+            .map_err(|_| Error::Init("container init exited during setup".into()))
+    };
     if new_userns {
-        namespaces::write_id_maps(pid, linux.uid_mappings().as_deref().unwrap_or_default(), linux.gid_mappings().as_deref().unwrap_or_default())?;
+        namespaces::write_id_maps(
+            pid,
+            linux.uid_mappings().as_deref().unwrap_or_default(),
+            linux.gid_mappings().as_deref().unwrap_or_default(),
+        )?;
         send(&mut parent, &Msg::Go)?;
     }
     cleanup.cgroup.as_ref().expect("set above").add(pid)?;
@@ -250,7 +339,11 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     if hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) {
         parent_hooks.push("prestart".to_string());
     }
-    if hooks.create_runtime().as_ref().is_some_and(|h| !h.is_empty()) {
+    if hooks
+        .create_runtime()
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+    {
         parent_hooks.push("createRuntime".to_string());
     }
     let cfg = InitConfig {
@@ -260,7 +353,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         rootfs: bundle.rootfs.clone(),
         spec: spec.clone(),
         process,
-        state_dir: st_path.clone(),
+        state_dir_fd,
         cgroup_path: cgroup_path.clone(),
         console_fd: console_child_fd,
         preserve_fds: preserve,
@@ -274,7 +367,9 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     drop(console_sock);
     let mut init_pid = pid;
     loop {
-        let m = parent.recv().map_err(|_| Error::Init("container init exited during setup".into()))?;
+        let m = parent
+            .recv()
+            .map_err(|_| Error::Init("container init exited during setup".into()))?;
         match m {
             Msg::Ready => break,
             Msg::Error(e) => return Err(Error::Init(e)),
@@ -306,10 +401,13 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         }
     }
     let master = match console_ours {
-        Some(s) => Some(console::recv_fd(s.as_raw_fd()).map_err(os("receive the container's pty"))?),
+        Some(s) => {
+            Some(console::recv_fd(s.as_raw_fd()).map_err(os("receive the container's pty"))?)
+        }
         None => None,
     };
-    let start_time = process_start_time(init_pid).ok_or_else(|| Error::Init("container init exited during setup".into()))?;
+    let start_time = process_start_time(init_pid)
+        .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let state = State {
         id: o.id.into(),
         pid: init_pid,
@@ -325,13 +423,17 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let dir = cleanup.dir.as_ref().expect("set above");
     dir.save(&state)?;
     if let Some(p) = o.pid_file {
-        write_atomic(p, init_pid.to_string().as_bytes(), 0o644).map_err(os(format!("write pid file {}", p.display())))?;
+        write_atomic(p, init_pid.to_string().as_bytes(), 0o644)
+            .map_err(os(format!("write pid file {}", p.display())))?;
     }
     // Success: nothing to undo. The directory's lock is released on return.
     cleanup.child = 0;
     cleanup.cgroup = None;
     drop(cleanup.dir.take());
-    Ok(Created { pid: init_pid, master })
+    Ok(Created {
+        pid: init_pid,
+        master,
+    })
 }
 
 fn stored_spec(dir: &ContainerDir) -> Result<Spec> {
@@ -351,7 +453,9 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let st = dir.load()?;
     let status = st.status(&dir.path);
     if status != Status::Created {
-        return Err(Error::Usage(format!("cannot start container {id}: it is {status}, not created")));
+        return Err(Error::Usage(format!(
+            "cannot start container {id}: it is {status}, not created"
+        )));
     }
     let spec = stored_spec(&dir)?;
     let fifo = dir.fifo_path();
@@ -362,7 +466,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .map_err(os("open exec fifo"))?;
     // Wait for the init's byte, but never on a dead init.
     loop {
-        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let n = unsafe { libc::poll(&mut pfd, 1, 20) };
         if n > 0 {
             let mut b = [0u8; 1];
@@ -374,12 +482,17 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 return Err(Error::Init(format!("container {id}: init exited before it could start (a startContainer hook failed?)")));
             }
         } else if !crate::utils::is_same_process(st.pid, st.init_start_time) {
-            return Err(Error::Init(format!("container {id}: init exited before start")));
+            return Err(Error::Init(format!(
+                "container {id}: init exited before start"
+            )));
         }
     }
     let _ = fs::remove_file(&fifo);
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
-        let s = with_status(hook_state_json(id, st.pid, &st.bundle, spec.annotations()), "running");
+        let s = with_status(
+            hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
+            "running",
+        );
         if let Err(e) = hooks::run("poststart", &h, &s) {
             // runtime.md: a failed poststart hook stops the container.
             unsafe { libc::kill(st.pid, libc::SIGKILL) };
@@ -419,12 +532,16 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let st = dir.load()?;
     let status = st.status(&dir.path);
     if status == Status::Stopped {
-        return Err(Error::Usage(format!("cannot kill container {id}: it is not running")));
+        return Err(Error::Usage(format!(
+            "cannot kill container {id}: it is not running"
+        )));
     }
     if all {
         cgroups::manager(&st.cgroup_path).signal_all(sig)?;
     } else if unsafe { libc::kill(st.pid, sig) } != 0 {
-        return Err(os(format!("kill container {id}"))(io::Error::last_os_error()));
+        return Err(os(format!("kill container {id}"))(
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -445,7 +562,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let cg = cgroups::manager(&st.cgroup_path);
     if status != Status::Stopped {
         if !force {
-            return Err(Error::Usage(format!("cannot delete container {id}: it is {status}, not stopped (use --force)")));
+            return Err(Error::Usage(format!(
+                "cannot delete container {id}: it is {status}, not stopped (use --force)"
+            )));
         }
         let _ = cg.signal_all(libc::SIGKILL);
         unsafe { libc::kill(st.pid, libc::SIGKILL) };
@@ -468,7 +587,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     dir.remove()?;
     if let Some(spec) = &spec {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
-            let s = with_status(hook_state_json(id, st.pid, &st.bundle, spec.annotations()), "stopped");
+            let s = with_status(
+                hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
+                "stopped",
+            );
             // runtime.md: a failing poststop hook is only a warning.
             if let Err(e) = hooks::run("poststop", &h, &s) {
                 log::warn!("{e}");
@@ -495,15 +617,24 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     let st = dir.load()?;
     let status = st.status(&dir.path);
     if !matches!(status, Status::Running | Status::Created) {
-        return Err(Error::Usage(format!("cannot exec in container {}: it is {status}", o.id)));
+        return Err(Error::Usage(format!(
+            "cannot exec in container {}: it is {status}",
+            o.id
+        )));
     }
     let spec = stored_spec(&dir)?;
     drop(dir);
     let terminal = o.process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && o.detach {
-        return Err(Error::Usage("a detached terminal process needs --console-socket".into()));
+        return Err(Error::Usage(
+            "a detached terminal process needs --console-socket".into(),
+        ));
     }
-    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let nss = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
     let mut fds = Vec::new();
     for t in JOIN_ORDER {
         if nss.iter().any(|n| n.typ() == t) {
@@ -513,11 +644,18 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     }
     // pid and time namespaces apply to children: we enter them here, the
     // child we fork is born inside.
-    for ns in fds.iter().filter(|n| matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)) {
+    for ns in fds
+        .iter()
+        .filter(|n| matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))
+    {
         namespaces::join(ns)?;
     }
     let console = match (o.console_socket, terminal) {
-        (Some(p), true) => Some((UnixStream::connect(p).map_err(os(format!("connect to console socket {}", p.display())))?, None)),
+        (Some(p), true) => Some((
+            UnixStream::connect(p)
+                .map_err(os(format!("connect to console socket {}", p.display())))?,
+            None,
+        )),
         (None, true) => {
             let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
             Some((b, Some(a)))
@@ -533,7 +671,10 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     }
     if pid == 0 {
         let mut ch = child_chan;
-        for ns in fds.iter().filter(|n| !matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time)) {
+        for ns in fds
+            .iter()
+            .filter(|n| !matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))
+        {
             if let Err(e) = namespaces::join(ns) {
                 let _ = ch.send(&Msg::Error(e.to_string()));
                 unsafe { libc::_exit(1) };
@@ -544,7 +685,9 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
             clear_cloexec(fd);
         }
         let e = selfexe::exec_init(memfd.as_raw_fd(), "exec", ch.fd());
-        let _ = ch.send(&Msg::Error(format!("exec the runtime in the container: {e}")));
+        let _ = ch.send(&Msg::Error(format!(
+            "exec the runtime in the container: {e}"
+        )));
         unsafe { libc::_exit(1) };
     }
     drop(child_chan);
@@ -564,7 +707,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         rootfs: PathBuf::new(),
         spec: spec.clone(),
         process: o.process,
-        state_dir: PathBuf::new(),
+        state_dir_fd: -1,
         cgroup_path: st.cgroup_path.clone(),
         console_fd: console_child_fd,
         preserve_fds: o.preserve_fds,
@@ -575,7 +718,9 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         hook_state: serde_json::Value::Null,
     };
     if parent.send(&Msg::Config(Box::new(cfg))).is_err() {
-        return Err(kill_child(Error::Init("exec process exited during setup".into())));
+        return Err(kill_child(Error::Init(
+            "exec process exited during setup".into(),
+        )));
     }
     let (console_sock, console_ours) = match console {
         Some((s, ours)) => (Some(s), ours),
@@ -585,10 +730,15 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     match parent.recv() {
         Ok(Msg::Ready) => {}
         Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
-        _ => return Err(kill_child(Error::Init("exec process exited during setup".into()))),
+        _ => {
+            return Err(kill_child(Error::Init(
+                "exec process exited during setup".into(),
+            )))
+        }
     }
     if let Some(p) = o.pid_file {
-        write_atomic(p, pid.to_string().as_bytes(), 0o644).map_err(os(format!("write pid file {}", p.display())))?;
+        write_atomic(p, pid.to_string().as_bytes(), 0o644)
+            .map_err(os(format!("write pid file {}", p.display())))?;
     }
     if o.detach {
         return Ok(0);
@@ -615,7 +765,15 @@ extern "C" fn forward(sig: libc::c_int) {
 /// While we wait in the foreground, signals meant for us go to the container.
 pub fn forward_signals(pid: i32) {
     FORWARD_TO.store(pid, std::sync::atomic::Ordering::Relaxed);
-    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH] {
+    for s in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ] {
         unsafe { libc::signal(s, forward as *const () as libc::sighandler_t) };
     }
 }
@@ -642,6 +800,11 @@ pub fn wait_exit(pid: i32) -> i32 {
 
 /// `run`: create, start, and (unless detached) wait, then delete.
 pub fn run(o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
+    if !detach {
+        // A joined pid namespace makes the init our grandchild: adopt it so
+        // that we can wait for it.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     let c = create(o, !detach)?;
     if let Err(e) = start(o.root, o.id) {
         let _ = delete(o.root, o.id, true);
@@ -669,7 +832,9 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let (st, status) = load(root, id)?;
     if !matches!(status, Status::Running | Status::Created) {
-        return Err(Error::Usage(format!("cannot pause container {id}: it is {status}")));
+        return Err(Error::Usage(format!(
+            "cannot pause container {id}: it is {status}"
+        )));
     }
     Ok(cgroups::manager(&st.cgroup_path).freeze()?)
 }
@@ -677,7 +842,9 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
 pub fn resume(root: &Path, id: &str) -> Result<()> {
     let (st, status) = load(root, id)?;
     if status != Status::Paused {
-        return Err(Error::Usage(format!("cannot resume container {id}: it is {status}, not paused")));
+        return Err(Error::Usage(format!(
+            "cannot resume container {id}: it is {status}, not paused"
+        )));
     }
     Ok(cgroups::manager(&st.cgroup_path).thaw()?)
 }
@@ -693,7 +860,9 @@ pub fn stats(root: &Path, id: &str) -> Result<cgroups::Stats> {
 pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
     let (st, status) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::Usage(format!("cannot update container {id}: it is stopped")));
+        return Err(Error::Usage(format!(
+            "cannot update container {id}: it is stopped"
+        )));
     }
     Ok(cgroups::manager(&st.cgroup_path).set(r)?)
 }

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{kind} hook {path}: {msg}")]
-    Failed { kind: String, path: String, msg: String },
+    Failed {
+        kind: String,
+        path: String,
+        msg: String,
+    },
 }
 
 /// Runs `hooks` in order; the first failure stops the rest.
@@ -23,7 +27,11 @@ pub fn run(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookErro
 
 fn run_one(kind: &str, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = h.path().display().to_string();
-    let fail = |msg: String| HookError::Failed { kind: kind.into(), path: path.clone(), msg };
+    let fail = |msg: String| HookError::Failed {
+        kind: kind.into(),
+        path: path.clone(),
+        msg,
+    };
     let mut cmd = Command::new(h.path());
     let args = h.args().clone().unwrap_or_default();
     if let Some(a0) = args.first() {
@@ -42,7 +50,10 @@ fn run_one(kind: &str, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
         // A hook that does not read its stdin is not an error.
         let _ = stdin.write_all(state_json);
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
@@ -53,7 +64,10 @@ fn run_one(kind: &str, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", h.timeout().unwrap_or(0))));
+            return Err(fail(format!(
+                "timed out after {}s",
+                h.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }

@@ -31,8 +31,10 @@ pub struct InitConfig {
     pub spec: Spec,
     /// The process to run (the config's, or the one given to `exec`).
     pub process: Process,
-    /// State directory holding exec.fifo (create only).
-    pub state_dir: PathBuf,
+    /// Our fd (O_PATH) of the state directory holding exec.fifo (create
+    /// only): opened by the runtime, since the state root may be closed to
+    /// the container's user (and to a user namespace's root).
+    pub state_dir_fd: i32,
     pub cgroup_path: String,
     /// An fd of ours connected to the console socket, when `terminal` is set.
     pub console_fd: Option<i32>,
@@ -72,7 +74,10 @@ pub fn main() -> ! {
     // Until exec, nobody (not even a process of the container) may open our
     // /proc entries: they lead to host fds and to the runtime's image.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let fd: i32 = std::env::var("_BERTH_SYNC_FD").ok().and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let fd: i32 = std::env::var("_BERTH_SYNC_FD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
     if fd < 0 {
         eprintln!("berth-runtime init: not started by berth-runtime");
         std::process::exit(2);
@@ -93,7 +98,10 @@ pub fn main() -> ! {
 }
 
 fn has_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
-    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|v| v.iter().any(|n| n.typ() == t && n.path().is_none()))
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| v.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
 fn hook_state(cfg: &InitConfig, status: &str) -> Vec<u8> {
@@ -109,7 +117,10 @@ fn init_container(cfg: &InitConfig, chan: &mut Channel) -> InitError {
     }
 }
 
-fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert::Infallible, InitError> {
+fn setup_container(
+    cfg: &InitConfig,
+    chan: &mut Channel,
+) -> Result<std::convert::Infallible, InitError> {
     let spec = &cfg.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let nss = linux.namespaces().clone().unwrap_or_default();
@@ -117,7 +128,11 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
     // the paths may no longer resolve.
     let mut to_join = Vec::new();
     for t in JOIN_ORDER {
-        if let Some(p) = nss.iter().find(|n| n.typ() == t).and_then(|n| n.path().clone()) {
+        if let Some(p) = nss
+            .iter()
+            .find(|n| n.typ() == t)
+            .and_then(|n| n.path().clone())
+        {
             to_join.push(namespaces::open(t, &p)?);
         }
     }
@@ -127,7 +142,11 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
     if to_join.iter().any(|n| n.typ == LinuxNamespaceType::Pid) {
         // setns(pid) only moves our children: the container's init is a child.
         match unsafe { libc::fork() } {
-            -1 => return Err(os("fork into the joined pid namespace")(io::Error::last_os_error())),
+            -1 => {
+                return Err(os("fork into the joined pid namespace")(
+                    io::Error::last_os_error(),
+                ))
+            }
             0 => {}
             child => {
                 let _ = chan.send(&Msg::Pid(child));
@@ -145,7 +164,13 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
     if !cfg.no_new_keyring {
         let name = std::ffi::CString::new(format!("_ses.{}", cfg.id)).unwrap_or_default();
         // No keyrings (e.g. in some user namespaces) is not a reason to fail.
-        unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.as_ptr()) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                name.as_ptr(),
+            )
+        };
     }
     for (k, v) in linux.sysctl().clone().unwrap_or_default() {
         let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
@@ -157,7 +182,9 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
     if let Some(d) = spec.domainname() {
         let c = std::ffi::CString::new(d.as_str()).unwrap_or_default();
         if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
-            return Err(os(format!("set domainname {d:?}"))(io::Error::last_os_error()));
+            return Err(os(format!("set domainname {d:?}"))(
+                io::Error::last_os_error(),
+            ));
         }
     }
     let rfs = Rootfs {
@@ -165,7 +192,8 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
         cgroup_path: &cfg.cgroup_path,
-        in_userns: has_new(spec, LinuxNamespaceType::User) || nss.iter().any(|n| n.typ() == LinuxNamespaceType::User),
+        in_userns: has_new(spec, LinuxNamespaceType::User)
+            || nss.iter().any(|n| n.typ() == LinuxNamespaceType::User),
         new_cgroupns: has_new(spec, LinuxNamespaceType::Cgroup),
     };
     rfs.prepare()?;
@@ -175,18 +203,26 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
     let cwd = cfg.process.cwd().clone();
     drop(rootfs::resolve_create(&root, &cwd, Kind::Dir)?);
     if !cfg.parent_hooks.is_empty() {
-        chan.send(&Msg::Hooks(cfg.parent_hooks.clone())).map_err(os("sync with runtime"))?;
+        chan.send(&Msg::Hooks(cfg.parent_hooks.clone()))
+            .map_err(os("sync with runtime"))?;
         match chan.recv().map_err(os("sync with runtime"))? {
             Msg::HooksDone(None) => {}
             Msg::HooksDone(Some(e)) => return Err(InitError::Other(e)),
-            m => return Err(InitError::Other(format!("unexpected message from runtime: {m:?}"))),
+            m => {
+                return Err(InitError::Other(format!(
+                    "unexpected message from runtime: {m:?}"
+                )))
+            }
         }
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().clone())
+    {
         hooks::run("createContainer", &h, &hook_state(cfg, "creating"))?;
     }
-    // Opened before pivot_root: the fifo lives on the host.
-    let state_dir: OwnedFd = fs::File::open(&cfg.state_dir).map_err(os("open state dir"))?.into();
+    let state_dir = unsafe { OwnedFd::from_raw_fd(cfg.state_dir_fd) };
     drop(root);
     rfs.pivot(cfg.no_pivot)?;
     setup_terminal(cfg, true)?;
@@ -195,12 +231,22 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<std::convert:
     chan.send(&Msg::Ready).map_err(os("sync with runtime"))?;
 
     // Blocks until `start` opens the other end.
-    let fifo = unsafe { libc::openat(state_dir.as_raw_fd(), c"exec.fifo".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    let fifo = unsafe {
+        libc::openat(
+            state_dir.as_raw_fd(),
+            c"exec.fifo".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
     if fifo < 0 {
         return Err(os("open exec fifo")(io::Error::last_os_error()));
     }
     let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+    {
         hooks::run("startContainer", &h, &hook_state(cfg, "created"))?;
     }
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
@@ -217,20 +263,35 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
     if cfg.process.terminal() != Some(true) {
         return Ok(());
     }
-    let sock = cfg.console_fd.ok_or_else(|| InitError::Other("process.terminal is set but no console socket was given (use --console-socket)".into()))?;
+    let sock = cfg.console_fd.ok_or_else(|| {
+        InitError::Other(
+            "process.terminal is set but no console socket was given (use --console-socket)".into(),
+        )
+    })?;
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
-    let (master, slave, name) = console::open_pty().map_err(os("open a pty in the container (is devpts mounted at /dev/pts?)"))?;
+    let (master, slave, name) = console::open_pty().map_err(os(
+        "open a pty in the container (is devpts mounted at /dev/pts?)",
+    ))?;
     if let Some(sz) = cfg.process.console_size() {
-        console::set_size(slave.as_raw_fd(), sz.height() as u16, sz.width() as u16).map_err(os("set console size"))?;
+        console::set_size(slave.as_raw_fd(), sz.height() as u16, sz.width() as u16)
+            .map_err(os("set console size"))?;
     }
     if console_mount {
         let target = Path::new("/dev/console");
         if !target.exists() {
             fs::File::create(target).map_err(os("create /dev/console"))?;
         }
-        rootfs::mount(Some(Path::new(&name)), target, Some("bind"), libc::MS_BIND, None).map_err(os("bind /dev/console"))?;
+        rootfs::mount(
+            Some(Path::new(&name)),
+            target,
+            Some("bind"),
+            libc::MS_BIND,
+            None,
+        )
+        .map_err(os("bind /dev/console"))?;
     }
-    console::send_fd(sock.as_raw_fd(), &name, master.as_raw_fd()).map_err(os("send pty to the console socket"))?;
+    console::send_fd(sock.as_raw_fd(), &name, master.as_raw_fd())
+        .map_err(os("send pty to the console socket"))?;
     drop(master);
     if cfg.mode == Mode::Exec {
         if unsafe { libc::setsid() } < 0 {
@@ -252,15 +313,21 @@ fn prepare_process(cfg: &InitConfig) -> Result<PathBuf, InitError> {
     process::set_oom_score_adj(p)?;
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
+    process::set_bounding(p)?;
     process::set_user(p)?;
     process::set_capabilities(p)?;
     process::set_no_new_privs(p)?;
     // Again as the user: it must be allowed there, and a cwd reached through
     // a leaked fd would show up as unreachable (CVE-2024-21626).
-    nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?} as uid {}", p.user().uid()))(e.into()))?;
+    nix::unistd::chdir(cwd.as_path())
+        .map_err(|e| os(format!("chdir to cwd {cwd:?} as uid {}", p.user().uid()))(e.into()))?;
     match std::env::current_dir() {
         Ok(d) if d.is_absolute() => {}
-        _ => return Err(InitError::Other(format!("cwd {cwd:?} is outside the container"))),
+        _ => {
+            return Err(InitError::Other(format!(
+                "cwd {cwd:?} is outside the container"
+            )))
+        }
     }
     Ok(path)
 }

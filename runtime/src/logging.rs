@@ -60,7 +60,10 @@ impl Log for Logger {
                     let _ = f.write_all(self.line(r.level(), &msg).as_bytes());
                 }
             }
-            None => eprintln!("berth-runtime: {}: {msg}", r.level().as_str().to_ascii_lowercase()),
+            None => eprintln!(
+                "berth-runtime: {}: {msg}",
+                r.level().as_str().to_ascii_lowercase()
+            ),
         }
     }
     fn flush(&self) {}
@@ -70,9 +73,16 @@ pub fn init(g: &Global) {
     let level = if g.debug {
         LevelFilter::Debug
     } else {
-        std::env::var("RUST_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(LevelFilter::Warn)
+        std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(LevelFilter::Warn)
     };
-    let file = g.log.as_ref().and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok()).map(Mutex::new);
+    let file = g
+        .log
+        .as_ref()
+        .and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok())
+        .map(Mutex::new);
     let json = g.log_format.as_deref() == Some("json");
     let logger = LOGGER.get_or_init(|| Logger { file, json, level });
     let _ = log::set_logger(logger);

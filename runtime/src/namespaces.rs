@@ -82,12 +82,20 @@ pub struct NsFd {
 
 pub fn open(typ: LinuxNamespaceType, path: &Path) -> Result<NsFd, NsError> {
     let f = fs::File::open(path).map_err(|e| NsError::Open(path.into(), proc_name(typ), e))?;
-    Ok(NsFd { typ, path: path.into(), fd: f.into() })
+    Ok(NsFd {
+        typ,
+        path: path.into(),
+        fd: f.into(),
+    })
 }
 
 pub fn join(ns: &NsFd) -> Result<(), NsError> {
     if unsafe { libc::setns(ns.fd.as_raw_fd(), flag(ns.typ)) } != 0 {
-        return Err(NsError::Join(ns.path.clone(), proc_name(ns.typ), io::Error::last_os_error()));
+        return Err(NsError::Join(
+            ns.path.clone(),
+            proc_name(ns.typ),
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -100,12 +108,18 @@ pub fn unshare(flags: i32, what: &'static str) -> Result<(), NsError> {
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// Writes uid_map and gid_map of `pid`'s new user namespace; the parent does
 /// this because the child, unmapped, has no right to.
-pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<(), NsError> {
+pub fn write_id_maps(
+    pid: i32,
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+) -> Result<(), NsError> {
     for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
         let p = format!("/proc/{pid}/{file}");
         fs::write(&p, map_text(maps)).map_err(|e| NsError::Map(p, e))?;

@@ -37,7 +37,8 @@ fn check(r: libc::c_int, what: impl Into<String>) -> Result<()> {
 /// PATH (from `env`), in the container's root. Done before `start` so that a
 /// missing binary fails `create`, with the text engines look for.
 pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let executable = |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let executable =
+        |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if arg0.contains('/') {
         return match executable(Path::new(arg0)) {
             Ok(true) => Ok(arg0.into()),
@@ -45,7 +46,10 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
             Err(_) => Err(ProcessError::NotFound(arg0.into())),
         };
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let p = Path::new(dir).join(arg0);
         if let Ok(true) = executable(&p) {
@@ -79,13 +83,22 @@ pub fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().as_deref().unwrap_or_default() {
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
             let e = io::Error::last_os_error();
             let mut cur: libc::rlimit = unsafe { std::mem::zeroed() };
             unsafe { libc::getrlimit(rlimit_resource(r.typ()), &mut cur) };
             return Err(ProcessError::Os(
-                format!("setrlimit {:?} to {}/{} (the host's hard limit is {})", r.typ(), r.soft(), r.hard(), cur.rlim_max),
+                format!(
+                    "setrlimit {:?} to {}/{} (the host's hard limit is {})",
+                    r.typ(),
+                    r.soft(),
+                    r.hard(),
+                    cur.rlim_max
+                ),
                 e,
             ));
         }
@@ -95,7 +108,8 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
 
 pub fn set_oom_score_adj(p: &Process) -> Result<()> {
     if let Some(v) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(os(format!("set oom_score_adj to {v}")))?;
+        std::fs::write("/proc/self/oom_score_adj", v.to_string())
+            .map_err(os(format!("set oom_score_adj to {v}")))?;
     }
     Ok(())
 }
@@ -106,15 +120,31 @@ pub fn set_oom_score_adj(p: &Process) -> Result<()> {
 pub fn set_user(p: &Process) -> Result<()> {
     let u = p.user();
     let groups: Vec<libc::gid_t> = u.additional_gids().clone().unwrap_or_default();
-    check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) }, "keep capabilities")?;
+    check(
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) },
+        "keep capabilities",
+    )?;
     // setgroups is denied in a user namespace whose setgroups file says "deny".
     let r = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
-    if r != 0 && !(groups.is_empty() && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)) {
-        return Err(os(format!("setgroups {groups:?}"))(io::Error::last_os_error()));
+    if r != 0
+        && !(groups.is_empty() && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    {
+        return Err(os(format!("setgroups {groups:?}"))(
+            io::Error::last_os_error(),
+        ));
     }
-    check(unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) }, format!("setgid {}", u.gid()))?;
-    check(unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) }, format!("setuid {}", u.uid()))?;
-    check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) }, "keep capabilities")?;
+    check(
+        unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) },
+        format!("setgid {}", u.gid()),
+    )?;
+    check(
+        unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) },
+        format!("setuid {}", u.uid()),
+    )?;
+    check(
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) },
+        "keep capabilities",
+    )?;
     if let Some(m) = u.umask() {
         unsafe { libc::umask(m) };
     }
@@ -152,12 +182,20 @@ const CAP_V3: u32 = 0x2008_0522;
 
 /// This process's current bounding set as a mask.
 pub fn bounding_set() -> u64 {
-    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
-    (0..=last).filter(|i| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *i as libc::c_ulong, 0, 0, 0) } == 1).fold(0, |m, i| m | (1u64 << i))
+    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    (0..=last)
+        .filter(
+            |i| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *i as libc::c_ulong, 0, 0, 0) } == 1,
+        )
+        .fold(0, |m, i| m | (1u64 << i))
 }
 
-/// Sets all five capability sets. Must run after `set_user`.
-pub fn set_capabilities(p: &Process) -> Result<()> {
+/// Drops what is not in `bounding`. Must run before `set_user`, while we
+/// still hold CAP_SETPCAP.
+pub fn set_bounding(p: &Process) -> Result<()> {
     let Some(c) = p.capabilities() else {
         return Ok(());
     };
@@ -165,28 +203,98 @@ pub fn set_capabilities(p: &Process) -> Result<()> {
     let bounding = mask(c.bounding(), avail);
     for i in 0..64u64 {
         if avail & (1 << i) != 0 && bounding & (1 << i) == 0 {
-            check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) }, format!("drop capability {i} from the bounding set"))?;
+            check(
+                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) },
+                format!("drop capability {i} from the bounding set"),
+            )?;
         }
     }
-    let (e, pm, i) = (mask(c.effective(), avail), mask(c.permitted(), avail), mask(c.inheritable(), avail));
-    let hdr = CapHeader { version: CAP_V3, pid: 0 };
+    Ok(())
+}
+
+fn permitted_set() -> Result<u64> {
+    let hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    if unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &hdr as *const CapHeader,
+            data.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(os("get capabilities")(io::Error::last_os_error()));
+    }
+    Ok(u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32))
+}
+
+/// Sets the effective, permitted, inheritable and ambient sets. Must run
+/// after `set_user`.
+pub fn set_capabilities(p: &Process) -> Result<()> {
+    let Some(c) = p.capabilities() else {
+        return Ok(());
+    };
+    // What we can grant is what we hold: host root's permitted set, which
+    // set_user kept across the uid change.
+    let avail = permitted_set()?;
+    let (e, pm, i) = (
+        mask(c.effective(), avail),
+        mask(c.permitted(), avail),
+        mask(c.inheritable(), avail),
+    );
+    let hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
     let data = [
-        CapData { effective: e as u32, permitted: pm as u32, inheritable: i as u32 },
-        CapData { effective: (e >> 32) as u32, permitted: (pm >> 32) as u32, inheritable: (i >> 32) as u32 },
+        CapData {
+            effective: e as u32,
+            permitted: pm as u32,
+            inheritable: i as u32,
+        },
+        CapData {
+            effective: (e >> 32) as u32,
+            permitted: (pm >> 32) as u32,
+            inheritable: (i >> 32) as u32,
+        },
     ];
     if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0 {
         return Err(os("set capabilities")(io::Error::last_os_error()));
     }
-    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     let amb = mask(c.ambient(), avail);
     for b in 0..64u64 {
         if amb & (1 << b) != 0 {
             // The kernel only raises an ambient cap that is permitted and inheritable.
             if pm & i & (1 << b) == 0 {
-                log::warn!("ambient capability {b} is not both permitted and inheritable: skipped");
+                log::debug!(
+                    "ambient capability {b} is not both permitted and inheritable: skipped"
+                );
                 continue;
             }
-            check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, b as libc::c_ulong, 0, 0) }, format!("raise ambient capability {b}"))?;
+            check(
+                unsafe {
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE,
+                        b as libc::c_ulong,
+                        0,
+                        0,
+                    )
+                },
+                format!("raise ambient capability {b}"),
+            )?;
         }
     }
     Ok(())
@@ -194,7 +302,10 @@ pub fn set_capabilities(p: &Process) -> Result<()> {
 
 pub fn set_no_new_privs(p: &Process) -> Result<()> {
     if p.no_new_privileges() == Some(true) {
-        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }, "set no_new_privs")?;
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+            "set no_new_privs",
+        )?;
     }
     Ok(())
 }
@@ -203,11 +314,18 @@ pub fn set_no_new_privs(p: &Process) -> Result<()> {
 /// only stdio and the fds it was asked to get (CVE-2024-21626).
 pub fn cloexec_from(first: u32) -> Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) as i32 }, "close fds")
+    check(
+        unsafe {
+            libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) as i32
+        },
+        "close fds",
+    )
 }
 
 fn cstrings(v: &[String]) -> Vec<CString> {
-    v.iter().map(|s| CString::new(s.as_str()).unwrap_or_default()).collect()
+    v.iter()
+        .map(|s| CString::new(s.as_str()).unwrap_or_default())
+        .collect()
 }
 
 /// Replaces this process with the container's program. Only returns on error.

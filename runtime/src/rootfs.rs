@@ -17,7 +17,11 @@ use std::path::{Component, Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     #[error("{op} {path}: {err}")]
-    Os { op: &'static str, path: String, err: io::Error },
+    Os {
+        op: &'static str,
+        path: String,
+        err: io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -41,14 +45,28 @@ fn check(r: libc::c_int) -> io::Result<()> {
     }
 }
 
-pub fn mount(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: u64, data: Option<&str>) -> io::Result<()> {
+pub fn mount(
+    src: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: u64,
+    data: Option<&str>,
+) -> io::Result<()> {
     let src = src.map(cstr);
     let target = cstr(target);
     let fstype = fstype.map(|t| CString::new(t).unwrap_or_default());
-    let data = data.filter(|d| !d.is_empty()).map(|d| CString::new(d).unwrap_or_default());
+    let data = data
+        .filter(|d| !d.is_empty())
+        .map(|d| CString::new(d).unwrap_or_default());
     let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     check(unsafe {
-        libc::mount(p(&src), target.as_ptr(), p(&fstype), flags as libc::c_ulong, p(&data) as *const libc::c_void)
+        libc::mount(
+            p(&src),
+            target.as_ptr(),
+            p(&fstype),
+            flags as libc::c_ulong,
+            p(&data) as *const libc::c_void,
+        )
     })
 }
 
@@ -102,7 +120,8 @@ pub fn parse_options(opts: &[String]) -> MountOptions {
                 o.bind = true;
                 (libc::MS_BIND | libc::MS_REC, 0)
             }
-            p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable") => {
+            p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+            | "unbindable" | "runbindable") => {
                 o.propagation.push(propagation_flag(p).unwrap_or(0));
                 (0, 0)
             }
@@ -144,8 +163,20 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 /// openat2 with `path` resolved as if `root` were "/".
 fn open_in_root(root: i32, path: &Path, flags: i32) -> io::Result<OwnedFd> {
     let c = cstr(path);
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-    let fd = unsafe { libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -160,47 +191,116 @@ pub enum Kind {
 
 /// Resolves `path` inside the rootfs, creating what is missing (directories
 /// on the way, and a directory or empty file at the end), and returns an
-/// O_PATH fd of the result.
+/// O_PATH fd of the result. A dangling symlink on the way is followed the
+/// way the kernel would, but inside the root: its target is created there.
 pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
-    let rel: PathBuf = path.components().filter(|c| matches!(c, Component::Normal(_))).collect();
-    if rel.as_os_str().is_empty() {
-        return open_in_root(root.as_raw_fd(), Path::new("/"), libc::O_PATH).map_err(os("open", path));
+    let mut want: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    if want.as_os_str().is_empty() {
+        return open_in_root(root.as_raw_fd(), Path::new("/"), libc::O_PATH)
+            .map_err(os("open", path));
     }
-    if let Ok(fd) = open_in_root(root.as_raw_fd(), &rel, libc::O_PATH) {
-        return Ok(fd);
-    }
-    let comps: Vec<_> = rel.components().collect();
-    let mut cur = PathBuf::new();
-    let mut parent = open_in_root(root.as_raw_fd(), Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).map_err(os("open", "/"))?;
-    for (i, c) in comps.iter().enumerate() {
-        cur.push(c);
-        let last = i + 1 == comps.len();
-        match open_in_root(root.as_raw_fd(), &cur, libc::O_PATH) {
-            Ok(fd) => {
-                parent = fd;
-                continue;
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(os("resolve", path)(e)),
+    // Bounded like the kernel's 40 symlinks per lookup.
+    'restart: for _ in 0..40 {
+        if let Ok(fd) = open_in_root(root.as_raw_fd(), &want, libc::O_PATH) {
+            return Ok(fd);
         }
-        let name = cstr(c.as_os_str());
-        if last && kind == Kind::File {
-            let fd = unsafe {
-                libc::openat(parent.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o644)
+        let comps: Vec<PathBuf> = want
+            .components()
+            .map(|c| PathBuf::from(c.as_os_str()))
+            .collect();
+        let mut cur = PathBuf::new();
+        let mut parent = open_in_root(
+            root.as_raw_fd(),
+            Path::new("/"),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )
+        .map_err(os("open", "/"))?;
+        for (i, c) in comps.iter().enumerate() {
+            cur.push(c);
+            let last = i + 1 == comps.len();
+            match open_in_root(root.as_raw_fd(), &cur, libc::O_PATH) {
+                Ok(fd) => {
+                    parent = fd;
+                    continue;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => return Err(os("resolve", path)(e)),
+            }
+            let name = cstr(c);
+            let mut buf = [0u8; 4096];
+            let n = unsafe {
+                libc::readlinkat(
+                    parent.as_raw_fd(),
+                    name.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
             };
-            if fd < 0 {
-                return Err(os("create", path)(io::Error::last_os_error()));
+            if n > 0 {
+                // Dangling symlink: continue the lookup at its target, within the root.
+                let target = PathBuf::from(
+                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                        &buf[..n as usize],
+                    ),
+                );
+                let base = if target.is_absolute() {
+                    PathBuf::new()
+                } else {
+                    cur.parent().map(Path::to_path_buf).unwrap_or_default()
+                };
+                let mut next = normalize(&base.join(target));
+                for rest in &comps[i + 1..] {
+                    next.push(rest);
+                }
+                want = next;
+                continue 'restart;
             }
-            unsafe { libc::close(fd) };
-        } else {
-            let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
-            if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
-                return Err(os("mkdir", path)(io::Error::last_os_error()));
+            if last && kind == Kind::File {
+                let fd = unsafe {
+                    libc::openat(
+                        parent.as_raw_fd(),
+                        name.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        0o644,
+                    )
+                };
+                if fd < 0 {
+                    return Err(os("create", path)(io::Error::last_os_error()));
+                }
+                unsafe { libc::close(fd) };
+            } else {
+                let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
+                if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+                    return Err(os("mkdir", path)(io::Error::last_os_error()));
+                }
             }
+            parent =
+                open_in_root(root.as_raw_fd(), &cur, libc::O_PATH).map_err(os("resolve", path))?;
         }
-        parent = open_in_root(root.as_raw_fd(), &cur, libc::O_PATH).map_err(os("resolve", path))?;
+        return Ok(parent);
     }
-    Ok(parent)
+    Err(os("resolve", path)(io::Error::from_raw_os_error(
+        libc::ELOOP,
+    )))
+}
+
+/// Lexically resolves `.` and `..` without ever climbing above the start,
+/// as a lookup inside a root does.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 pub fn fd_path(fd: &OwnedFd) -> PathBuf {
@@ -227,9 +327,19 @@ impl Rootfs<'_> {
     /// Makes our mounts private to us and turns the rootfs into a mount point.
     pub fn prepare(&self) -> Result<()> {
         // Slave by default: host mounts still reach us, ours never reach the host.
-        let flag = self.root_propagation().unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        mount(None, Path::new("/"), None, flag | libc::MS_REC, None).map_err(os("set propagation of", "/"))?;
-        mount(Some(self.rootfs), self.rootfs, Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(os("bind", self.rootfs))?;
+        let flag = self
+            .root_propagation()
+            .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+        mount(None, Path::new("/"), None, flag | libc::MS_REC, None)
+            .map_err(os("set propagation of", "/"))?;
+        mount(
+            Some(self.rootfs),
+            self.rootfs,
+            Some("bind"),
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .map_err(os("bind", self.rootfs))?;
         // pivot_root refuses a shared parent: make just that one mount private.
         if let Some(parent) = self.rootfs.parent() {
             if let Some(mp) = mount_point_of(parent) {
@@ -261,13 +371,18 @@ impl Rootfs<'_> {
         let bind = opts.bind || typ == "bind";
         if bind {
             let src = m.source().as_ref().expect("validated: bind has a source");
-            let src = if src.is_absolute() { src.clone() } else { self.bundle.join(src) };
+            let src = if src.is_absolute() {
+                src.clone()
+            } else {
+                self.bundle.join(src)
+            };
             let meta = fs::metadata(&src).map_err(os("stat bind source", &src))?;
             let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
             let target = resolve_create(root, dest, kind)?;
             let t = fd_path(&target);
             let rec = opts.flags & libc::MS_REC;
-            mount(Some(&src), &t, Some("bind"), libc::MS_BIND | rec, None).map_err(os("bind mount", dest))?;
+            mount(Some(&src), &t, Some("bind"), libc::MS_BIND | rec, None)
+                .map_err(os("bind mount", dest))?;
             let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
             if extra != 0 {
                 // Re-open: the fd still names the directory under the new mount.
@@ -285,12 +400,25 @@ impl Rootfs<'_> {
             _ => {}
         }
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        match mount(Some(&src), &t, Some(typ), opts.flags & !libc::MS_REMOUNT, Some(&data)) {
+        match mount(
+            Some(&src),
+            &t,
+            Some(typ),
+            opts.flags & !libc::MS_REMOUNT,
+            Some(&data),
+        ) {
             Ok(()) => {}
             // In a user namespace without its own netns, sysfs cannot be
             // mounted: the host's, recursively bound, is what runc gives too.
             Err(e) if typ == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
-                mount(Some(Path::new("/sys")), &t, Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(os("bind /sys on", dest))?;
+                mount(
+                    Some(Path::new("/sys")),
+                    &t,
+                    Some("bind"),
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(os("bind /sys on", dest))?;
                 if opts.flags & libc::MS_RDONLY != 0 {
                     let target = resolve_create(root, dest, Kind::Dir)?;
                     remount(&fd_path(&target), libc::MS_RDONLY, dest)?;
@@ -304,7 +432,8 @@ impl Rootfs<'_> {
     fn set_propagation(&self, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
         for p in &opts.propagation {
             let target = resolve_create(root, dest, Kind::Dir)?;
-            mount(None, &fd_path(&target), None, *p, None).map_err(os("set propagation of", dest))?;
+            mount(None, &fd_path(&target), None, *p, None)
+                .map_err(os("set propagation of", dest))?;
         }
         Ok(())
     }
@@ -312,7 +441,13 @@ impl Rootfs<'_> {
     /// `cgroup` mounts: cgroup2 on a unified host; on v1 and hybrid hosts a
     /// tmpfs holding one directory per hierarchy, each showing only the
     /// container's own cgroup.
-    fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, typ: &str, opts: &MountOptions) -> Result<()> {
+    fn mount_cgroup(
+        &self,
+        root: &OwnedFd,
+        dest: &Path,
+        typ: &str,
+        opts: &MountOptions,
+    ) -> Result<()> {
         let flags = opts.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
         let target = resolve_create(root, dest, Kind::Dir)?;
         let t = fd_path(&target);
@@ -322,26 +457,54 @@ impl Rootfs<'_> {
                 Ok(()) => Ok(()),
                 // Without a cgroup namespace the kernel may refuse: bind the container's own cgroup.
                 Err(_) => {
-                    let src = Path::new(cgroups::UNIFIED_ROOT).join(self.cgroup_path.trim_start_matches('/'));
-                    mount(Some(&src), &t, Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(os("bind cgroup on", dest))?;
+                    let src = Path::new(cgroups::UNIFIED_ROOT)
+                        .join(self.cgroup_path.trim_start_matches('/'));
+                    mount(
+                        Some(&src),
+                        &t,
+                        Some("bind"),
+                        libc::MS_BIND | libc::MS_REC,
+                        None,
+                    )
+                    .map_err(os("bind cgroup on", dest))?;
                     let target = resolve_create(root, dest, Kind::Dir)?;
                     remount(&fd_path(&target), flags | libc::MS_BIND, dest)
                 }
             };
         }
-        mount(Some(Path::new("tmpfs")), &t, Some("tmpfs"), flags & !libc::MS_RDONLY, Some("mode=755")).map_err(os("mount tmpfs on", dest))?;
+        mount(
+            Some(Path::new("tmpfs")),
+            &t,
+            Some("tmpfs"),
+            flags & !libc::MS_RDONLY,
+            Some("mode=755"),
+        )
+        .map_err(os("mount tmpfs on", dest))?;
         for h in cgroups::v1::hierarchies() {
             let sub = dest.join(&h.dir_name);
             let st = resolve_create(root, &sub, Kind::Dir)?;
             let sp = fd_path(&st);
             let src = h.mount_point.join(self.cgroup_path.trim_start_matches('/'));
             let r = if self.new_cgroupns {
-                mount(Some(Path::new("cgroup")), &sp, Some("cgroup"), flags, Some(&h.options))
+                mount(
+                    Some(Path::new("cgroup")),
+                    &sp,
+                    Some("cgroup"),
+                    flags,
+                    Some(&h.options),
+                )
             } else {
                 Err(io::Error::from_raw_os_error(libc::EPERM))
             };
             if r.is_err() {
-                mount(Some(&src), &sp, Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(os("bind cgroup on", &sub))?;
+                mount(
+                    Some(&src),
+                    &sp,
+                    Some("bind"),
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(os("bind cgroup on", &sub))?;
                 let st = resolve_create(root, &sub, Kind::Dir)?;
                 remount(&fd_path(&st), flags | libc::MS_BIND, &sub)?;
             }
@@ -349,9 +512,17 @@ impl Rootfs<'_> {
         if hier == cgroups::Hierarchy::Hybrid {
             let sub = dest.join("unified");
             let st = resolve_create(root, &sub, Kind::Dir)?;
-            let src = Path::new(cgroups::UNIFIED_ROOT).join(self.cgroup_path.trim_start_matches('/'));
+            let src =
+                Path::new(cgroups::UNIFIED_ROOT).join(self.cgroup_path.trim_start_matches('/'));
             if src.is_dir() {
-                mount(Some(&src), &fd_path(&st), Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(os("bind cgroup on", &sub))?;
+                mount(
+                    Some(&src),
+                    &fd_path(&st),
+                    Some("bind"),
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(os("bind cgroup on", &sub))?;
                 let st = resolve_create(root, &sub, Kind::Dir)?;
                 remount(&fd_path(&st), flags | libc::MS_BIND, &sub)?;
             }
@@ -371,7 +542,13 @@ impl Rootfs<'_> {
             devs.extend(extra);
         }
         // Only when /dev is ours (a tmpfs of the config): never mknod into an image's /dev.
-        let dev_mounted = self.spec.mounts().as_deref().unwrap_or_default().iter().any(|m| m.destination() == Path::new("/dev"));
+        let dev_mounted = self
+            .spec
+            .mounts()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.destination() == Path::new("/dev"));
         for d in &devs {
             if !dev_mounted && is_default_device(d) {
                 continue;
@@ -380,11 +557,22 @@ impl Rootfs<'_> {
         }
         if dev_mounted {
             let devfd = resolve_create(root, Path::new("/dev"), Kind::Dir)?;
-            let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+            let mut links = vec![
+                ("/proc/self/fd", "fd"),
+                ("/proc/self/fd/0", "stdin"),
+                ("/proc/self/fd/1", "stdout"),
+                ("/proc/self/fd/2", "stderr"),
+            ];
             if Path::new("/proc/kcore").exists() {
                 links.push(("/proc/kcore", "core"));
             }
-            let pts = self.spec.mounts().as_deref().unwrap_or_default().iter().any(|m| m.destination() == Path::new("/dev/pts"));
+            let pts = self
+                .spec
+                .mounts()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|m| m.destination() == Path::new("/dev/pts"));
             if pts {
                 links.push(("pts/ptmx", "ptmx"));
             }
@@ -392,7 +580,9 @@ impl Rootfs<'_> {
                 let (t, n) = (cstr(target), cstr(name));
                 let r = unsafe { libc::symlinkat(t.as_ptr(), devfd.as_raw_fd(), n.as_ptr()) };
                 if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
-                    return Err(os("symlink", format!("/dev/{name}"))(io::Error::last_os_error()));
+                    return Err(os("symlink", format!("/dev/{name}"))(
+                        io::Error::last_os_error(),
+                    ));
                 }
             }
         }
@@ -404,29 +594,58 @@ impl Rootfs<'_> {
         if self.in_userns {
             // mknod is not allowed in a user namespace: bind the host's node.
             let target = resolve_create(root, path, Kind::File)?;
-            return mount(Some(path), &fd_path(&target), Some("bind"), libc::MS_BIND, None).map_err(os("bind device", path));
+            return mount(
+                Some(path),
+                &fd_path(&target),
+                Some("bind"),
+                libc::MS_BIND,
+                None,
+            )
+            .map_err(os("bind device", path));
         }
         let parent = path.parent().unwrap_or(Path::new("/"));
-        let name = path.file_name().ok_or_else(|| RootfsError::Invalid(format!("device path {path:?} has no name")))?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| RootfsError::Invalid(format!("device path {path:?} has no name")))?;
         let pfd = resolve_create(root, parent, Kind::Dir)?;
         // Reopen as a real directory fd: mknodat needs one it can search.
-        let dfd = open_in_root(root.as_raw_fd(), &strip_root(parent), libc::O_DIRECTORY | libc::O_RDONLY).map_err(os("open", parent))?;
+        let dfd = open_in_root(
+            root.as_raw_fd(),
+            &strip_root(parent),
+            libc::O_DIRECTORY | libc::O_RDONLY,
+        )
+        .map_err(os("open", parent))?;
         drop(pfd);
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,
             LinuxDeviceType::P => libc::S_IFIFO,
-            LinuxDeviceType::A => return Err(RootfsError::Invalid(format!("device {path:?}: type 'a' cannot be created"))),
+            LinuxDeviceType::A => {
+                return Err(RootfsError::Invalid(format!(
+                    "device {path:?}: type 'a' cannot be created"
+                )))
+            }
         };
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
         let dev = libc::makedev(d.major() as u32, d.minor() as u32);
         let n = cstr(name);
         unsafe { libc::unlinkat(dfd.as_raw_fd(), n.as_ptr(), 0) };
-        check(unsafe { libc::mknodat(dfd.as_raw_fd(), n.as_ptr(), kind | mode, dev) }).map_err(os("mknod", path))?;
+        check(unsafe { libc::mknodat(dfd.as_raw_fd(), n.as_ptr(), kind | mode, dev) })
+            .map_err(os("mknod", path))?;
         // mknod is subject to the umask; the config's mode is what must stand.
-        check(unsafe { libc::fchmodat(dfd.as_raw_fd(), n.as_ptr(), mode, 0) }).map_err(os("chmod", path))?;
+        check(unsafe { libc::fchmodat(dfd.as_raw_fd(), n.as_ptr(), mode, 0) })
+            .map_err(os("chmod", path))?;
         let (uid, gid) = (d.uid().unwrap_or(0), d.gid().unwrap_or(0));
-        check(unsafe { libc::fchownat(dfd.as_raw_fd(), n.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map_err(os("chown", path))?;
+        check(unsafe {
+            libc::fchownat(
+                dfd.as_raw_fd(),
+                n.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+        .map_err(os("chown", path))?;
         Ok(())
     }
 
@@ -436,17 +655,35 @@ impl Rootfs<'_> {
         let new = fs::File::open(self.rootfs).map_err(os("open", self.rootfs))?;
         if no_pivot {
             check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
-            mount(Some(Path::new(".")), Path::new("/"), None, libc::MS_MOVE, None).map_err(os("move root", self.rootfs))?;
+            mount(
+                Some(Path::new(".")),
+                Path::new("/"),
+                None,
+                libc::MS_MOVE,
+                None,
+            )
+            .map_err(os("move root", self.rootfs))?;
             check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(os("chroot", self.rootfs))?;
         } else {
             let old = fs::File::open("/").map_err(os("open", "/"))?;
             check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
-            check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as i32 }).map_err(os("pivot_root", self.rootfs))?;
+            check(unsafe {
+                libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as i32
+            })
+            .map_err(os("pivot_root", self.rootfs))?;
             // The old root now sits on top of "."; detach it without letting
             // the unmount propagate anywhere.
             check(unsafe { libc::fchdir(old.as_raw_fd()) }).map_err(os("chdir", "old root"))?;
-            mount(None, Path::new("."), None, libc::MS_SLAVE | libc::MS_REC, None).map_err(os("make old root slave", "/"))?;
-            check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).map_err(os("unmount old root", "/"))?;
+            mount(
+                None,
+                Path::new("."),
+                None,
+                libc::MS_SLAVE | libc::MS_REC,
+                None,
+            )
+            .map_err(os("make old root slave", "/"))?;
+            check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) })
+                .map_err(os("unmount old root", "/"))?;
         }
         check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(os("chdir", "/"))?;
         Ok(())
@@ -457,14 +694,31 @@ impl Rootfs<'_> {
     pub fn finish(&self) -> Result<()> {
         let root = fs::File::open("/").map_err(os("open", "/"))?.into();
         let linux = self.spec.linux().as_ref();
-        for p in linux.and_then(|l| l.readonly_paths().as_ref()).map(|v| v.as_slice()).unwrap_or_default() {
+        for p in linux
+            .and_then(|l| l.readonly_paths().as_ref())
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+        {
             readonly_path(&root, Path::new(p))?;
         }
-        for p in linux.and_then(|l| l.masked_paths().as_ref()).map(|v| v.as_slice()).unwrap_or_default() {
+        for p in linux
+            .and_then(|l| l.masked_paths().as_ref())
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+        {
             mask_path(&root, Path::new(p))?;
         }
-        if self.spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
-            remount(Path::new("/"), libc::MS_RDONLY | libc::MS_BIND, Path::new("/"))?;
+        if self
+            .spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly() == Some(true))
+        {
+            remount(
+                Path::new("/"),
+                libc::MS_RDONLY | libc::MS_BIND,
+                Path::new("/"),
+            )?;
         }
         if let Some(flag) = self.root_propagation() {
             mount(None, Path::new("/"), None, flag, None).map_err(os("set propagation of", "/"))?;
@@ -474,7 +728,10 @@ impl Rootfs<'_> {
 }
 
 fn strip_root(p: &Path) -> PathBuf {
-    let rel: PathBuf = p.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+    let rel: PathBuf = p
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
     if rel.as_os_str().is_empty() {
         PathBuf::from("/")
     } else {
@@ -492,7 +749,13 @@ fn remount(target: &Path, flags: u64, what: &Path) -> Result<()> {
             let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
             let c = cstr(target);
             check(unsafe { libc::statvfs(c.as_ptr(), &mut st) }).map_err(os("statvfs", what))?;
-            let locked = st.f_flag & (libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC | libc::ST_NOATIME | libc::ST_NODIRATIME | libc::ST_RELATIME);
+            let locked = st.f_flag
+                & (libc::ST_NOSUID
+                    | libc::ST_NODEV
+                    | libc::ST_NOEXEC
+                    | libc::ST_NOATIME
+                    | libc::ST_NODIRATIME
+                    | libc::ST_RELATIME);
             mount(None, target, None, flags | locked, None).map_err(os("remount", what))
         }
         Err(e) => Err(os("remount", what)(e)),
@@ -506,9 +769,20 @@ fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
         Err(e) => return Err(os("open readonly path", p)(e)),
     };
     let t = fd_path(&fd);
-    mount(Some(&t), &t, Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(os("bind", p))?;
+    mount(
+        Some(&t),
+        &t,
+        Some("bind"),
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(os("bind", p))?;
     let fd = open_in_root(root.as_raw_fd(), &strip_root(p), libc::O_PATH).map_err(os("open", p))?;
-    remount(&fd_path(&fd), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, p)
+    remount(
+        &fd_path(&fd),
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        p,
+    )
 }
 
 fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
@@ -520,9 +794,23 @@ fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
     let t = fd_path(&fd);
     let is_dir = fs::metadata(&t).map(|m| m.is_dir()).unwrap_or(false);
     if is_dir {
-        mount(Some(Path::new("tmpfs")), &t, Some("tmpfs"), libc::MS_RDONLY, Some("size=0k")).map_err(os("mask", p))
+        mount(
+            Some(Path::new("tmpfs")),
+            &t,
+            Some("tmpfs"),
+            libc::MS_RDONLY,
+            Some("size=0k"),
+        )
+        .map_err(os("mask", p))
     } else {
-        mount(Some(Path::new("/dev/null")), &t, Some("bind"), libc::MS_BIND, None).map_err(os("mask", p))
+        mount(
+            Some(Path::new("/dev/null")),
+            &t,
+            Some("bind"),
+            libc::MS_BIND,
+            None,
+        )
+        .map_err(os("mask", p))
     }
 }
 
@@ -532,20 +820,27 @@ fn is_default_device(d: &LinuxDevice) -> bool {
 
 /// /dev/null, zero, full, random, urandom and tty, as every runtime provides.
 pub fn default_devices() -> Vec<LinuxDevice> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .iter()
-        .map(|(n, maj, min)| {
-            let mut d = LinuxDevice::default();
-            d.set_path(PathBuf::from(format!("/dev/{n}")));
-            d.set_typ(LinuxDeviceType::C);
-            d.set_major(*maj);
-            d.set_minor(*min);
-            d.set_file_mode(Some(0o666));
-            d.set_uid(Some(0));
-            d.set_gid(Some(0));
-            d
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .iter()
+    .map(|(n, maj, min)| {
+        let mut d = LinuxDevice::default();
+        d.set_path(PathBuf::from(format!("/dev/{n}")));
+        d.set_typ(LinuxDeviceType::C);
+        d.set_major(*maj);
+        d.set_minor(*min);
+        d.set_file_mode(Some(0o666));
+        d.set_uid(Some(0));
+        d.set_gid(Some(0));
+        d
+    })
+    .collect()
 }
 
 /// The mount point (from /proc/self/mountinfo) that contains `p`.
@@ -554,7 +849,11 @@ fn mount_point_of(p: &Path) -> Option<PathBuf> {
     let mut best: Option<PathBuf> = None;
     for line in info.lines() {
         let mp = PathBuf::from(unescape(line.split(' ').nth(4)?));
-        if p.starts_with(&mp) && best.as_ref().is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len()) {
+        if p.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len())
+        {
             best = Some(mp);
         }
     }
@@ -567,7 +866,10 @@ pub fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -584,7 +886,14 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse_options(&["ro".into(), "nosuid".into(), "rbind".into(), "rslave".into(), "size=1k".into(), "rw".into()]);
+        let o = parse_options(&[
+            "ro".into(),
+            "nosuid".into(),
+            "rbind".into(),
+            "rslave".into(),
+            "size=1k".into(),
+            "rw".into(),
+        ]);
         assert_eq!(o.flags & libc::MS_RDONLY, 0);
         assert!(o.bind);
         assert_ne!(o.flags & libc::MS_NOSUID, 0);

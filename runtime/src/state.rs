@@ -43,13 +43,16 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id.is_empty() {
         return bad("must not be empty");
     }
-    if id.len() > 1024 {
-        return bad("longer than 1024 bytes");
+    if id.len() > 200 {
+        return bad("longer than 200 bytes");
     }
     if id == "." || id == ".." {
         return bad("must not be . or ..");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+    {
         return bad("only letters, digits, '_', '+', '-' and '.' are allowed");
     }
     Ok(())
@@ -149,22 +152,48 @@ impl ContainerDir {
             .create(root)
             .map_err(io_err(format!("create root {}", root.display())))?;
         let path = root.join(id);
+        // The directory appears already locked: it is made under a temp name,
+        // its lock taken, then renamed into place (which fails if the id is
+        // taken). No other command can ever see it unlocked and half-made.
+        let tmp = root.join(format!(".new.{}.{}", std::process::id(), id));
         // 0711: the init, once it runs as the container's user, must still be
         // able to open exec.fifo by name through its directory fd.
-        match fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            // A create that was killed mid-way leaves a dir with no state:
-            // that id is free again once nobody holds its lock.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if !Self::remove_debris(root, id)? {
-                    return Err(StateError::Exists(id.into()));
+        fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(io_err(format!("create {}", tmp.display())))?;
+        let made = lock(&tmp).and_then(|l| {
+            for attempt in 0..2 {
+                match fs::rename(&tmp, &path) {
+                    Ok(()) => return Ok(l),
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EEXIST) | Some(libc::ENOTEMPTY)
+                        ) =>
+                    {
+                        // A create that was killed mid-way leaves a dir with no
+                        // state: that id is free again once nobody holds its lock.
+                        if attempt > 0 || !Self::remove_debris(root, id)? {
+                            return Err(StateError::Exists(id.into()));
+                        }
+                    }
+                    Err(e) => return Err(StateError::Io(format!("create {}", path.display()), e)),
                 }
-                fs::DirBuilder::new().mode(0o711).create(&path).map_err(|_| StateError::Exists(id.into()))?;
             }
-            Err(e) => return Err(StateError::Io(format!("create {}", path.display()), e)),
+            Err(StateError::Exists(id.into()))
+        });
+        match made {
+            Ok(_lock) => Ok(ContainerDir {
+                id: id.into(),
+                path,
+                _lock,
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Err(e)
+            }
         }
-        let _lock = lock(&path)?;
-        Ok(ContainerDir { id: id.into(), path, _lock })
     }
 
     /// Opens and locks the directory of an existing container.
@@ -179,7 +208,11 @@ impl ContainerDir {
         if !path.join(STATE_FILE).exists() {
             return Err(StateError::NotFound(id.into()));
         }
-        Ok(ContainerDir { id: id.into(), path, _lock })
+        Ok(ContainerDir {
+            id: id.into(),
+            path,
+            _lock,
+        })
     }
 
     /// Removes the directory of `id` if it holds no state and no one has it
@@ -201,13 +234,16 @@ impl ContainerDir {
     }
 
     pub fn load(&self) -> Result<State, StateError> {
-        let data = fs::read(self.path.join(STATE_FILE)).map_err(io_err(format!("read state of {}", self.id)))?;
-        serde_json::from_slice(&data).map_err(|e| StateError::Corrupt(self.id.clone(), e.to_string()))
+        let data = fs::read(self.path.join(STATE_FILE))
+            .map_err(io_err(format!("read state of {}", self.id)))?;
+        serde_json::from_slice(&data)
+            .map_err(|e| StateError::Corrupt(self.id.clone(), e.to_string()))
     }
 
     pub fn save(&self, st: &State) -> Result<(), StateError> {
         let data = serde_json::to_vec(st).expect("state serializes");
-        write_atomic(&self.path.join(STATE_FILE), &data, 0o600).map_err(io_err(format!("write state of {}", self.id)))
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+            .map_err(io_err(format!("write state of {}", self.id)))
     }
 
     pub fn fifo_path(&self) -> PathBuf {
@@ -241,7 +277,11 @@ impl State {
             oci_version: OCI_VERSION,
             id: &self.id,
             status,
-            pid: if status == Status::Stopped { None } else { Some(self.pid) },
+            pid: if status == Status::Stopped {
+                None
+            } else {
+                Some(self.pid)
+            },
             bundle: &self.bundle,
             annotations: &self.annotations,
         }
@@ -257,7 +297,9 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
     };
     let mut ids: Vec<String> = rd
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter(|e| {
+            !e.file_name().to_string_lossy().starts_with('.') && e.path().join(STATE_FILE).exists()
+        })
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     ids.sort();
@@ -271,7 +313,7 @@ mod tests {
     #[test]
     fn ids() {
         assert!(validate_id("abc-1_2.3+x").is_ok());
-        for bad in ["", ".", "..", "a/b", "a\0b", "a b", &"x".repeat(1025)] {
+        for bad in ["", ".", "..", "a/b", "a\0b", "a b", &"x".repeat(201)] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -46,10 +46,14 @@ impl Drop for TempDir {
 /// Fills `rootfs` with busybox-static, one symlink per applet, and the few
 /// files a container expects (/etc/passwd, /etc/group, mount points).
 pub fn busybox_rootfs(rootfs: &Path) {
-    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "run"] {
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "home",
+        "var", "run",
+    ] {
         fs::create_dir_all(rootfs.join(d)).expect("create rootfs dir");
     }
-    fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox (is busybox-static installed?)");
+    fs::copy(BUSYBOX, rootfs.join("bin/busybox"))
+        .expect("copy busybox (is busybox-static installed?)");
     let out = std::process::Command::new(BUSYBOX)
         .arg("--list")
         .output()
@@ -65,8 +69,16 @@ pub fn busybox_rootfs(rootfs: &Path) {
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nuser:x:1000:1000:user:/home:/bin/sh\n",
     )
     .unwrap();
-    fs::write(rootfs.join("etc/group"), "root:x:0:\nnobody:x:65534:\nuser:x:1000:\n").unwrap();
-    fs::set_permissions(rootfs.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\nnobody:x:65534:\nuser:x:1000:\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        rootfs.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
 }
 
 /// The default process capabilities of `runc spec` (and docker).
@@ -135,11 +147,19 @@ impl Bundle {
         self.dir.path().join("rootfs")
     }
     pub fn write_config(&self, config: &serde_json::Value) {
-        fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(config).unwrap()).unwrap();
+        fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
     }
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -19,7 +19,11 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("cgroup {path}: {op}: {err}")]
-    Io { op: String, path: String, err: io::Error },
+    Io {
+        op: String,
+        path: String,
+        err: io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -130,7 +134,9 @@ pub fn manager(path: &str) -> Box<dyn Manager> {
 /// The cgroup path of a container: `linux.cgroupsPath` if given (a relative
 /// one is taken below the runtime's own cgroup), else `/<id>`.
 pub fn resolve_path(cgroups_path: Option<&Path>, id: &str) -> Result<String> {
-    let Some(p) = cgroups_path else { return Ok(format!("/{id}")) };
+    let Some(p) = cgroups_path else {
+        return Ok(format!("/{id}"));
+    };
     let s = p.to_string_lossy();
     if !s.starts_with('/') && s.split(':').count() == 3 {
         return Err(CgroupError::Invalid(format!(
@@ -138,7 +144,9 @@ pub fn resolve_path(cgroups_path: Option<&Path>, id: &str) -> Result<String> {
         )));
     }
     if s.split('/').any(|c| c == "..") {
-        return Err(CgroupError::Invalid(format!("linux.cgroupsPath {s:?} must not contain \"..\"")));
+        return Err(CgroupError::Invalid(format!(
+            "linux.cgroupsPath {s:?} must not contain \"..\""
+        )));
     }
     if s.starts_with('/') {
         return Ok(s.into_owned());
@@ -152,7 +160,11 @@ fn own_cgroup() -> String {
     let mut first = None;
     for line in data.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, ctrl, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let (_, ctrl, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("/"),
+        );
         if hierarchy() == Hierarchy::Unified && ctrl.is_empty() {
             return path.into();
         }
@@ -168,12 +180,21 @@ fn own_cgroup() -> String {
 
 pub fn is_frozen(path: &str) -> bool {
     match hierarchy() {
-        Hierarchy::Unified => fs::read_to_string(Path::new(ROOT).join(path.trim_start_matches('/')).join("cgroup.freeze"))
-            .map(|s| s.trim() == "1")
-            .unwrap_or(false),
-        _ => fs::read_to_string(Path::new(ROOT).join("freezer").join(path.trim_start_matches('/')).join("freezer.state"))
-            .map(|s| s.trim() == "FROZEN")
-            .unwrap_or(false),
+        Hierarchy::Unified => fs::read_to_string(
+            Path::new(ROOT)
+                .join(path.trim_start_matches('/'))
+                .join("cgroup.freeze"),
+        )
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false),
+        _ => fs::read_to_string(
+            Path::new(ROOT)
+                .join("freezer")
+                .join(path.trim_start_matches('/'))
+                .join("freezer.state"),
+        )
+        .map(|s| s.trim() == "FROZEN")
+        .unwrap_or(false),
     }
 }
 
@@ -183,7 +204,10 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 }
 
 pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
-    fs::read_to_string(dir.join(file)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    fs::read_to_string(dir.join(file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 pub(crate) fn read_pids(file: &Path) -> Result<Vec<i32>> {
@@ -197,7 +221,9 @@ pub(crate) fn remove_dir(p: &Path) -> Result<()> {
         match fs::remove_dir(p) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && i < 49 => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && i < 49 => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
             Err(e) => return Err(io_err("rmdir", p)(e)),
         }
     }

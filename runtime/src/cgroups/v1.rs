@@ -24,7 +24,9 @@ pub fn hierarchies() -> &'static [V1Hierarchy] {
         let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut out: Vec<V1Hierarchy> = Vec::new();
         for line in info.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let mut post = post.split(' ');
             if post.next() != Some("cgroup") {
                 continue;
@@ -33,14 +35,33 @@ pub fn hierarchies() -> &'static [V1Hierarchy] {
             let mp = PathBuf::from(crate::rootfs::unescape(pre.split(' ').nth(4).unwrap_or("")));
             let controllers: Vec<String> = super_opts
                 .split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "noexec" | "nosuid" | "nodev" | "xattr" | "clone_children") && !o.starts_with("release_agent"))
+                .filter(|o| {
+                    !matches!(
+                        *o,
+                        "rw" | "ro"
+                            | "relatime"
+                            | "noexec"
+                            | "nosuid"
+                            | "nodev"
+                            | "xattr"
+                            | "clone_children"
+                    ) && !o.starts_with("release_agent")
+                })
                 .map(String::from)
                 .collect();
             if controllers.is_empty() || out.iter().any(|h| h.controllers == controllers) {
                 continue;
             }
-            let dir_name = mp.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            out.push(V1Hierarchy { options: controllers.join(","), mount_point: mp, dir_name, controllers });
+            let dir_name = mp
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(V1Hierarchy {
+                options: controllers.join(","),
+                mount_point: mp,
+                dir_name,
+                controllers,
+            });
         }
         out
     })
@@ -55,7 +76,10 @@ pub struct V1 {
 impl V1 {
     pub fn new(path: &str, hybrid: bool) -> V1 {
         let rel = path.trim_start_matches('/');
-        V1 { path: path.into(), unified: hybrid.then(|| Path::new(super::UNIFIED_ROOT).join(rel)) }
+        V1 {
+            path: path.into(),
+            unified: hybrid.then(|| Path::new(super::UNIFIED_ROOT).join(rel)),
+        }
     }
 
     fn dir(&self, controller: &str) -> Option<PathBuf> {
@@ -66,7 +90,10 @@ impl V1 {
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = hierarchies().iter().map(|h| h.mount_point.join(self.path.trim_start_matches('/'))).collect();
+        let mut v: Vec<PathBuf> = hierarchies()
+            .iter()
+            .map(|h| h.mount_point.join(self.path.trim_start_matches('/')))
+            .collect();
         v.extend(self.unified.clone());
         v
     }
@@ -74,7 +101,12 @@ impl V1 {
     /// A new cpuset cgroup starts with no cpus and no mems, and refuses tasks
     /// until they are set: copy them down from the nearest ancestor that has them.
     fn init_cpuset(&self, dir: &Path) -> Result<()> {
-        let Some(root) = hierarchies().iter().find(|h| h.controllers.iter().any(|c| c == "cpuset")) else { return Ok(()) };
+        let Some(root) = hierarchies()
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == "cpuset"))
+        else {
+            return Ok(());
+        };
         let mut cur = root.mount_point.clone();
         for comp in Path::new(self.path.trim_start_matches('/')).components() {
             let parent = cur.clone();
@@ -94,7 +126,9 @@ impl V1 {
     }
 
     fn set_memory(&self, r: &LinuxResources) -> Result<()> {
-        let (Some(m), Some(dir)) = (r.memory().as_ref(), self.dir("memory")) else { return Ok(()) };
+        let (Some(m), Some(dir)) = (r.memory().as_ref(), self.dir("memory")) else {
+            return Ok(());
+        };
         let limit = m.limit();
         let swap = m.swap();
         let set_limit = |v: i64| write(&dir, "memory.limit_in_bytes", &v.to_string());
@@ -119,7 +153,9 @@ impl V1 {
         }
         if let Some(v) = m.swappiness() {
             if v > 100 {
-                return Err(CgroupError::Invalid(format!("linux.resources.memory.swappiness {v} is above 100")));
+                return Err(CgroupError::Invalid(format!(
+                    "linux.resources.memory.swappiness {v} is above 100"
+                )));
             }
             write(&dir, "memory.swappiness", &v.to_string())?;
         }
@@ -133,7 +169,9 @@ impl V1 {
     }
 
     fn set_cpu(&self, r: &LinuxResources) -> Result<()> {
-        let Some(c) = r.cpu().as_ref() else { return Ok(()) };
+        let Some(c) = r.cpu().as_ref() else {
+            return Ok(());
+        };
         if let Some(dir) = self.dir("cpu") {
             if let Some(v) = c.shares() {
                 write(&dir, "cpu.shares", &v.to_string())?;
@@ -163,13 +201,19 @@ impl V1 {
     }
 
     fn set_devices(&self, r: &LinuxResources) -> Result<()> {
-        let (Some(rules), Some(dir)) = (r.devices().as_ref(), self.dir("devices")) else { return Ok(()) };
+        let (Some(rules), Some(dir)) = (r.devices().as_ref(), self.dir("devices")) else {
+            return Ok(());
+        };
         // A device cgroup inside a user namespace is not ours to change.
         if unsafe { libc::geteuid() } != 0 {
             return Ok(());
         }
         for rule in rules.iter().chain(default_allowed().iter()) {
-            let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+            let file = if rule.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             write(&dir, file, &device_rule(rule))?;
         }
         Ok(())
@@ -185,7 +229,12 @@ pub fn device_rule(r: &LinuxDeviceCgroup) -> String {
         LinuxDeviceType::P => "p",
     };
     let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
-    format!("{t} {}:{} {}", n(r.major()), n(r.minor()), r.access().as_deref().unwrap_or("rwm"))
+    format!(
+        "{t} {}:{} {}",
+        n(r.major()),
+        n(r.minor()),
+        r.access().as_deref().unwrap_or("rwm")
+    )
 }
 
 /// Devices every container may use whatever its config says, as runc allows:
@@ -239,7 +288,11 @@ impl Manager for V1 {
         self.set_memory(r)?;
         self.set_cpu(r)?;
         if let (Some(p), Some(dir)) = (r.pids().as_ref(), self.dir("pids")) {
-            let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".into()
+            };
             write(&dir, "pids.max", &v)?;
         }
         if let (Some(b), Some(dir)) = (r.block_io().as_ref(), self.dir("blkio")) {
@@ -252,25 +305,37 @@ impl Manager for V1 {
     }
 
     fn freeze(&self) -> Result<()> {
-        let dir = self.dir("freezer").ok_or_else(|| CgroupError::Invalid("no freezer cgroup on this host".into()))?;
+        let dir = self
+            .dir("freezer")
+            .ok_or_else(|| CgroupError::Invalid("no freezer cgroup on this host".into()))?;
         for _ in 0..1000 {
             write(&dir, "freezer.state", "FROZEN")?;
-            if fs::read_to_string(dir.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false) {
+            if fs::read_to_string(dir.join("freezer.state"))
+                .map(|s| s.trim() == "FROZEN")
+                .unwrap_or(false)
+            {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let _ = write(&dir, "freezer.state", "THAWED");
-        Err(CgroupError::Invalid("the container did not freeze in time".into()))
+        Err(CgroupError::Invalid(
+            "the container did not freeze in time".into(),
+        ))
     }
 
     fn thaw(&self) -> Result<()> {
-        let dir = self.dir("freezer").ok_or_else(|| CgroupError::Invalid("no freezer cgroup on this host".into()))?;
+        let dir = self
+            .dir("freezer")
+            .ok_or_else(|| CgroupError::Invalid("no freezer cgroup on this host".into()))?;
         write(&dir, "freezer.state", "THAWED")
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        let dir = self.dir("pids").or_else(|| self.dir("freezer")).or_else(|| self.dirs().into_iter().next());
+        let dir = self
+            .dir("pids")
+            .or_else(|| self.dir("freezer"))
+            .or_else(|| self.dirs().into_iter().next());
         match dir {
             Some(d) if d.exists() => read_pids(&d.join("cgroup.procs")),
             _ => Ok(vec![]),

@@ -12,15 +12,23 @@ pub struct V2 {
 
 impl V2 {
     pub fn new(root: &Path, path: &str) -> V2 {
-        V2 { root: root.into(), dir: root.join(path.trim_start_matches('/')) }
+        V2 {
+            root: root.into(),
+            dir: root.join(path.trim_start_matches('/')),
+        }
     }
 
     /// Controllers are only usable in a child once every ancestor delegates
     /// them through cgroup.subtree_control.
     fn enable_controllers(&self) -> Result<()> {
-        let avail = fs::read_to_string(self.root.join("cgroup.controllers")).map_err(io_err("read controllers", &self.root))?;
+        let avail = fs::read_to_string(self.root.join("cgroup.controllers"))
+            .map_err(io_err("read controllers", &self.root))?;
         let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
-        let rel = self.dir.strip_prefix(&self.root).unwrap_or(Path::new("")).to_path_buf();
+        let rel = self
+            .dir
+            .strip_prefix(&self.root)
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
         // Into the root and every ancestor, not the container's own cgroup:
         // a cgroup with processes may not delegate (no internal processes).
         let mut cur = self.root.clone();
@@ -57,7 +65,11 @@ impl Manager for V2 {
         let d = &self.dir;
         if let Some(m) = r.memory() {
             if let Some(l) = m.limit() {
-                write(d, "memory.max", &if l < 0 { "max".into() } else { l.to_string() })?;
+                write(
+                    d,
+                    "memory.max",
+                    &if l < 0 { "max".into() } else { l.to_string() },
+                )?;
             }
             if let Some(v) = m.reservation() {
                 write(d, "memory.low", &v.to_string())?;
@@ -77,7 +89,16 @@ impl Manager for V2 {
                 write(d, "cpu.weight", &Self::shares_to_weight(s).to_string())?;
             }
             if c.quota().is_some() || c.period().is_some() {
-                let q = c.quota().map(|q| if q <= 0 { "max".to_string() } else { q.to_string() }).unwrap_or_else(|| "max".into());
+                let q = c
+                    .quota()
+                    .map(|q| {
+                        if q <= 0 {
+                            "max".to_string()
+                        } else {
+                            q.to_string()
+                        }
+                    })
+                    .unwrap_or_else(|| "max".into());
                 let p = c.period().unwrap_or(100_000);
                 write(d, "cpu.max", &format!("{q} {p}"))?;
             }
@@ -89,7 +110,15 @@ impl Manager for V2 {
             }
         }
         if let Some(p) = r.pids() {
-            write(d, "pids.max", &if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+            write(
+                d,
+                "pids.max",
+                &if p.limit() > 0 {
+                    p.limit().to_string()
+                } else {
+                    "max".into()
+                },
+            )?;
         }
         if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
             write(d, "io.weight", &format!("default {w}"))?;
@@ -97,7 +126,9 @@ impl Manager for V2 {
         if let Some(u) = r.unified() {
             for (k, v) in u {
                 if k.contains('/') || k.starts_with('.') {
-                    return Err(CgroupError::Invalid(format!("linux.resources.unified: invalid key {k:?}")));
+                    return Err(CgroupError::Invalid(format!(
+                        "linux.resources.unified: invalid key {k:?}"
+                    )));
                 }
                 write(d, k, v)?;
             }
@@ -114,7 +145,9 @@ impl Manager for V2 {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        Err(CgroupError::Invalid("the container did not freeze in time".into()))
+        Err(CgroupError::Invalid(
+            "the container did not freeze in time".into(),
+        ))
     }
 
     fn thaw(&self) -> Result<()> {
@@ -158,7 +191,10 @@ impl Manager for V2 {
         let cpu = fs::read_to_string(d.join("cpu.stat")).unwrap_or_default();
         for l in cpu.lines() {
             let mut it = l.split_whitespace();
-            let (k, v) = (it.next().unwrap_or(""), it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0));
+            let (k, v) = (
+                it.next().unwrap_or(""),
+                it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
+            );
             match k {
                 "usage_usec" => s.cpu.usage.total = v * 1000,
                 "user_usec" => s.cpu.usage.user = v * 1000,

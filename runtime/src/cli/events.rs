@@ -12,10 +12,17 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    let secs: f64 = a.interval.trim_end_matches('s').parse().map_err(|_| anyhow::anyhow!("invalid --interval {:?}", a.interval))?;
+    let secs: f64 = a
+        .interval
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid --interval {:?}", a.interval))?;
     loop {
         let s = berth_runtime::container::stats(&g.root, &a.id)?;
-        println!("{}", serde_json::json!({"type": "stats", "id": a.id, "data": s}));
+        println!(
+            "{}",
+            serde_json::json!({"type": "stats", "id": a.id, "data": s})
+        );
         if a.stats {
             return Ok(0);
         }

@@ -48,8 +48,13 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let mut p: Process = match &a.process {
         Some(f) => {
-            let raw = if f.as_os_str() == "-" { std::io::read_to_string(std::io::stdin())?.into_bytes() } else { std::fs::read(f).with_context(|| format!("read {}", f.display()))? };
-            serde_json::from_slice(&raw).map_err(|e| anyhow::anyhow!("invalid process {}: {e}", f.display()))?
+            let raw = if f.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?.into_bytes()
+            } else {
+                std::fs::read(f).with_context(|| format!("read {}", f.display()))?
+            };
+            serde_json::from_slice(&raw)
+                .map_err(|e| anyhow::anyhow!("invalid process {}: {e}", f.display()))?
         }
         None => {
             if a.command.is_empty() {
@@ -79,8 +84,14 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     if let Some(u) = &a.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
         let mut user = p.user().clone();
-        user.set_uid(uid.parse().map_err(|_| anyhow::anyhow!("invalid --user {u:?}: want UID[:GID]"))?);
-        user.set_gid(gid.parse().map_err(|_| anyhow::anyhow!("invalid --user {u:?}: want UID[:GID]"))?);
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --user {u:?}: want UID[:GID]"))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --user {u:?}: want UID[:GID]"))?,
+        );
         p.set_user(user);
     }
     if !a.additional_gids.is_empty() {
@@ -91,7 +102,8 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for c in &a.cap {
-            let cap = Capability::from_str(c.to_ascii_uppercase().trim_start_matches("CAP_")).map_err(|_| anyhow::anyhow!("unknown capability {c:?}"))?;
+            let cap = Capability::from_str(c.to_ascii_uppercase().trim_start_matches("CAP_"))
+                .map_err(|_| anyhow::anyhow!("unknown capability {c:?}"))?;
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);

@@ -36,16 +36,40 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             .collect();
         println!("{}", serde_json::to_string(&v)?);
     } else {
-        let w = rows.iter().map(|(s, _)| s.id.len()).max().unwrap_or(2).max(2);
-        println!("{:<w$}   {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+        let w = rows
+            .iter()
+            .map(|(s, _)| s.id.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        println!(
+            "{:<w$}   {:<8} {:<10} {:<40} {:<32} OWNER",
+            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+        );
         for (st, status) in &rows {
-            let pid = if *status == state::Status::Stopped { 0 } else { st.pid };
-            println!("{:<w$}   {:<8} {:<10} {:<40} {:<32} {}", st.id, pid, status.to_string(), st.bundle.display(), st.created, owner_name(st.owner));
+            let pid = if *status == state::Status::Stopped {
+                0
+            } else {
+                st.pid
+            };
+            println!(
+                "{:<w$}   {:<8} {:<10} {:<40} {:<32} {}",
+                st.id,
+                pid,
+                status.to_string(),
+                st.bundle.display(),
+                st.created,
+                owner_name(st.owner)
+            );
         }
     }
     Ok(0)
 }
 
 fn owner_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(uid.into()).ok().flatten().map(|u| u.name).unwrap_or_else(|| format!("#{uid}"))
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("#{uid}"))
 }

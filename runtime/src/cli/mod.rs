@@ -20,7 +20,12 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "berth-runtime", version, about = "A runc-compatible OCI container runtime", disable_help_subcommand = true)]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "A runc-compatible OCI container runtime",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

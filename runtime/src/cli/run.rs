@@ -15,5 +15,9 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    Ok(berth_runtime::container::run(&a.flags.opts(g, &a.id), a.detach, a.keep)?)
+    Ok(berth_runtime::container::run(
+        &a.flags.opts(g, &a.id),
+        a.detach,
+        a.keep,
+    )?)
 }

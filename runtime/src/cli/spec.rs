@@ -17,6 +17,7 @@ pub fn run(_g: &Global, a: Args) -> anyhow::Result<i32> {
         anyhow::bail!("{} already exists: remove it first", path.display());
     }
     let spec = berth_runtime::config::default_spec(a.rootless);
-    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n").map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")
+        .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
     Ok(0)
 }

@@ -50,14 +50,19 @@ fn bytes(s: &str) -> anyhow::Result<i64> {
         }
         None => (s, 1),
     };
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid size {s:?}"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid size {s:?}"))?;
     Ok(n * mult)
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let mut r: LinuxResources = match a.resources.as_deref() {
-        Some("-") => serde_json::from_reader(std::io::stdin()).context("invalid resources JSON on stdin")?,
-        Some(f) => serde_json::from_slice(&std::fs::read(f).with_context(|| format!("read {f}"))?).with_context(|| format!("invalid resources JSON in {f}"))?,
+        Some("-") => {
+            serde_json::from_reader(std::io::stdin()).context("invalid resources JSON on stdin")?
+        }
+        Some(f) => serde_json::from_slice(&std::fs::read(f).with_context(|| format!("read {f}"))?)
+            .with_context(|| format!("invalid resources JSON in {f}"))?,
         None => LinuxResources::default(),
     };
     if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
@@ -73,7 +78,12 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         }
         r.set_memory(Some(m));
     }
-    if a.cpu_quota.is_some() || a.cpu_period.is_some() || a.cpu_shares.is_some() || a.cpuset_cpus.is_some() || a.cpuset_mems.is_some() {
+    if a.cpu_quota.is_some()
+        || a.cpu_period.is_some()
+        || a.cpu_shares.is_some()
+        || a.cpuset_cpus.is_some()
+        || a.cpuset_mems.is_some()
+    {
         let mut c = r.cpu().clone().unwrap_or_default();
         if a.cpu_quota.is_some() {
             c.set_quota(a.cpu_quota);

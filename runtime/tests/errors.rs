@@ -1,0 +1,122 @@
+//! Bad input: one clear line naming what is wrong, a non-zero exit, and
+//! nothing left behind (no state dir, no cgroup, no process).
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn assert_clean_failure(c: &Ctr, want: &str) {
+    let o = c.create();
+    assert!(!o.status.success(), "create succeeded");
+    let err = stderr(&o);
+    assert!(
+        err.contains(want),
+        "error {err:?} does not mention {want:?}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err:?}");
+    assert!(!c.state_dir().exists(), "state dir left behind");
+    assert!(!cgroup_exists(&c.id), "cgroup left behind");
+}
+
+#[test]
+fn malformed_config() {
+    let c = Ctr::sh("true");
+    std::fs::write(c.bundle.path().join("config.json"), "{ not json").unwrap();
+    assert_clean_failure(&c, "config.json");
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let c = Ctr::with("true", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "bogus"}))
+    });
+    assert_clean_failure(&c, "bogus");
+}
+
+#[test]
+fn missing_rootfs() {
+    let c = Ctr::sh("true");
+    std::fs::remove_dir_all(c.bundle.rootfs()).unwrap();
+    assert_clean_failure(&c, "root.path");
+}
+
+#[test]
+fn missing_executable() {
+    let c = Ctr::new(test_support::default_config(&["/no/such/binary"]));
+    assert_clean_failure(&c, "no such file or directory");
+}
+
+#[test]
+fn missing_bind_source() {
+    let c = Ctr::with("true", |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/does/not/exist", "options": ["bind"]}))
+    });
+    assert_clean_failure(&c, "/does/not/exist");
+}
+
+#[test]
+fn invalid_id() {
+    let mut c = Ctr::sh("true");
+    c.id = "../escape".into();
+    let o = c.create();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("invalid container id"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn missing_container() {
+    let c = Ctr::sh("true");
+    for verb in [
+        &["start"][..],
+        &["state"],
+        &["kill"],
+        &["delete"],
+        &["pause"],
+        &["exec", "x"],
+    ] {
+        let mut args: Vec<&str> = verb.to_vec();
+        args.insert(1, &c.id);
+        if verb[0] == "exec" {
+            args = vec!["exec", &c.id, "true"];
+        }
+        let o = c.out(&args);
+        assert!(!o.status.success(), "{verb:?} succeeded");
+        assert!(
+            stderr(&o).contains("does not exist"),
+            "{verb:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn errors_go_to_the_json_log_too() {
+    let c = Ctr::sh("true");
+    let log = c.root.path().join("log.json");
+    let o = c
+        .cmd()
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "state", &c.id])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let line = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"].as_str().unwrap().contains("does not exist"));
+    assert!(v["time"].is_string());
+}
+
+#[test]
+fn terminal_without_console_socket() {
+    let c = Ctr::with("true", |c| c["process"]["terminal"] = json!(true));
+    assert_clean_failure(&c, "console-socket");
+}
