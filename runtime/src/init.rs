@@ -293,10 +293,8 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
     console::send_fd(sock.as_raw_fd(), &name, master.as_raw_fd())
         .map_err(os("send pty to the console socket"))?;
     drop(master);
-    if cfg.mode == Mode::Exec {
-        if unsafe { libc::setsid() } < 0 {
-            return Err(os("setsid")(io::Error::last_os_error()));
-        }
+    if cfg.mode == Mode::Exec && unsafe { libc::setsid() } < 0 {
+        return Err(os("setsid")(io::Error::last_os_error()));
     }
     console::make_stdio(&slave).map_err(os("make the pty our terminal"))?;
     Ok(())

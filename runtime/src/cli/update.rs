@@ -1,6 +1,6 @@
 use super::Global;
 use anyhow::Context;
-use oci_spec::runtime::{LinuxBlockIo, LinuxPids, LinuxResources};
+use oci_spec::runtime::{LinuxPids, LinuxResources};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,7 +66,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         None => LinuxResources::default(),
     };
     if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
-        let mut m = r.memory().clone().unwrap_or_default();
+        let mut m = (*r.memory()).unwrap_or_default();
         if let Some(v) = &a.memory {
             m.set_limit(Some(bytes(v)?));
         }
@@ -108,7 +108,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         r.set_pids(Some(p));
     }
     if let Some(w) = a.blkio_weight {
-        let mut b = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        let mut b = r.block_io().clone().unwrap_or_default();
         b.set_weight(Some(w));
         r.set_block_io(Some(b));
     }

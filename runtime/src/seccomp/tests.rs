@@ -32,7 +32,7 @@ fn interpret(prog: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> 
         let jump = |cond: bool| if cond { i.jt as usize } else { i.jf as usize };
         match i.code {
             BPF_LD_W_ABS => {
-                assert!(i.k % 4 == 0 && i.k < 64, "bad load offset {}", i.k);
+                assert!(i.k.is_multiple_of(4) && i.k < 64, "bad load offset {}", i.k);
                 acc = data[i.k as usize / 4];
             }
             BPF_ALU_AND_K => acc &= i.k,
@@ -204,9 +204,8 @@ fn podman_profile() -> Option<LinuxSeccomp> {
             .is_some_and(|l| l.iter().any(|x| what.contains(&x.as_str().unwrap())))
     };
     let all = |list: &Value, what: &[&str]| {
-        list.as_array().map_or(true, |l| {
-            l.iter().all(|x| what.contains(&x.as_str().unwrap()))
-        })
+        list.as_array()
+            .is_none_or(|l| l.iter().all(|x| what.contains(&x.as_str().unwrap())))
     };
     let syscalls: Vec<Value> = v["syscalls"]
         .as_array()
