@@ -333,3 +333,71 @@ fn escaping_layers_from_a_registry_are_rejected() {
         tree(&env.root().join("layers")).is_empty() && tree(&env.root().join("tmp")).is_empty()
     );
 }
+
+#[test]
+fn a_pull_killed_midway_leaves_no_image_and_prune_cleans_up() {
+    let reg = Registry::start();
+    let big: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let small = Layer::gzip(TarBuf::new().file("small", b"s").finish());
+    let b = Built::new(
+        vec![small, Layer::gzip(TarBuf::new().file("big", &big).finish())],
+        &["/x"],
+        false,
+    );
+    reg.upload("k/img", "1", &b);
+    let blob = Digest::of(&b.layers[1].blob);
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::Stall {
+            path: format!("/blobs/{blob}"),
+            after: 300_000,
+        },
+    );
+    let env = Env::new("killed");
+    let r = format!("{}/k/img:1", proxy.host());
+    let mut child = env
+        .cmd(&["pull", &r])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the stalled layer is half written, then kill -9.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tree(&env.root().join("tmp"))
+        .iter()
+        .filter(|p| p.contains("layer-"))
+        .count()
+        == 0
+        || !proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(&blob.to_string()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pull never reached the big layer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(env.ok(&["images", "-q"]), "", "no half-visible image");
+    env.fails(&["image", "inspect", &r]);
+    assert!(
+        !tree(&env.root().join("tmp")).is_empty(),
+        "the kill left work in progress"
+    );
+    env.ok(&["image", "prune"]);
+    assert!(tree(&env.root().join("tmp")).is_empty());
+    drop(proxy);
+    env.ok(&["pull", &format!("{}/k/img:1", reg.host())]);
+    assert_eq!(
+        env.image_json(&format!("{}/k/img:1", reg.host()))["Id"],
+        b.id().to_string()
+    );
+}

@@ -247,6 +247,17 @@ impl Built {
             layers,
         }
     }
+    /// The same layers under another config (the manifest is rebuilt to match).
+    pub fn with_config(self, config: Vec<u8>) -> Built {
+        let mut m: serde_json::Value = serde_json::from_slice(&self.manifest).unwrap();
+        m["config"]["digest"] = Digest::of(&config).to_string().into();
+        m["config"]["size"] = config.len().into();
+        Built {
+            manifest: serde_json::to_vec(&m).unwrap(),
+            config,
+            layers: self.layers,
+        }
+    }
     pub fn id(&self) -> Digest {
         Digest::of(&self.config)
     }

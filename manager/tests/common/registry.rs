@@ -133,6 +133,8 @@ pub enum Mode {
     },
     /// The first GET whose path contains `path` gets only `after` bytes of its response.
     DropFirst { path: String, after: usize },
+    /// GETs whose path contains `path` get `after` bytes, then nothing until the proxy stops.
+    Stall { path: String, after: usize },
 }
 
 pub struct Proxy {
@@ -159,9 +161,10 @@ impl Proxy {
                 match l.accept() {
                     Ok((c, _)) => {
                         c.set_nonblocking(false).unwrap();
-                        let (mode, log, drops) = (mode.clone(), l2.clone(), d2.clone());
+                        let (mode, log, drops, stop) =
+                            (mode.clone(), l2.clone(), d2.clone(), s2.clone());
                         workers.push(std::thread::spawn(move || {
-                            let _ = handle(c, upstream, port, &mode, &log, &drops);
+                            let _ = handle(c, upstream, port, &mode, &log, &drops, &stop);
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -219,6 +222,7 @@ fn handle(
     mode: &Mode,
     log: &Mutex<Vec<String>>,
     drops: &AtomicUsize,
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
     c.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut r = BufReader::new(c.try_clone()?);
@@ -284,7 +288,7 @@ fn handle(
                 );
             }
         }
-        Mode::DropFirst { .. } => {}
+        Mode::DropFirst { .. } | Mode::Stall { .. } => {}
     }
     let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
     let mut head = request_line.clone();
@@ -308,8 +312,12 @@ fn handle(
         {
             Some(*after)
         }
+        Mode::Stall { path: p, after } if method == "GET" && path.contains(p.as_str()) => {
+            Some(*after)
+        }
         _ => None,
     };
+    let stall = matches!(mode, Mode::Stall { .. });
     match cut {
         Some(n) => {
             let mut buf = vec![0u8; n];
@@ -323,6 +331,11 @@ fn handle(
             }
             c.write_all(&buf[..got])?;
             c.flush()?;
+            if stall {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
             c.shutdown(std::net::Shutdown::Both)?;
         }
         None => {
