@@ -15,6 +15,7 @@ pub struct Console {
     path: PathBuf,
     buf: Arc<Mutex<Vec<u8>>>,
     got_fd: Arc<Mutex<bool>>,
+    done: Arc<Mutex<bool>>,
 }
 
 impl Console {
@@ -23,7 +24,8 @@ impl Console {
             .with_context(|| format!("bind console socket {}", path.display()))?;
         let buf = Arc::new(Mutex::new(Vec::new()));
         let got_fd = Arc::new(Mutex::new(false));
-        let (b, g) = (buf.clone(), got_fd.clone());
+        let done = Arc::new(Mutex::new(false));
+        let (b, g, d) = (buf.clone(), got_fd.clone(), done.clone());
         std::thread::spawn(move || {
             let Ok((s, _)) = l.accept() else { return };
             let mut data = [0u8; 4096];
@@ -57,11 +59,13 @@ impl Console {
                 }
                 b.lock().unwrap().extend_from_slice(&chunk[..n]);
             }
+            *d.lock().unwrap() = true;
         });
         Ok(Console {
             path: path.to_path_buf(),
             buf,
             got_fd,
+            done,
         })
     }
 
@@ -75,8 +79,14 @@ impl Console {
 
     /// What the container wrote so far, with the tty's CRLF turned back into LF.
     pub fn output(&self) -> String {
-        // The reader thread may still be draining the master.
-        std::thread::sleep(Duration::from_millis(50));
+        // The reader may still be draining the master: give it until the
+        // pty reports the container gone, within reason.
+        for _ in 0..100 {
+            if *self.done.lock().unwrap() || !self.received_master() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         String::from_utf8_lossy(&self.buf.lock().unwrap()).replace("\r\n", "\n")
     }
 }

@@ -18,7 +18,8 @@
 //! seccomp           {"seccomp": {"getcwd_errno", "getppid_errno", "personality_errno"}}
 //! touch=PATH        create an empty file (a marker the host can see)
 //! wait=PATH         poll until PATH exists (at most 60 s)
-//! sigwait           block until a catchable signal arrives, print {"signal": N}
+//! sigwait=PATH      block all signals, create PATH (ready marker), wait for
+//!                   one to arrive, print {"signal": N}
 //! sleep             sleep until killed
 //! exit=N            exit with status N
 //! ```
@@ -345,6 +346,11 @@ fn action(a: &str) {
             unsafe {
                 libc::sigfillset(&mut set);
                 libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+            // Only now: a signal sent after the marker is sure to be queued,
+            // not dropped (pid 1 ignores signals it has no handler for).
+            if !arg.is_empty() {
+                let _ = fs::File::create(arg);
             }
             let mut sig: libc::c_int = 0;
             unsafe { libc::sigwait(&set, &mut sig) };

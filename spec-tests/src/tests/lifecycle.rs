@@ -330,7 +330,7 @@ fn kill_created(ctx: &Ctx) -> Result<()> {
 }
 
 fn kill_with(ctx: &Ctx, sig: &str) -> Result<()> {
-    let mut ct = Ct::new(ctx, &["touch=/out/ready", "sigwait"])?;
+    let mut ct = Ct::new(ctx, &["sigwait=/out/ready"])?;
     ct.create()?;
     ct.start()?;
     let ready = ct.out().join("ready");
