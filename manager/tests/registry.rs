@@ -152,6 +152,28 @@ fn push_then_pull_back_gives_equal_digests() {
     assert_eq!(back["Id"], src["Id"]);
     assert_eq!(back["RootFS"], src["RootFS"]);
     assert!(lowers(&b, &target)[0].join("bin/busybox").is_file());
+    // Chunked upload (PATCH with Content-Range), through a logging proxy.
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::DropFirst {
+            path: "/never".into(),
+            after: 0,
+        },
+    );
+    let chunked = format!("{}/lib/chunked:v1", proxy.host());
+    a.ok(&["tag", &target, &chunked]);
+    a.ok(&["push", "--chunk-size", "300000", &chunked]);
+    let patches = proxy
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("PATCH /v2/lib/chunked/blobs/uploads/"))
+        .count();
+    assert!(patches >= 3, "{:?}", proxy.log.lock().unwrap());
+    let c = Env::new("push-c");
+    c.ok(&["pull", &chunked]);
+    assert_eq!(c.image_json(&chunked)["Digest"], src["Digest"]);
     // Pushing an image that is not there fails cleanly.
     let err = a.fails(&["push", &format!("{}/lib/none:1", reg.host())]);
     assert!(err.contains("no such image"), "{err}");

@@ -9,6 +9,9 @@ pub struct Args {
     pub destination: Option<String>,
     #[arg(short, long)]
     pub quiet: bool,
+    /// Upload blobs larger than this many bytes in chunks of this size (0: one request each)
+    #[arg(long, default_value_t = 64 << 20)]
+    pub chunk_size: u64,
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
@@ -16,7 +19,14 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let img = store.resolve(&a.image)?;
     let target = store.parse_reference(a.destination.as_deref().unwrap_or(&a.image))?;
     let progress = Progress::new(a.quiet);
-    let d = registry::push(&store, &img, &target, &g.auth_file(), &progress)?;
+    let d = registry::push(
+        &store,
+        &img,
+        &target,
+        &g.auth_file(),
+        &progress,
+        a.chunk_size,
+    )?;
     println!(
         "{}: digest: {d} size: {}",
         target.tag.as_deref().unwrap_or("latest"),

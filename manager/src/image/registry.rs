@@ -405,6 +405,54 @@ impl Client {
         Ok(())
     }
 
+    /// POST, then PATCH chunks of `chunk` bytes (Content-Range), then a
+    /// closing PUT with the digest: the distribution spec's chunked upload.
+    fn upload_chunked(
+        &self,
+        d: &Digest,
+        path: &std::path::Path,
+        size: u64,
+        chunk: u64,
+        item: &Item,
+    ) -> Result<(), RegistryError> {
+        let url = self.url("blobs/uploads/");
+        let r = self.send("POST", &url, &[("Content-Length", "0")], &Body::Bytes(&[]))?;
+        let r = self.expect_ok(&url, r)?;
+        let missing_loc = || RegistryError::Invalid {
+            what: "upload response".into(),
+            detail: "no Location header".into(),
+        };
+        let mut loc = self.absolute(r.header("location").ok_or_else(missing_loc)?);
+        let io_err = |e: io::Error| RegistryError::Http {
+            url: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let mut f = std::fs::File::open(path).map_err(io_err)?;
+        let mut buf = vec![0u8; chunk.min(size).max(1) as usize];
+        let mut off = 0u64;
+        while off < size {
+            let n = chunk.min(size - off) as usize;
+            f.read_exact(&mut buf[..n]).map_err(io_err)?;
+            let range = format!("{off}-{}", off + n as u64 - 1);
+            let headers = [
+                ("Content-Range", range.as_str()),
+                ("Content-Type", "application/octet-stream"),
+            ];
+            let r = self.send("PATCH", &loc, &headers, &Body::Bytes(&buf[..n]))?;
+            let r = self.expect_ok(&loc, r)?;
+            loc = self.absolute(r.header("location").ok_or_else(missing_loc)?);
+            off += n as u64;
+            item.inc(n as u64);
+        }
+        let put = format!(
+            "{loc}{}digest={d}",
+            if loc.contains('?') { '&' } else { '?' }
+        );
+        let r = self.send("PUT", &put, &[("Content-Length", "0")], &Body::Bytes(&[]))?;
+        self.expect_ok(&put, r)?;
+        Ok(())
+    }
+
     pub fn put_manifest(
         &self,
         tag: &str,
@@ -627,13 +675,15 @@ pub fn pull(
     Ok((img, top))
 }
 
-/// Pushes a stored image as `target` (a tag). Returns the manifest digest.
+/// Pushes a stored image as `target` (a tag). Blobs larger than `chunk`
+/// bytes go up in chunks (0: always in one request). Returns the manifest digest.
 pub fn push(
     store: &Store,
     image: &Image,
     target: &Reference,
     auth: &AuthFile,
     progress: &Progress,
+    chunk: u64,
 ) -> Result<Digest, RegistryError> {
     if target.digest.is_some() {
         return Err(RegistryError::PushDigest);
@@ -647,10 +697,14 @@ pub fn push(
             continue;
         }
         item.status("Pushing");
-        client.upload(
-            &l.digest,
-            Body::File(store.blob_path(&l.digest), l.size, Some(&item)),
-        )?;
+        if chunk > 0 && l.size > chunk {
+            client.upload_chunked(&l.digest, &store.blob_path(&l.digest), l.size, chunk, &item)?;
+        } else {
+            client.upload(
+                &l.digest,
+                Body::File(store.blob_path(&l.digest), l.size, Some(&item)),
+            )?;
+        }
         item.done("Pushed");
     }
     if !client.has_blob(&image.record.id)? {
