@@ -288,17 +288,19 @@ impl Plan {
             };
             for name in sc.names() {
                 let mut known = false;
-                if let Some(nr) = lookup(tables::X86_64, name) {
-                    known = true;
-                    x86_64.add_all(nr, &rules, action, name)?;
-                }
-                if let Some(nr) = lookup(tables::X32, name).filter(|_| with_x32) {
-                    known = true;
-                    x86_64.add_all(nr, &rules, action, name)?;
-                }
-                if let Some(nr) = lookup(tables::I386, name).filter(|_| with_i386) {
-                    known = true;
-                    i386.add_all(nr, &rules, action, name)?;
+                if let Some([nr64, nr32, nrx32]) = resolve(name) {
+                    for (nr, enabled, is_i386) in [
+                        (nr64, true, false),
+                        // x32 shares AUDIT_ARCH_X86_64; its numbers carry X32_SYSCALL_BIT.
+                        (nrx32, with_x32, false),
+                        (nr32, with_i386, true),
+                    ] {
+                        if enabled && nr != tables::NONE {
+                            known = true;
+                            let domain = if is_i386 { &mut i386 } else { &mut x86_64 };
+                            domain.add_all(nr, &rules, action, name)?;
+                        }
+                    }
                 }
                 if !known {
                     log::warn!("unknown seccomp syscall {name:?} ignored");
@@ -375,11 +377,23 @@ fn action_value(action: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, S
     })
 }
 
-fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
-    table
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .ok()
-        .map(|i| table[i].1)
+/// The x86_64, i386 and x32 numbers of a syscall (`tables::NONE` where an ABI lacks it).
+fn resolve(name: &str) -> Option<[u32; 3]> {
+    let hash = fnv1a(name);
+    let table = tables::SYSCALLS;
+    let start = table.partition_point(|row| row.0 < hash);
+    table[start..]
+        .iter()
+        .take_while(|row| row.0 == hash)
+        .find(|row| row.1 == name)
+        .map(|row| row.2)
+}
+
+/// FNV-1a, 64-bit: the key tables.rs is sorted by (gen-tables.py computes the same).
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,29 @@ fn profile(v: Value) -> LinuxSeccomp {
     serde_json::from_value(v).expect("test profile parses")
 }
 
+/// The number of `name` in ABI 0 (x86_64), 1 (i386) or 2 (x32).
+fn nr(abi: usize, name: &str) -> Option<u32> {
+    resolve(name)
+        .map(|nrs| nrs[abi])
+        .filter(|&n| n != tables::NONE)
+}
+
+#[test]
+fn table_lookup() {
+    assert_eq!(resolve("read"), Some([0, 3, X32_SYSCALL_BIT]));
+    assert_eq!(
+        resolve("socketcall"),
+        Some([tables::NONE, 102, tables::NONE])
+    );
+    assert_eq!(resolve("no_such_syscall"), None);
+    assert_eq!(resolve(""), None);
+    for row in tables::SYSCALLS {
+        assert_eq!(fnv1a(row.1), row.0, "{}", row.1);
+        assert_eq!(resolve(row.1), Some(row.2));
+    }
+    assert!(tables::SYSCALLS.windows(2).all(|w| w[0].0 <= w[1].0));
+}
+
 fn errno(e: i32) -> u32 {
     RET_ERRNO | e as u32
 }
@@ -266,23 +289,23 @@ fn podman_profile_compiles_small_and_fast() {
     // Generous for unoptimized builds; release takes a few tens of microseconds.
     assert!(took.as_millis() < 100, "compiling took {took:?}");
     let plan = Plan::new(&p).unwrap();
-    let read = lookup(tables::X86_64, "read").unwrap();
+    let read = nr(0, "read").unwrap();
     assert_eq!(plan.expect(AUDIT_ARCH_X86_64, read, [0; 6]), RET_ALLOW);
     // Names only the i386 ABI has are resolved there, not dropped.
-    let socketcall = lookup(tables::I386, "socketcall").unwrap();
+    let socketcall = nr(1, "socketcall").unwrap();
     assert_eq!(plan.expect(AUDIT_ARCH_I386, socketcall, [0; 6]), RET_ALLOW);
     // Without CAP_SYS_ADMIN, bpf gets podman's EPERM entry, not the default ENOSYS.
-    let bpf = lookup(tables::X86_64, "bpf").unwrap();
+    let bpf = nr(0, "bpf").unwrap();
     assert_eq!(
         plan.expect(AUDIT_ARCH_X86_64, bpf, [0; 6]),
         errno(libc::EPERM)
     );
-    let kexec = lookup(tables::X86_64, "kexec_load").unwrap();
+    let kexec = nr(0, "kexec_load").unwrap();
     assert_eq!(
         plan.expect(AUDIT_ARCH_X86_64, kexec, [0; 6]),
         errno(libc::EPERM)
     );
-    let afs = lookup(tables::X86_64, "afs_syscall").unwrap();
+    let afs = nr(0, "afs_syscall").unwrap();
     assert_eq!(
         plan.expect(AUDIT_ARCH_X86_64, afs, [0; 6]),
         errno(libc::ENOSYS)
@@ -322,7 +345,7 @@ fn docker_like_profile_compiles() {
     let prog = compile(&p).unwrap();
     assert!(prog.len() <= BPF_MAXINSNS);
     let plan = Plan::new(&p).unwrap();
-    let clone = lookup(tables::X86_64, "clone").unwrap();
+    let clone = nr(0, "clone").unwrap();
     let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
     assert_eq!(
         plan.expect(AUDIT_ARCH_X86_64, clone, [thread, 0, 0, 0, 0, 0]),
@@ -356,7 +379,11 @@ fn random_profiles_agree_with_plan() {
         "SCMP_ACT_TRAP",
         "SCMP_ACT_LOG",
     ];
-    let names: Vec<&str> = tables::X86_64.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = tables::SYSCALLS
+        .iter()
+        .filter(|row| row.2[0] != tables::NONE)
+        .map(|row| row.1)
+        .collect();
     let mut rng = Lcg(42);
     for round in 0..40 {
         let mut syscalls = Vec::new();
@@ -450,7 +477,7 @@ fn rule_merging_follows_libseccomp() {
         {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
         {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 8}]}));
     let plan = Plan::new(&p).unwrap();
-    let nr = |n| lookup(tables::X86_64, n).unwrap();
+    let nr = |n| nr(0, n).unwrap();
     let x = |n, args| plan.expect(AUDIT_ARCH_X86_64, nr(n), args);
     assert_eq!(x("read", [0; 6]), errno(1));
     assert_eq!(x("write", [0; 6]), errno(4));
@@ -470,9 +497,9 @@ fn arch_handling_matches_libseccomp() {
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}),
     ))
     .unwrap();
-    let getpid64 = lookup(tables::X86_64, "getpid").unwrap();
-    let getpid32 = lookup(tables::I386, "getpid").unwrap();
-    let getpid_x32 = lookup(tables::X32, "getpid").unwrap();
+    let getpid64 = nr(0, "getpid").unwrap();
+    let getpid32 = nr(1, "getpid").unwrap();
+    let getpid_x32 = nr(2, "getpid").unwrap();
     assert_eq!(getpid_x32, X32_SYSCALL_BIT | getpid64);
     let prog = only64.emit();
     let run = |prog: &[libc::sock_filter], arch, nr| interpret(prog, arch, nr, [0; 6]);
@@ -503,8 +530,8 @@ fn i386_compares_low_words_only() {
             "args": [{"index": 1, "value": 0x1_0000_0005u64, "op": "SCMP_CMP_GT"}]}]}),
     );
     let prog = compile(&p).unwrap();
-    let dup3_32 = lookup(tables::I386, "dup3").unwrap();
-    let dup3_64 = lookup(tables::X86_64, "dup3").unwrap();
+    let dup3_32 = nr(1, "dup3").unwrap();
+    let dup3_64 = nr(0, "dup3").unwrap();
     assert_eq!(
         interpret(
             prog.instructions(),
