@@ -64,7 +64,23 @@ fn pull_oci_docker_manifests_and_index() {
         &index,
     );
 
+    // The same as a Docker manifest list.
+    let list = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [entry(&arm, "arm64"), entry(&amd, "amd64")]}))
+    .unwrap();
+    reg.put_manifest(
+        "t/img",
+        "list",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        &list,
+    );
+
     let h = reg.host();
+    env.ok(&["pull", &format!("{h}/t/img:list")]);
+    assert_eq!(
+        env.image_json(&format!("{h}/t/img:list"))["Id"],
+        amd.id().to_string()
+    );
     for (tag, b) in [("oci", &oci), ("docker", &docker)] {
         let r = format!("{h}/t/img:{tag}");
         let out = env.ok(&["pull", &r]);
@@ -88,9 +104,14 @@ fn pull_oci_docker_manifests_and_index() {
     env.ok(&["pull", &r]);
     let img = env.image_json(&r);
     assert_eq!(img["Id"], amd.id().to_string());
-    assert_eq!(
-        img["RepoDigests"][0],
-        format!("{h}/t/img@{}", Digest::of(&index))
+    let rd = img["RepoDigests"].as_array().unwrap();
+    assert!(
+        rd.contains(&format!("{h}/t/img@{}", Digest::of(&index)).into()),
+        "{rd:?}"
+    );
+    assert!(
+        rd.contains(&format!("{h}/t/img@{}", Digest::of(&list)).into()),
+        "{rd:?}"
     );
     assert_eq!(
         std::fs::read(lowers(&env, &r)[0].join("amd")).unwrap(),
@@ -422,4 +443,68 @@ fn a_pull_killed_midway_leaves_no_image_and_prune_cleans_up() {
         env.image_json(&format!("{}/k/img:1", reg.host()))["Id"],
         b.id().to_string()
     );
+}
+
+#[test]
+fn concurrent_pulls_and_tags_share_one_store() {
+    let reg = Registry::start();
+    let shared = Layer::gzip(TarBuf::new().file("shared", &vec![1u8; 500_000]).finish());
+    let shared2 = Layer::gzip(TarBuf::new().file("shared", &vec![1u8; 500_000]).finish());
+    let a = Built::new(
+        vec![shared, Layer::gzip(TarBuf::new().file("a", b"a").finish())],
+        &["/a"],
+        false,
+    );
+    let b = Built::new(
+        vec![shared2, Layer::gzip(TarBuf::new().file("b", b"b").finish())],
+        &["/b"],
+        false,
+    );
+    reg.upload("c/a", "1", &a);
+    reg.upload("c/b", "1", &b);
+    let env = Env::new("concurrent");
+    let h = reg.host();
+    let kids: Vec<_> = ["a", "b", "a", "b"]
+        .iter()
+        .map(|n| {
+            env.cmd(&["pull", "-q", &format!("{h}/c/{n}:1")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let tags: Vec<_> = (0..6)
+        .map(|i| {
+            env.cmd(&["tag", &format!("{h}/c/a:1"), &format!("localhost/t:{i}")])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut t in tags {
+        assert!(t.wait().unwrap().success());
+    }
+    let img = env.image_json(&format!("{h}/c/a:1"));
+    assert_eq!(
+        img["RepoTags"].as_array().unwrap().len(),
+        7,
+        "no tag lost: {}",
+        img["RepoTags"]
+    );
+    assert_eq!(
+        env.image_json(&format!("{h}/c/b:1"))["Id"],
+        b.id().to_string()
+    );
+    // Three distinct layers: the shared one is stored once.
+    assert_eq!(
+        std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .count(),
+        3
+    );
+    assert!(tree(&env.root().join("tmp")).is_empty());
 }

@@ -747,3 +747,22 @@ pub fn login(
     auth.set(registry, user, password)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_insecure() {
+        assert!(uses_http("localhost:5000", &[]));
+        assert!(uses_http("127.0.0.1:5000", &[]));
+        assert!(uses_http("127.1.2.3", &[]));
+        assert!(uses_http("[::1]:5000", &[]));
+        assert!(!uses_http("10.0.0.1:5000", &[]));
+        assert!(!uses_http("registry.example.org", &[]));
+        assert!(uses_http(
+            "registry.example.org",
+            &["registry.example.org".to_string()]
+        ));
+    }
+}
