@@ -508,3 +508,115 @@ fn concurrent_pulls_and_tags_share_one_store() {
     );
     assert!(tree(&env.root().join("tmp")).is_empty());
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl.
+fn make_certs(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let sh = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=berth test ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ];
+    ca.extend(ec);
+    sh(&ca);
+    let mut csr = vec![
+        "req",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+    ];
+    csr.extend(ec);
+    sh(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    sh(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "srv.crt",
+    ]);
+    (dir.join("ca.crt"), dir.join("srv.crt"), dir.join("srv.key"))
+}
+
+#[test]
+fn tls_registry_with_its_own_ca_in_certs_d() {
+    let certs = test_support::TempDir::new("berth-certs");
+    let (ca, crt, key) = make_certs(certs.path());
+    let reg = Registry::start_with(Some((crt, key)));
+    let env = Env::new("tls");
+    let b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("tls", b"secure").finish())],
+        &["/tls"],
+        false,
+    );
+    let arch = env.path("img.tar");
+    b.oci_archive("localhost/tls:1", &arch);
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let target = format!("{}/sec/img:1", reg.host());
+    env.ok(&["tag", "localhost/tls:1", &target]);
+    // TLS is verified for real: another CA does not vouch for this server.
+    let other_ca = test_support::TempDir::new("berth-certs-other");
+    let (wrong_ca, _, _) = make_certs(other_ca.path());
+    let d = env.root().join("certs.d").join(reg.host());
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(&wrong_ca, d.join("ca.crt")).unwrap();
+    let err = env.fails(&["push", &target]);
+    assert!(
+        err.contains("https://") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    std::fs::copy(&ca, d.join("ca.crt")).unwrap();
+    env.ok(&["push", &target]);
+    let other = Env::new("tls-pull");
+    std::fs::create_dir_all(other.root().join("certs.d")).unwrap();
+    let od = other.root().join("certs.d").join(reg.host());
+    std::fs::create_dir_all(&od).unwrap();
+    std::fs::copy(&ca, od.join("ca.crt")).unwrap();
+    other.ok(&["pull", &target]);
+    assert_eq!(
+        other.image_json(&target)["Digest"],
+        b.manifest_digest().to_string()
+    );
+}

@@ -76,6 +76,62 @@ pub fn uses_http(registry: &str, insecure: &[String]) -> bool {
             .is_ok_and(|ip| ip.octets()[0] == 127)
 }
 
+/// PEM certificates in `<root>/certs.d/<registry>/*.crt` (docker's layout):
+/// extra roots for a private registry with its own CA.
+fn registry_cas(
+    store: &Store,
+    registry: &str,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, RegistryError> {
+    use rustls::pki_types::pem::PemObject;
+    let dir = store.root().join("certs.d").join(registry);
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .collect();
+    files.sort();
+    for f in files {
+        let bad = |detail: String| RegistryError::Invalid {
+            what: format!("certificate {}", f.display()),
+            detail,
+        };
+        for c in
+            rustls::pki_types::CertificateDer::pem_file_iter(&f).map_err(|e| bad(e.to_string()))?
+        {
+            out.push(c.map_err(|e| bad(e.to_string()))?);
+        }
+    }
+    Ok(out)
+}
+
+fn tls_config(
+    cas: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, RegistryError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for c in cas {
+        roots.add(c).map_err(|e| RegistryError::Invalid {
+            what: "registry ca certificate".into(),
+            detail: e.to_string().to_lowercase(),
+        })?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RegistryError::Invalid {
+            what: "tls setup".into(),
+            detail: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(cfg))
+}
+
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
@@ -111,7 +167,10 @@ impl Client {
         auth: &AuthFile,
         push: bool,
     ) -> Result<Client, RegistryError> {
-        let http = uses_http(&reference.registry, &store.settings.insecure_registries);
+        // A registry with its own CA under certs.d is spoken to over TLS, even on loopback.
+        let cas = registry_cas(store, &reference.registry)?;
+        let http =
+            cas.is_empty() && uses_http(&reference.registry, &store.settings.insecure_registries);
         let host = if reference.registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
@@ -120,8 +179,13 @@ impl Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
             .timeout_read(Duration::from_secs(60))
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
+        let agent = if cas.is_empty() {
+            agent
+        } else {
+            agent.tls_config(tls_config(cas)?)
+        }
+        .build();
         Ok(Client {
             agent,
             base: format!("{}://{host}", if http { "http" } else { "https" }),
@@ -269,10 +333,15 @@ impl Client {
                     })
                 }
                 Err(ureq::Error::Status(_, r)) => return Ok(Err(r)),
-                Err(e) if attempt < RETRIES && matches!(method, "GET" | "HEAD" | "PUT") => {
+                // A refused certificate will not get better by asking again.
+                Err(e)
+                    if attempt < RETRIES
+                        && matches!(method, "GET" | "HEAD" | "PUT")
+                        && !e.to_string().to_lowercase().contains("certificate") =>
+                {
                     attempt += 1;
                     log::warn!("{url}: {e}; retrying ({attempt}/{RETRIES})");
-                    std::thread::sleep(Duration::from_millis(200 << attempt));
+                    std::thread::sleep(Duration::from_millis(100 << attempt));
                 }
                 Err(e) => {
                     return Err(RegistryError::Http {

@@ -21,11 +21,26 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// With `tls` = (certificate, key), the registry serves HTTPS only.
+    pub fn start_with(tls: Option<(PathBuf, PathBuf)>) -> Registry {
         for _ in 0..5 {
             let dir = TempDir::new("berth-registry");
             let port = test_support::free_port();
+            let tls_cfg = tls
+                .as_ref()
+                .map(|(c, k)| {
+                    format!(
+                        "  tls:\n    certificate: {}\n    key: {}\n",
+                        c.display(),
+                        k.display()
+                    )
+                })
+                .unwrap_or_default();
             let cfg = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_cfg}",
                 dir.path().join("data").display()
             );
             let cfg_path = dir.path().join("config.yml");
@@ -43,10 +58,14 @@ impl Registry {
                 if let Ok(Some(_)) = reg.child.try_wait() {
                     break; // port taken meanwhile: try another
                 }
-                if ureq::get(&format!("http://127.0.0.1:{port}/v2/"))
-                    .call()
-                    .is_ok()
-                {
+                let up = if tls.is_some() {
+                    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                } else {
+                    ureq::get(&format!("http://127.0.0.1:{port}/v2/"))
+                        .call()
+                        .is_ok()
+                };
+                if up {
                     return reg;
                 }
                 std::thread::sleep(Duration::from_millis(50));
