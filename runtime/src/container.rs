@@ -148,9 +148,6 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
             "invalid config: linux.namespaces: a mount namespace is required".into(),
         ));
     }
-    if linux.seccomp().is_some() {
-        return Err(Error::Usage("linux.seccomp: seccomp filters are not supported by this build of berth-runtime; refusing to run the container unconfined".into()));
-    }
     let mut process = spec.process().clone().expect("validated");
     if process
         .apparmor_profile()
@@ -591,10 +588,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
                 "stopped",
             );
-            // runtime.md: a failing poststop hook is only a warning.
-            if let Err(e) = hooks::run("poststop", &h, &s) {
-                log::warn!("{e}");
-            }
+            hooks::run_all_warn("poststop", &h, &s);
         }
     }
     Ok(())

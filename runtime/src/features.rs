@@ -66,7 +66,14 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::seccomp::supported_actions(),
+                "operators": crate::seccomp::supported_operators(),
+                "archs": crate::seccomp::supported_archs(),
+                "knownFlags": crate::seccomp::supported_flags(),
+                "supportedFlags": crate::seccomp::supported_flags(),
+            },
             // No LSM on the hosts we target; runc ignores the profile fields there too.
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

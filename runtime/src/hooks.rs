@@ -17,6 +17,16 @@ pub enum HookError {
     },
 }
 
+/// Runs poststop hooks: every one runs, a failure is only a warning
+/// (runtime.md, lifecycle step 13).
+pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    for h in hooks {
+        if let Err(e) = run_one(kind, h, state_json) {
+            log::warn!("{e}");
+        }
+    }
+}
+
 /// Runs `hooks` in order; the first failure stops the rest.
 pub fn run(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
     for h in hooks {

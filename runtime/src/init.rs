@@ -7,6 +7,7 @@ use crate::hooks;
 use crate::namespaces::{self, JOIN_ORDER};
 use crate::process;
 use crate::rootfs::{self, Kind, Rootfs};
+use crate::seccomp;
 use crate::sync::{Channel, Msg};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,8 @@ pub enum InitError {
     Process(#[from] process::ProcessError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
     #[error("{0}: {1}")]
     Os(String, io::Error),
     #[error("{0}")]
@@ -227,7 +230,7 @@ fn setup_container(
     rfs.pivot(cfg.no_pivot)?;
     setup_terminal(cfg, true)?;
     rfs.finish()?;
-    let path = prepare_process(cfg)?;
+    let (path, filter) = prepare_process(cfg)?;
     chan.send(&Msg::Ready).map_err(os("sync with runtime"))?;
 
     // Blocks until `start` opens the other end.
@@ -254,7 +257,7 @@ fn setup_container(
     }
     drop(fifo);
     drop(state_dir);
-    Err(exec_process(cfg, &path))
+    Err(exec_process(cfg, &path, filter))
 }
 
 /// With `terminal`, a pty from the container's devpts becomes our stdio and
@@ -301,9 +304,15 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
 }
 
 /// Everything about the process that can fail, done before the runtime is
-/// told we are ready, so that such failures fail `create`/`exec`.
-fn prepare_process(cfg: &InitConfig) -> Result<PathBuf, InitError> {
+/// told we are ready, so that such failures fail `create`/`exec`. Returns
+/// the program's path and the seccomp filter still to install at exec.
+fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program>), InitError> {
     let p = &cfg.process;
+    let filter = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::compile(s)?),
+        None => None,
+    };
+    let nnp = p.no_new_privileges() == Some(true);
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     let path = process::lookup(args.first().map(String::as_str).unwrap_or(""), &env)?;
@@ -311,6 +320,14 @@ fn prepare_process(cfg: &InitConfig) -> Result<PathBuf, InitError> {
     process::set_oom_score_adj(p)?;
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
+    let mut filter = filter;
+    if !nnp {
+        // Without no_new_privs the kernel only takes a filter from a holder
+        // of CAP_SYS_ADMIN: install it now, before the capabilities go.
+        if let Some(f) = filter.take() {
+            seccomp::install(&f)?;
+        }
+    }
     process::set_bounding(p)?;
     process::set_user(p)?;
     process::set_capabilities(p)?;
@@ -327,30 +344,37 @@ fn prepare_process(cfg: &InitConfig) -> Result<PathBuf, InitError> {
             )))
         }
     }
-    Ok(path)
+    Ok((path, filter))
 }
 
-fn exec_process(cfg: &InitConfig, path: &Path) -> InitError {
+fn exec_process(cfg: &InitConfig, path: &Path, filter: Option<seccomp::Program>) -> InitError {
     let p = &cfg.process;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
         return e.into();
     }
+    // As close to execve as it gets: the filter applies to the runtime's own
+    // last steps too.
+    if let Some(f) = filter {
+        if let Err(e) = seccomp::install(&f) {
+            return e.into();
+        }
+    }
     process::exec(path, &args, &env).into()
 }
 
 fn init_exec(cfg: &InitConfig, chan: &mut Channel) -> InitError {
-    let r = (|| -> Result<PathBuf, InitError> {
+    let r = (|| -> Result<(PathBuf, Option<seccomp::Program>), InitError> {
         setup_terminal(cfg, false)?;
         prepare_process(cfg)
     })();
     match r {
-        Ok(path) => {
+        Ok((path, filter)) => {
             if let Err(e) = chan.send(&Msg::Ready) {
                 return os("sync with runtime")(e);
             }
-            exec_process(cfg, &path)
+            exec_process(cfg, &path, filter)
         }
         Err(e) => e,
     }

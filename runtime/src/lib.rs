@@ -45,6 +45,7 @@ pub mod init;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod selfexe;
 pub mod signal;
 pub mod state;

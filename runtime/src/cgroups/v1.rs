@@ -299,6 +299,71 @@ impl Manager for V1 {
             if let Some(w) = b.weight() {
                 write(&dir, "blkio.weight", &w.to_string())?;
             }
+            if let Some(w) = b.leaf_weight() {
+                write(&dir, "blkio.leaf_weight", &w.to_string())?;
+            }
+            for d in b.weight_device().as_deref().unwrap_or_default() {
+                if let Some(w) = d.weight() {
+                    write(
+                        &dir,
+                        "blkio.weight_device",
+                        &format!("{}:{} {w}", d.major(), d.minor()),
+                    )?;
+                }
+            }
+            let throttles = [
+                (
+                    b.throttle_read_bps_device(),
+                    "blkio.throttle.read_bps_device",
+                ),
+                (
+                    b.throttle_write_bps_device(),
+                    "blkio.throttle.write_bps_device",
+                ),
+                (
+                    b.throttle_read_iops_device(),
+                    "blkio.throttle.read_iops_device",
+                ),
+                (
+                    b.throttle_write_iops_device(),
+                    "blkio.throttle.write_iops_device",
+                ),
+            ];
+            for (list, file) in throttles {
+                for t in list.as_deref().unwrap_or_default() {
+                    write(
+                        &dir,
+                        file,
+                        &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                    )?;
+                }
+            }
+        }
+        if let Some(h) = r.hugepage_limits() {
+            let dir = self.dir("hugetlb");
+            for l in h {
+                match &dir {
+                    Some(d) => write(
+                        d,
+                        &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+                        &l.limit().to_string(),
+                    )?,
+                    // Hybrid hosts may keep hugetlb on cgroup2 (HOST.md).
+                    None => {
+                        match &self.unified {
+                            Some(u) => write(
+                                u,
+                                &format!("hugetlb.{}.max", l.page_size()),
+                                &l.limit().to_string(),
+                            )?,
+                            None => return Err(CgroupError::Invalid(
+                                "linux.resources.hugepageLimits: no hugetlb cgroup on this host"
+                                    .into(),
+                            )),
+                        }
+                    }
+                }
+            }
         }
         self.set_devices(r)?;
         Ok(())

@@ -120,8 +120,32 @@ impl Manager for V2 {
                 },
             )?;
         }
-        if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
-            write(d, "io.weight", &format!("default {w}"))?;
+        if let Some(b) = r.block_io() {
+            if let Some(w) = b.weight() {
+                write(d, "io.weight", &format!("default {w}"))?;
+            }
+            let throttles = [
+                (b.throttle_read_bps_device(), "rbps"),
+                (b.throttle_write_bps_device(), "wbps"),
+                (b.throttle_read_iops_device(), "riops"),
+                (b.throttle_write_iops_device(), "wiops"),
+            ];
+            for (list, key) in throttles {
+                for t in list.as_deref().unwrap_or_default() {
+                    write(
+                        d,
+                        "io.max",
+                        &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()),
+                    )?;
+                }
+            }
+        }
+        for l in r.hugepage_limits().as_deref().unwrap_or_default() {
+            write(
+                d,
+                &format!("hugetlb.{}.max", l.page_size()),
+                &l.limit().to_string(),
+            )?;
         }
         if let Some(u) = r.unified() {
             for (k, v) in u {
