@@ -159,7 +159,9 @@ podman_tty() {
     cmd="podman --root $W/storage --runroot $W/run --tmpdir $W/tmp --network-config-dir $W/net"
     cmd+=" --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $RT"
     cmd+=" run --rm -it --network none $IMG sh -c 'tty; sleep 0.5'"
-    expect '^/dev/pts/[0-9]+' script -qec "$cmd" /dev/null
+    # podman/conmon echo a stray NUL into the pty at a random moment (crun
+    # too): it shows up as "^@" before or after the output. Not ours to judge.
+    expect '(^|\^@)/dev/pts/[0-9]+' script -qec "$cmd" /dev/null
 }
 check "podman: run -it (tty)" podman_tty
 
