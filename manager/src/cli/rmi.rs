@@ -14,7 +14,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         match store.remove(i, a.force) {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => {
-                eprintln!("berth: {e}");
+                if a.images.len() > 1 {
+                    eprintln!("berth: {e}");
+                }
                 failed = Some(e);
             }
         }

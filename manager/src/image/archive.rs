@@ -15,6 +15,8 @@ use std::path::{Component, Path, PathBuf};
 pub enum ArchiveError {
     #[error("reading archive: {0}")]
     Read(io::Error),
+    #[error("opening archive {0}: {1}")]
+    Open(String, io::Error),
     #[error("writing archive: {0}")]
     Write(io::Error),
     #[error("archive has no {0}")]
@@ -152,7 +154,10 @@ fn blob_member(d: &Digest) -> String {
 pub fn load(store: &Store, path: Option<&Path>) -> Result<Vec<String>, ArchiveError> {
     let _w = store.writer_lock()?;
     let (file, spooled) = match path {
-        Some(p) => (File::open(p).map_err(ArchiveError::Read)?, None),
+        Some(p) => (
+            File::open(p).map_err(|e| ArchiveError::Open(p.display().to_string(), e))?,
+            None,
+        ),
         None => {
             // Random access is needed (docker archives list layers after
             // the files), so stdin is spooled into the store's tmp dir first.

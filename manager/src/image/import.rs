@@ -154,6 +154,7 @@ pub fn import<R: Read>(
     }
     let _w = store.writer_lock()?;
     let blob = store.blob_writer()?;
+    let blob_tmp = Store::tmp_path_of(&blob).to_path_buf();
     let gz = flate2::write::GzEncoder::new(HashingWriter::new(blob), flate2::Compression::fast());
     let tmp = store.tmp_path("import");
     let diff_dir = tmp.join("diff");
@@ -174,6 +175,7 @@ pub fn import<R: Read>(
         Ok(v) => v,
         Err(e) => {
             let _ = fs::remove_dir_all(&tmp);
+            let _ = fs::remove_file(&blob_tmp);
             return Err(e);
         }
     };

@@ -31,6 +31,9 @@ use std::time::Duration;
 pub enum RegistryError {
     #[error("{url}: {detail}")]
     Http { url: String, detail: String },
+    /// A connection-level failure; ureq's message already names the URL.
+    #[error("{0}")]
+    Transport(String),
     #[error("{0}: authentication required (run `berth login`)")]
     AuthRequired(String),
     #[error("{0}: unauthorized: wrong credentials or no access")]
@@ -249,12 +252,7 @@ impl Client {
                             detail: detail_of(r),
                         })
                     }
-                    Err(e) => {
-                        return Err(RegistryError::Http {
-                            url: realm.clone(),
-                            detail: e.to_string().to_lowercase(),
-                        })
-                    }
+                    Err(e) => return Err(RegistryError::Transport(e.to_string().to_lowercase())),
                 };
                 let v: serde_json::Value =
                     serde_json::from_reader(resp.into_reader().take(1 << 20)).map_err(|e| {
@@ -340,15 +338,10 @@ impl Client {
                         && !e.to_string().to_lowercase().contains("certificate") =>
                 {
                     attempt += 1;
-                    log::warn!("{url}: {e}; retrying ({attempt}/{RETRIES})");
+                    log::warn!("{e}; retrying ({attempt}/{RETRIES})");
                     std::thread::sleep(Duration::from_millis(100 << attempt));
                 }
-                Err(e) => {
-                    return Err(RegistryError::Http {
-                        url: url.into(),
-                        detail: e.to_string().to_lowercase(),
-                    })
-                }
+                Err(e) => return Err(RegistryError::Transport(e.to_string().to_lowercase())),
             }
         }
     }

@@ -305,6 +305,11 @@ impl Store {
         Ok(())
     }
 
+    /// Where the blob is being written (removed by `discard_blob`).
+    pub fn tmp_path_of(w: &BlobWriter) -> &Path {
+        &w.tmp
+    }
+
     pub fn discard_blob(&self, w: BlobWriter) {
         let _ = fs::remove_file(&w.tmp);
     }
