@@ -458,3 +458,62 @@ fn prune_removes_only_dangling_and_shares_layers() {
     assert_eq!(env.ok(&["images", "-q"]), "");
     assert!(tree(&env.root().join("layers")).is_empty());
 }
+
+#[test]
+fn bad_input_gives_one_clear_line_and_leaves_nothing() {
+    let env = Env::new("bad-input");
+    let junk = env.path("junk.tar");
+    std::fs::write(&junk, vec![b'j'; 1000]).unwrap();
+    for (args, want) in [
+        (vec!["import", junk.to_str().unwrap()], "reading layer tar"),
+        (
+            vec!["load", "-i", junk.to_str().unwrap()],
+            "reading archive",
+        ),
+        (
+            vec!["load", "-i", "/nonexistent/x.tar"],
+            "opening archive /nonexistent/x.tar",
+        ),
+        (
+            vec!["import", "-c", "RUN rm -rf /", junk.to_str().unwrap()],
+            "invalid --change \"RUN rm -rf /\"",
+        ),
+        (vec!["pull", "NOT/Valid"], "invalid reference \"NOT/Valid\""),
+        (vec!["tag", "nothere", "x:1"], "no such image: nothere"),
+        (
+            vec!["save", "--format", "zip", "-o", "/dev/null", "x"],
+            "unknown format \"zip\"",
+        ),
+    ] {
+        let err = env.fails(&args);
+        assert!(
+            err.starts_with("berth: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert!(
+        tree(&env.root().join("tmp")).is_empty(),
+        "{:?}",
+        tree(&env.root().join("tmp"))
+    );
+    assert!(
+        tree(&env.root().join("blobs/sha256")).is_empty()
+            && tree(&env.root().join("layers")).is_empty()
+    );
+    // A rootfs tarball on stdin, compressed, works too.
+    let tar = TarBuf::new().file("hi", b"there").finish();
+    let mut child = env
+        .cmd(&["import", "-", "localhost/stdin:1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &gzip(&tar)).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_eq!(
+        std::fs::read(lower_dirs(&env, "localhost/stdin:1")[0].join("hi")).unwrap(),
+        b"there"
+    );
+}
