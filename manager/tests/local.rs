@@ -151,6 +151,7 @@ fn layers_keep_metadata_and_whiteouts_hide_lower_files() {
         .dir("opq/", 0o700)
         .file("opq/old", b"old")
         .file_xattr("attr", b"x", "user.berth", "yes")
+        .file_xattr("sneaky", b"x", "trusted.overlay.redirect", "/etc")
         .link(EntryType::Link, "hard", "etc/owned")
         .link(EntryType::Symlink, "sym", "/etc/owned")
         .device("null", EntryType::Char, 1, 3)
@@ -201,6 +202,11 @@ fn layers_keep_metadata_and_whiteouts_hide_lower_files() {
     assert_eq!(
         xattr(&bottom.join("attr"), "user.berth").as_deref(),
         Some(&b"yes"[..])
+    );
+    assert_eq!(
+        xattr(&bottom.join("sneaky"), "trusted.overlay.redirect"),
+        None,
+        "layers cannot steer overlayfs"
     );
     assert_eq!(
         std::fs::symlink_metadata(bottom.join("opq"))

@@ -327,6 +327,13 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<UnpackStats, LayerError> {
             for ext in exts {
                 let ext = ext.map_err(LayerError::Tar)?;
                 if let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                    // overlayfs reads trusted.overlay.* (redirects, metacopy,
+                    // opaque) as instructions: only our own whiteout
+                    // conversion may set them, never a layer's author.
+                    if key.starts_with("trusted.overlay.") {
+                        log::warn!("layer entry {raw:?}: ignoring xattr {key}");
+                        continue;
+                    }
                     lsetxattr(&full, key, ext.value_bytes())?;
                 }
             }
