@@ -64,7 +64,7 @@ fn image_to_runtime_config_resolves_users_through_layers() {
     let group = store
         .read_image_file(&img, "etc/group")
         .map(|b| String::from_utf8(b).unwrap());
-    let rc = config::convert(&img.config, passwd.as_deref(), group.as_deref()).unwrap();
+    let rc = store.runtime_config(&img).unwrap();
     assert_eq!(rc.args, ["/bin/app", "serve"]);
     assert_eq!(
         (rc.uid, rc.gid, rc.additional_gids.clone()),

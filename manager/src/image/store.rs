@@ -696,6 +696,20 @@ impl Store {
         None
     }
 
+    /// The image's config converted for the runtime (conversion.md), with
+    /// `Config.User` resolved against the image's own /etc/passwd and /etc/group.
+    pub fn runtime_config(
+        &self,
+        image: &Image,
+    ) -> Result<super::config::RuntimeConfig, super::config::ConfigError> {
+        let text = |p| {
+            self.read_image_file(image, p)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let (passwd, group) = (text("etc/passwd"), text("etc/group"));
+        super::config::convert(&image.config, passwd.as_deref(), group.as_deref())
+    }
+
     /// Adds a name to an image.
     pub fn tag(&self, source: &str, target: &str) -> Result<String, StoreError> {
         let r = self.parse_reference(target)?;
