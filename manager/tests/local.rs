@@ -104,6 +104,20 @@ fn import_list_tag_history_rmi() {
     let json: serde_json::Value =
         serde_json::from_str(&env.ok(&["images", "--format", "json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
+    let line = env.ok(&[
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+        "localhost/bb",
+    ]);
+    assert_eq!(line.trim(), format!("localhost/bb:1 {}", &id[7..19]));
+    let cmd = env.ok(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Cmd}} {{.Config.WorkingDir}}",
+        "localhost/bb:1",
+    ]);
+    assert_eq!(cmd.trim(), r#"["/bin/sh","-c","echo hi"] /srv"#);
     let hist = env.ok(&["history", "example.org/x/bb:two"]);
     assert!(
         hist.contains("berth import") && hist.contains("first"),

@@ -620,3 +620,77 @@ fn tls_registry_with_its_own_ca_in_certs_d() {
         b.manifest_digest().to_string()
     );
 }
+
+/// skopeo, an independent implementation, on both sides of the registry.
+#[test]
+fn skopeo_pushed_images_pull_and_berth_pushed_images_copy() {
+    let reg = Registry::start();
+    let env = Env::new("skopeo");
+    let tar = busybox_tar(env.dir.path());
+    env.ok(&[
+        "import",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        tar.to_str().unwrap(),
+        "localhost/bb:1",
+    ]);
+    let arch = env.path("bb.tar");
+    env.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        arch.to_str().unwrap(),
+        "localhost/bb:1",
+    ]);
+    let skopeo = |args: &[&str]| {
+        let o = std::process::Command::new("skopeo")
+            .args(args)
+            .output()
+            .expect("skopeo");
+        assert!(
+            o.status.success(),
+            "skopeo {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // skopeo converts to a Docker v2s2 manifest and recompresses on its own.
+    let v2s2 = format!("{}/sk/bb:v2s2", reg.host());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &format!("oci-archive:{}", arch.display()),
+        &format!("docker://{v2s2}"),
+    ]);
+    let other = Env::new("skopeo-pull");
+    other.ok(&["pull", &v2s2]);
+    let img = other.image_json(&v2s2);
+    assert_eq!(
+        img["ManifestMediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        img["RootFS"],
+        env.image_json("localhost/bb:1")["RootFS"],
+        "same diff ids"
+    );
+    // And skopeo reads what berth pushed, verifying every digest on the way.
+    let pushed = format!("{}/sk/pushed:1", reg.host());
+    env.ok(&["tag", "localhost/bb:1", &pushed]);
+    env.ok(&["push", &pushed]);
+    let out = env.path("oci-dir");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{pushed}"),
+        &format!("oci:{}:x", out.display()),
+    ]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        env.image_json(&pushed)["Digest"]
+    );
+}

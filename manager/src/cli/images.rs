@@ -12,7 +12,7 @@ pub struct Args {
     /// Show all images (the default; accepted for docker compatibility)
     #[arg(short, long)]
     pub all: bool,
-    /// "json" for machine-readable output
+    /// "json", or a Go-template subset per image, e.g. '{{.Repository}}:{{.Tag}} {{.ID}}'
     #[arg(long)]
     pub format: Option<String>,
     /// Only images whose repository matches
@@ -77,20 +77,25 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             rows.push((repo.to_string(), tag.to_string(), r, created, digest));
         }
     }
-    if a.format.as_deref() == Some("json") {
+    if let Some(f) = &a.format {
         let v: Vec<_> = rows
             .iter()
             .map(|(repo, tag, r, created, digest)| {
                 serde_json::json!({
-                    "Id": r.id, "Repository": repo, "Tag": tag, "Digest": digest.clone().unwrap_or_else(|| r.manifest.to_string()),
+                    "Id": r.id, "ID": r.id.short(), "Repository": repo, "Tag": tag,
+                    "Digest": digest.clone().unwrap_or_else(|| r.manifest.to_string()),
                     "Names": r.names, "Created": r.created, "CreatedAt": created, "Size": r.size,
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        if f == "json" {
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            for row in &v {
+                println!("{}", berth::format::render(f, row)?);
+            }
+        }
         return Ok(());
-    } else if let Some(f) = &a.format {
-        anyhow::bail!("unsupported --format {f:?}: only \"json\" is supported");
     }
     if a.quiet {
         let mut seen = std::collections::HashSet::new();

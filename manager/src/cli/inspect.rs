@@ -2,6 +2,9 @@ use berth::image::store::{Image, Store};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Go-template subset, e.g. '{{.Id}}' or '{{json .Config}}', one line per image
+    #[arg(short, long)]
+    pub format: Option<String>,
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -34,6 +37,13 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     for i in &a.images {
         out.push(to_json(&store, &store.resolve(i)?));
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match &a.format {
+        Some(f) => {
+            for v in &out {
+                println!("{}", berth::format::render(f, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
     Ok(())
 }

@@ -330,6 +330,17 @@ impl Client {
                         RegistryError::AuthRequired(self.registry.clone())
                     })
                 }
+                // A registry behind a proxy or being restarted: worth another try.
+                Err(ureq::Error::Status(502..=504, r))
+                    if attempt < RETRIES && matches!(method, "GET" | "HEAD") =>
+                {
+                    attempt += 1;
+                    log::warn!(
+                        "{url}: status {}; retrying ({attempt}/{RETRIES})",
+                        r.status()
+                    );
+                    std::thread::sleep(Duration::from_millis(100 << attempt));
+                }
                 Err(ureq::Error::Status(_, r)) => return Ok(Err(r)),
                 // A refused certificate will not get better by asking again.
                 Err(e)

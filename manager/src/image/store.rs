@@ -164,7 +164,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        // The rename itself must reach the disk before we build on it.
+        File::open(dir)?.sync_all()
     })();
     if res.is_err() {
         let _ = fs::remove_file(&tmp);
