@@ -66,7 +66,14 @@ impl Registry {
                         .is_ok()
                 };
                 if up {
-                    return reg;
+                    // free_port() races with other tests: if the port answered
+                    // but our registry died failing to bind it, that was
+                    // someone else's server. Try another port.
+                    std::thread::sleep(Duration::from_millis(200));
+                    if reg.child.try_wait().ok().flatten().is_none() {
+                        return reg;
+                    }
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
