@@ -629,7 +629,26 @@ impl Rootfs<'_> {
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
         let dev = libc::makedev(d.major() as u32, d.minor() as u32);
         let n = cstr(name);
-        unsafe { libc::unlinkat(dfd.as_raw_fd(), n.as_ptr(), 0) };
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe {
+            libc::fstatat(
+                dfd.as_raw_fd(),
+                n.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        } == 0
+        {
+            // config-linux.md: an existing file that is not this device is an error.
+            let same =
+                st.st_mode & libc::S_IFMT == kind && (kind == libc::S_IFIFO || st.st_rdev == dev);
+            if !same {
+                return Err(RootfsError::Invalid(format!(
+                    "linux.devices: {path:?} already exists and is not the requested device"
+                )));
+            }
+            unsafe { libc::unlinkat(dfd.as_raw_fd(), n.as_ptr(), 0) };
+        }
         check(unsafe { libc::mknodat(dfd.as_raw_fd(), n.as_ptr(), kind | mode, dev) })
             .map_err(os("mknod", path))?;
         // mknod is subject to the umask; the config's mode is what must stand.
