@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::registry::Registry;
+
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -221,4 +223,32 @@ fn archive_config_digest(path: &Path) -> String {
         serde_json::from_slice(&files[&format!("blobs/sha256/{md}")]).unwrap();
     let cd = m["config"]["digest"].as_str().unwrap().to_string();
     cd
+}
+
+/// An image pulled with a Docker v2s2 manifest, saved as an OCI archive:
+/// the manifest keeps its bytes (and digest), and podman takes it as is.
+#[test]
+fn docker_manifest_image_saved_as_oci_loads_into_podman() {
+    let reg = Registry::start();
+    let b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("d", b"docker").finish())],
+        &["/d"],
+        true,
+    );
+    reg.upload("d/img", "1", &b);
+    let env = Env::new("docker-to-oci");
+    let r = format!("{}/d/img:1", reg.host());
+    env.ok(&["pull", &r]);
+    let out = env.path("oci.tar");
+    env.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        out.to_str().unwrap(),
+        &r,
+    ]);
+    let p = Podman::new();
+    p.run(&["load", "-i", out.to_str().unwrap()]);
+    assert_eq!(p.id(&r), b.id().to_string());
 }
