@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod digest;
 pub mod import;
