@@ -757,6 +757,8 @@ impl Store {
     }
 
     /// Marks `holder` (a container id) as using the image: rmi and prune leave it alone.
+    /// Race-free order for a caller: `hold` first, then `resolve` again; if the
+    /// image is gone by then (an rmi won), `release` and report it missing.
     pub fn hold(&self, id: &Digest, holder: &str) -> Result<(), StoreError> {
         let d = self.holds_dir(id);
         fs::create_dir_all(&d).map_err(ioe("creating image hold"))?;
