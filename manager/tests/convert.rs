@@ -95,6 +95,7 @@ fn image_to_runtime_config_resolves_users_through_layers() {
     let err = env.fails(&["rmi", "localhost/app:1"]);
     assert!(err.contains("in use by ctr-9"), "{err}");
     store.release(&img.record.id, "ctr-9").unwrap();
+    assert!(!env.root().join("holds").join(img.record.id.hex()).exists());
     env.ok(&["rmi", "localhost/app:1"]);
     assert!(
         store.layer_dirs(&base_img)[0].is_dir(),

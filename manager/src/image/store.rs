@@ -768,7 +768,11 @@ impl Store {
     pub fn release(&self, id: &Digest, holder: &str) -> Result<(), StoreError> {
         match fs::remove_file(self.holds_dir(id).join(holder)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ioe("removing image hold")(e)),
-            _ => Ok(()),
+            _ => {
+                // Fails while other holders remain, as it should.
+                let _ = fs::remove_dir(self.holds_dir(id));
+                Ok(())
+            }
         }
     }
 
