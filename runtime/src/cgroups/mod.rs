@@ -82,6 +82,8 @@ pub struct CpuUsage {
 pub struct MemoryStats {
     pub usage: MemoryEntry,
     pub swap: MemoryEntry,
+    /// Processes of the container the kernel's OOM killer has killed.
+    pub oom_kill: u64,
 }
 #[derive(Debug, Default, serde::Serialize)]
 pub struct MemoryEntry {
@@ -207,6 +209,19 @@ pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
     fs::read_to_string(dir.join(file))
         .ok()
         .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The value of `key` in a flat keyed file (memory.events, memory.oom_control).
+pub(crate) fn read_key(dir: &Path, file: &str, key: &str) -> u64 {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
         .unwrap_or(0)
 }
 

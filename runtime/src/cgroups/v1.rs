@@ -1,6 +1,8 @@
 //! cgroup v1: one directory per mounted hierarchy (cpu, memory, pids, ...).
 
-use super::{io_err, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats};
+use super::{
+    io_err, read_key, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats,
+};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -426,6 +428,7 @@ impl Manager for V1 {
             s.memory.usage.failcnt = read_u64(&d, "memory.failcnt");
             s.memory.swap.usage = read_u64(&d, "memory.memsw.usage_in_bytes");
             s.memory.swap.limit = read_u64(&d, "memory.memsw.limit_in_bytes");
+            s.memory.oom_kill = read_key(&d, "memory.oom_control", "oom_kill");
         }
         if let Some(d) = self.dir("cpuacct") {
             s.cpu.usage.total = read_u64(&d, "cpuacct.usage");

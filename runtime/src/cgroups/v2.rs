@@ -1,6 +1,8 @@
 //! cgroup v2: one directory in the unified tree.
 
-use super::{io_err, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats};
+use super::{
+    io_err, read_key, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats,
+};
 use oci_spec::runtime::LinuxResources;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -210,6 +212,7 @@ impl Manager for V2 {
         s.memory.usage.max = read_u64(d, "memory.peak");
         s.memory.usage.limit = read_u64(d, "memory.max");
         s.memory.swap.usage = read_u64(d, "memory.swap.current");
+        s.memory.oom_kill = read_key(d, "memory.events", "oom_kill");
         s.pids.current = read_u64(d, "pids.current");
         s.pids.limit = read_u64(d, "pids.max");
         let cpu = fs::read_to_string(d.join("cpu.stat")).unwrap_or_default();
