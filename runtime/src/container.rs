@@ -228,7 +228,6 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         cleanup.cgroup.as_ref().expect("set above").set(r)?;
     }
 
-    let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
     let new_userns = nss
         .iter()
@@ -301,7 +300,12 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
                 unsafe { libc::_exit(1) };
             }
         }
-        let e = selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd());
+        let e = selfexe::exec_init_readonly("create", ch.fd());
+        log::debug!("read-only re-exec failed ({e}): falling back to a sealed copy");
+        let e = match selfexe::sealed_copy() {
+            Ok(memfd) => selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd()),
+            Err(e) => e,
+        };
         let _ = ch.send(&Msg::Error(format!(
             "exec the runtime in the container: {e}"
         )));
@@ -309,7 +313,6 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     }
     cleanup.child = pid;
     drop(child_chan);
-    drop(memfd);
     drop(state_dir);
     let (console_sock, console_ours) = match console {
         Some((s, ours)) => (Some(s), ours),

@@ -1,6 +1,14 @@
-//! The sealed in-memory copy of our own binary that every process entering a
-//! container executes first (CVE-2019-5736). Only `create`, `run` and `exec`
-//! pay for it; the other verbs never touch the container's namespaces.
+//! How a process entering a container stops being our binary on the host
+//! (CVE-2019-5736: a container process that reaches /proc/PID/exe of a
+//! runtime process could otherwise overwrite the runtime). Only `create`,
+//! `run` and `exec` pay for it; the other verbs never touch a container.
+//!
+//! - `create`: the init is already alone in a new mount namespace, so it
+//!   re-executes through a read-only bind mount of our binary made there. A
+//!   write through /proc/PID/exe then fails with EROFS, and once the init has
+//!   pivoted into the rootfs that mount is detached and out of reach of any
+//!   remount. Two mount calls instead of copying a multi-MB binary.
+//! - `exec`, and `create` if the bind mount cannot be made: a sealed memfd copy.
 
 use std::fs::File;
 use std::io;
@@ -37,8 +45,57 @@ pub fn sealed_copy() -> io::Result<OwnedFd> {
     Ok(memfd)
 }
 
+/// In a private mount namespace of our own: re-executes our binary in `init`
+/// mode through a read-only bind mount of it. Only returns on error (the
+/// caller then falls back to `sealed_copy`).
+pub fn exec_init_readonly(mode: &str, sync_fd: i32) -> io::Error {
+    let exe = match std::fs::read_link("/proc/self/exe") {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    // Replaced on disk since we started (an upgrade): no path names us any more.
+    if exe.to_string_lossy().ends_with(" (deleted)") {
+        return io::Error::from_raw_os_error(libc::ENOENT);
+    }
+    let path = std::ffi::CString::new(exe.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let p = path.as_ptr();
+    let none = std::ptr::null();
+    unsafe {
+        // Our mounts must never propagate back to the host.
+        if libc::mount(
+            none,
+            c"/".as_ptr(),
+            none,
+            libc::MS_SLAVE | libc::MS_REC,
+            none as *const libc::c_void,
+        ) != 0
+            || libc::mount(p, p, none, libc::MS_BIND, none as *const libc::c_void) != 0
+            || libc::mount(
+                none,
+                p,
+                none,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                none as *const libc::c_void,
+            ) != 0
+        {
+            return io::Error::last_os_error();
+        }
+    }
+    exec_init_at(libc::AT_FDCWD, &path, 0, mode, sync_fd)
+}
+
 /// Replaces this process with the sealed copy, in `init` mode. Only returns on error.
 pub fn exec_init(memfd: i32, mode: &str, sync_fd: i32) -> io::Error {
+    exec_init_at(memfd, c"", libc::AT_EMPTY_PATH, mode, sync_fd)
+}
+
+fn exec_init_at(
+    dirfd: i32,
+    path: &std::ffi::CStr,
+    flags: i32,
+    mode: &str,
+    sync_fd: i32,
+) -> io::Error {
     let argv0 = c"berth-runtime";
     let arg1 = c"init";
     let arg2 = std::ffi::CString::new(mode).unwrap_or_default();
@@ -62,11 +119,11 @@ pub fn exec_init(memfd: i32, mode: &str, sync_fd: i32) -> io::Error {
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            memfd,
-            c"".as_ptr(),
+            dirfd,
+            path.as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
+            flags,
         );
     }
     io::Error::last_os_error()

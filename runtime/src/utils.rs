@@ -7,6 +7,8 @@ use std::path::Path;
 
 /// Writes `data` to `path` through a temp file in the same directory and a
 /// rename, so a reader sees the old content or the new, never a torn file.
+/// No fsync: runtime state lives under /run and cannot outlive a reboot
+/// anyway, while an fsync per write would cost more than the whole `start`.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -22,7 +24,6 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
             .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_data()?;
         fs::rename(&tmp, path)
     })();
     if res.is_err() {
