@@ -3,6 +3,7 @@
 //! /sys/fs/cgroup/unified) or unified (v2 only). Hybrid hosts are driven with
 //! the v1 manager, which also tracks the container in the cgroup2 tree.
 
+pub mod devices_bpf;
 pub mod v1;
 pub mod v2;
 

@@ -149,6 +149,15 @@ impl Manager for V2 {
                 &l.limit().to_string(),
             )?;
         }
+        if let Some(rules) = r.devices() {
+            // Inside a user namespace the cgroup is not ours to police.
+            if unsafe { libc::geteuid() } == 0 {
+                let mut all = rules.clone();
+                all.extend(super::v1::default_allowed());
+                super::devices_bpf::attach(d, &super::devices_bpf::program(&all))
+                    .map_err(io_err("set device rules", d))?;
+            }
+        }
         if let Some(u) = r.unified() {
             for (k, v) in u {
                 if k.contains('/') || k.starts_with('.') {
