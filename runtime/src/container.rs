@@ -677,6 +677,18 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
                 unsafe { libc::_exit(1) };
             }
         }
+        // In the container's user namespace our host uid is unmapped: become
+        // its root, or the exec below drops every capability.
+        if fds.iter().any(|n| n.typ == LinuxNamespaceType::User)
+            && (unsafe { libc::setresgid(0, 0, 0) } != 0
+                || unsafe { libc::setresuid(0, 0, 0) } != 0)
+        {
+            let _ = ch.send(&Msg::Error(format!(
+                "become root in the user namespace: {}",
+                io::Error::last_os_error()
+            )));
+            unsafe { libc::_exit(1) };
+        }
         clear_cloexec(ch.fd());
         if let Some(fd) = console_child_fd {
             clear_cloexec(fd);

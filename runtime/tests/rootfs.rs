@@ -217,3 +217,38 @@ fn pids_limit_stops_a_fork_bomb() {
     });
     assert!(c.run_ok().contains("all-forked"));
 }
+
+#[test]
+fn exec_into_a_user_namespace() {
+    let c = Ctr::with("sleep 60", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup");
+        c["linux"].as_object_mut().unwrap().remove("resources");
+    });
+    let _ = std::process::Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(c.bundle.rootfs())
+        .status();
+    assert!(c.create().status.success());
+    assert!(c.out(&["start", &c.id]).status.success());
+    let o = c.out(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "id -u; grep CapEff /proc/self/status",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "0\nCapEff:\t0000000020000420\n"
+    );
+}
