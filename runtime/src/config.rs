@@ -115,9 +115,41 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
             )));
         }
     }
+    // What we cannot apply must fail create (runtime.md), never be ignored.
+    if process.scheduler().is_some() {
+        return Err(invalid(
+            "process.scheduler is not supported by berth-runtime",
+        ));
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return Err(invalid(
+            "process.execCPUAffinity is not supported by berth-runtime",
+        ));
+    }
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(invalid(format!(
+                "mounts: idmapped mount of {:?} is not supported by berth-runtime",
+                m.destination()
+            )));
+        }
+    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
+    if linux.intel_rdt().is_some() {
+        return Err(invalid("linux.intelRdt is not supported by berth-runtime"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(invalid(
+            "linux.netDevices is not supported by berth-runtime",
+        ));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(invalid(
+            "linux.memoryPolicy is not supported by berth-runtime",
+        ));
+    }
     let mut seen = HashSet::new();
     let mut new_userns = false;
     let mut new_uts = false;

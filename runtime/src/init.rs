@@ -179,6 +179,16 @@ fn setup_container(
         let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
         fs::write(&p, &v).map_err(os(format!("set sysctl {k}={v}")))?;
     }
+    if let Some(per) = linux.personality() {
+        use oci_spec::runtime::LinuxPersonalityDomain::*;
+        let domain: libc::c_ulong = match per.domain() {
+            PerLinux => 0x0000,
+            PerLinux32 => 0x0008,
+        };
+        if unsafe { libc::personality(domain) } < 0 {
+            return Err(os("set personality")(io::Error::last_os_error()));
+        }
+    }
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).map_err(|e| os(format!("set hostname {h:?}"))(e.into()))?;
     }
@@ -318,6 +328,7 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
     let path = process::lookup(args.first().map(String::as_str).unwrap_or(""), &env)?;
     process::set_rlimits(p)?;
     process::set_oom_score_adj(p)?;
+    process::set_io_priority(p)?;
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
     let mut filter = filter;

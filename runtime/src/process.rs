@@ -300,6 +300,24 @@ pub fn set_capabilities(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// process.ioPriority: ioprio_set(IOPRIO_WHO_PROCESS, self, class<<13 | level).
+pub fn set_io_priority(p: &Process) -> Result<()> {
+    let Some(io) = p.io_priority() else {
+        return Ok(());
+    };
+    use oci_spec::runtime::IOPriorityClass::*;
+    let class = match io.class() {
+        IoprioClassRt => 1,
+        IoprioClassBe => 2,
+        IoprioClassIdle => 3,
+    };
+    let value = (class << 13) | (io.priority() as i32 & 0x1fff);
+    check(
+        unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) as i32 },
+        format!("set io priority {value:#x}"),
+    )
+}
+
 pub fn set_no_new_privs(p: &Process) -> Result<()> {
     if p.no_new_privileges() == Some(true) {
         check(

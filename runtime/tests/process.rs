@@ -217,3 +217,29 @@ fn exec_into_a_running_container() {
     let o = c.out(&["exec", &c.id, "true"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn personality_and_io_priority() {
+    let c = Ctr::with("uname -m; ionice -p $$", |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    });
+    let out = c.run_ok();
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "i686", "{out}");
+    assert!(l[1].contains("idle"), "{out}");
+}
+
+#[test]
+fn properties_we_cannot_apply_fail_create() {
+    for (field, value) in [
+        ("intelRdt", json!({"closID": "x"})),
+        ("memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"})),
+    ] {
+        let c = Ctr::with("true", |c| c["linux"][field] = value.clone());
+        let o = c.create();
+        assert!(!o.status.success(), "{field} accepted");
+        assert!(stderr(&o).contains(field), "{field}: {}", stderr(&o));
+        assert!(!c.state_dir().exists());
+    }
+}
