@@ -69,23 +69,6 @@ pub struct Created {
     pub master: Option<OwnedFd>,
 }
 
-fn now_rfc3339() -> String {
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::gmtime_r(&ts.tv_sec, &mut tm) };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        ts.tv_nsec
-    )
-}
-
 fn hook_state_json(
     id: &str,
     pid: i32,
@@ -128,6 +111,27 @@ impl Drop for Cleanup<'_> {
         if let Some(d) = self.dir.take() {
             let _ = d.remove();
         }
+    }
+}
+
+/// Where a terminal's pty master goes: the caller's `--console-socket`, or
+/// (`ours`) back to us through a socketpair. Returns the end the init gets
+/// and, in the second case, the end we keep.
+fn console_endpoints(
+    socket: Option<&Path>,
+    ours: bool,
+) -> Result<Option<(UnixStream, Option<UnixStream>)>> {
+    match (socket, ours) {
+        (Some(p), _) => Ok(Some((
+            UnixStream::connect(p)
+                .map_err(os(format!("connect to console socket {}", p.display())))?,
+            None,
+        ))),
+        (None, true) => {
+            let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
+            Ok(Some((b, Some(a))))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -190,18 +194,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         env.push("LISTEN_PID=1".into());
         process.set_env(Some(env));
     }
-    let console = match (o.console_socket, terminal && own_terminal) {
-        (Some(p), _) => Some((
-            UnixStream::connect(p)
-                .map_err(os(format!("connect to console socket {}", p.display())))?,
-            None,
-        )),
-        (None, true) => {
-            let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
-            Some((b, Some(a)))
-        }
-        _ => None,
-    };
+    let console = console_endpoints(o.console_socket, terminal && own_terminal)?;
 
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut cleanup = Cleanup {
@@ -414,7 +407,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         init_start_time: start_time,
         bundle: bundle.dir.clone(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        created: now_rfc3339(),
+        created: crate::utils::now_rfc3339(),
         cgroup_path,
         namespaces: vec![],
         use_terminal: terminal,
@@ -647,18 +640,10 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     {
         namespaces::join(ns)?;
     }
-    let console = match (o.console_socket, terminal) {
-        (Some(p), true) => Some((
-            UnixStream::connect(p)
-                .map_err(os(format!("connect to console socket {}", p.display())))?,
-            None,
-        )),
-        (None, true) => {
-            let (a, b) = UnixStream::pair().map_err(os("socketpair"))?;
-            Some((b, Some(a)))
-        }
-        _ => None,
-    };
+    let console = console_endpoints(
+        o.console_socket.filter(|_| terminal),
+        terminal && o.console_socket.is_none(),
+    )?;
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;

@@ -16,31 +16,17 @@ struct Logger {
 
 static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
 
-fn timestamp() -> String {
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::gmtime_r(&ts.tv_sec, &mut tm) };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        ts.tv_nsec
-    )
-}
-
 impl Logger {
     fn line(&self, level: Level, msg: &str) -> String {
         let lvl = level.as_str().to_ascii_lowercase();
         if self.json {
-            let v = serde_json::json!({"level": if lvl == "warn" { "warning" } else { &lvl }, "msg": msg, "time": timestamp()});
+            let v = serde_json::json!({"level": if lvl == "warn" { "warning" } else { &lvl }, "msg": msg, "time": berth_runtime::utils::now_rfc3339()});
             format!("{v}\n")
         } else {
-            format!("time=\"{}\" level={lvl} msg={msg:?}\n", timestamp())
+            format!(
+                "time=\"{}\" level={lvl} msg={msg:?}\n",
+                berth_runtime::utils::now_rfc3339()
+            )
         }
     }
 }

@@ -155,24 +155,7 @@ fn join_a_namespace_by_path() {
 
 #[test]
 fn user_namespace_with_mappings() {
-    let c = Ctr::with("cat /proc/self/uid_map /proc/self/gid_map; id -u", |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["destination"] != "/sys/fs/cgroup");
-        c["linux"].as_object_mut().unwrap().remove("resources");
-    });
-    // The rootfs belongs to host root: make it usable by the mapped root.
-    let _ = std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(c.bundle.rootfs())
-        .status();
+    let c = userns_ctr("cat /proc/self/uid_map /proc/self/gid_map; id -u", 100000);
     let out = c.run_ok();
     let norm: Vec<String> = out
         .lines()
@@ -220,23 +203,7 @@ fn pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn exec_into_a_user_namespace() {
-    let c = Ctr::with("sleep 60", |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        c["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["destination"] != "/sys/fs/cgroup");
-        c["linux"].as_object_mut().unwrap().remove("resources");
-    });
-    let _ = std::process::Command::new("chown")
-        .args(["-R", "200000:200000"])
-        .arg(c.bundle.rootfs())
-        .status();
+    let c = userns_ctr("sleep 60", 200000);
     assert!(c.create().status.success());
     assert!(c.out(&["start", &c.id]).status.success());
     let o = c.out(&[
@@ -251,4 +218,31 @@ fn exec_into_a_user_namespace() {
         String::from_utf8_lossy(&o.stdout),
         "0\nCapEff:\t0000000020000420\n"
     );
+}
+
+/// A container in a new user namespace mapping 0..65536 onto `host`.., its
+/// rootfs owned by the mapped root.
+fn userns_ctr(script: &str, host: u32) -> Ctr {
+    let c = Ctr::with(script, |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+        // v1 cgroups cannot be mounted from a user namespace; the host's are not ours to show.
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup");
+        c["linux"].as_object_mut().unwrap().remove("resources");
+    });
+    let st = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{host}:{host}"))
+        .arg(c.bundle.rootfs())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    c
 }

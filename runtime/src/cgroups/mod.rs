@@ -114,16 +114,21 @@ pub trait Manager {
     fn stats(&self) -> Result<Stats>;
     /// Signals every process in the cgroup.
     fn signal_all(&self, sig: i32) -> Result<()> {
-        // Frozen, nobody can fork out from under the loop.
-        let frozen = self.freeze().is_ok();
-        for pid in self.pids()? {
-            unsafe { libc::kill(pid, sig) };
-        }
-        if frozen {
-            self.thaw()?;
-        }
-        Ok(())
+        signal_each(self, sig)
     }
+}
+
+/// Signals the cgroup's processes one by one, frozen meanwhile so that
+/// nobody can fork out from under the loop.
+pub(crate) fn signal_each<M: Manager + ?Sized>(m: &M, sig: i32) -> Result<()> {
+    let frozen = m.freeze().is_ok();
+    for pid in m.pids()? {
+        unsafe { libc::kill(pid, sig) };
+    }
+    if frozen {
+        m.thaw()?;
+    }
+    Ok(())
 }
 
 pub fn manager(path: &str) -> Box<dyn Manager> {

@@ -200,14 +200,7 @@ impl Manager for V2 {
         if sig == libc::SIGKILL && self.dir.join("cgroup.kill").exists() {
             return write(&self.dir, "cgroup.kill", "1");
         }
-        let frozen = self.freeze().is_ok();
-        for pid in self.pids()? {
-            unsafe { libc::kill(pid, sig) };
-        }
-        if frozen {
-            self.thaw()?;
-        }
-        Ok(())
+        super::signal_each(self, sig)
     }
 
     fn destroy(&self) -> Result<()> {
