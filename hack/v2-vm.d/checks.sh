@@ -67,7 +67,10 @@ bundle() {
     mkdir -p $B
     local res=${3:-'{}'} extra=${4:+$4,} cgp=${5:-/v2vm/$1} ns
     ns='{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}'
+    [ -n "$HOST_NETNS" ] && ns='{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}'
     [ -n "$NO_CGROUPNS" ] && ns='{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}'
+    local sys='{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}'
+    [ -n "$HOST_NETNS" ] && sys='{"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}'
     cat >$B/config.json <<JSON
 {
   "ociVersion": "1.0.2",
@@ -86,7 +89,7 @@ bundle() {
     {"destination": "/proc", "type": "proc", "source": "proc"},
     {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
     {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    $sys,
     {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
   ],
   "linux": {
@@ -141,6 +144,19 @@ else
 fi
 cleanup own
 true_ "delete removes the cgroup of a stopped container" test ! -e "$(cgdir own)"
+
+# --- sharing the host's network namespace, sysfs cannot be mounted anew and
+# /sys is a bind of the host's (as engines do): /sys/fs/cgroup must still
+# come up, showing the container's own cgroup.
+HOST_NETNS=1 bundle hostnet '["sh", "-c", "cat /sys/fs/cgroup/memory.max; sleep 1000"]' \
+    '{"memory": {"limit": 50331648}}'
+if start_ct hostnet; then
+    wait_for 5 grep -q . $B/out
+    eq "host netns: /sys/fs/cgroup/memory.max inside" 50331648 "$(rd $B/out)"
+else
+    not_ok "host netns: create/start with a cgroup mount" "$(cat $B/out)"
+fi
+cleanup hostnet
 
 # --- cpu: shares -> weight, quota/period, cpuset
 bundle cpu '["sleep", "1000"]' \
