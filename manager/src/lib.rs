@@ -2,3 +2,4 @@
 
 pub mod format;
 pub mod image;
+pub mod network;

@@ -38,6 +38,8 @@ enum Command {
     Login(cli::login::Args),
     /// Log out from a registry
     Logout(cli::logout::Args),
+    /// Manage networks
+    Network(cli::network::Args),
     /// Pull an image from a registry
     Pull(cli::pull::Args),
     /// Push an image to a registry
@@ -62,6 +64,7 @@ fn main() {
         Command::Load(a) => cli::load::run(&cli.globals, a),
         Command::Login(a) => cli::login::run(&cli.globals, a),
         Command::Logout(a) => cli::logout::run(&cli.globals, a),
+        Command::Network(a) => cli::network::run(&cli.globals, a),
         Command::Pull(a) => cli::pull::run(&cli.globals, a),
         Command::Push(a) => cli::push::run(&cli.globals, a),
         Command::Rmi(a) => cli::rmi::run(&cli.globals, a),

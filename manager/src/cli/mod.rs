@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod network;
 pub mod pull;
 pub mod push;
 pub mod rmi;

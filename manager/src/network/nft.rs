@@ -1,0 +1,149 @@
+//! Packet filtering and NAT through the `nft` binary, in a table of our own
+//! per network (`ip berth_<bridge>`), so we never touch another tool's rules
+//! and removing a network is one `delete table`.
+//!
+//! Published ports are elements of two maps, looked up by the DNAT rules:
+//! `pa` (any local address) keyed by proto . port, and `ph` (one host
+//! address) keyed by address . proto . port. Publishing or withdrawing a
+//! container's ports is then an atomic `add/delete element`, with no rule
+//! handles to track.
+
+use super::publish::{PortMap, Proto};
+use super::state::Network;
+use super::NetError;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
+
+fn run(script: &str) -> Result<(), NetError> {
+    log::debug!("nft -f -:\n{script}");
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetError::Nft(format!("cannot run nft (is nftables installed?): {e}")))?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(script.as_bytes())
+        .map_err(|e| NetError::Nft(format!("writing to nft: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::Nft(format!("waiting for nft: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first = err
+        .lines()
+        .find(|l| l.contains("Error"))
+        .unwrap_or(err.trim());
+    Err(NetError::Nft(first.trim().to_string()))
+}
+
+/// (Re)creates the network's table from scratch: the add-then-delete pair
+/// makes it idempotent without a lookup.
+pub fn create_table(net: &Network, prefix: &str) -> Result<(), NetError> {
+    let t = net.table();
+    let br = &net.bridge;
+    let sub = net.subnet;
+    let dnat = "fib daddr type local meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport map @ph\n    \
+                fib daddr type local meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @pa";
+    let script = format!(
+        r#"table ip {t} {{}}
+delete table ip {t}
+table ip {t} {{
+  map pa {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+  map ph {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+  chain dnat_pre {{
+    type nat hook prerouting priority dstnat; policy accept;
+    {dnat}
+  }}
+  chain dnat_out {{
+    type nat hook output priority -100; policy accept;
+    {dnat}
+  }}
+  chain snat_post {{
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "{br}" ip saddr 127.0.0.0/8 masquerade
+    oifname "{br}" ip saddr {sub} ct status dnat masquerade
+    oifname != "{br}" ip saddr {sub} masquerade
+  }}
+  chain isolate {{
+    type filter hook forward priority filter; policy accept;
+    iifname "{br}" oifname != "{br}" oifname "{prefix}*" ct status dnat accept
+    iifname "{br}" oifname != "{br}" oifname "{prefix}*" drop
+  }}
+}}
+"#
+    );
+    run(&script)
+}
+
+pub fn delete_table(net: &Network) -> Result<(), NetError> {
+    let t = net.table();
+    run(&format!("table ip {t} {{}}\ndelete table ip {t}\n"))
+}
+
+fn proto(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    }
+}
+
+fn key(p: &PortMap) -> (&'static str, String) {
+    match p.host_ip {
+        Some(IpAddr::V4(ip)) if !ip.is_unspecified() => {
+            ("ph", format!("{ip} . {} . {}", proto(p.proto), p.host_port))
+        }
+        _ => ("pa", format!("{} . {}", proto(p.proto), p.host_port)),
+    }
+}
+
+pub fn add_ports(net: &Network, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let mut s = String::new();
+    for p in ports {
+        let (map, k) = key(p);
+        let _ = writeln!(
+            s,
+            "add element ip {} {map} {{ {k} : {ip} . {} }}",
+            net.table(),
+            p.container_port
+        );
+    }
+    run(&s)
+}
+
+/// Withdraws ports; ones already gone (e.g. the table was flushed by hand)
+/// are not an error, so teardown stays idempotent.
+pub fn delete_ports(net: &Network, ports: &[PortMap]) -> Result<(), NetError> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let line = |p: &PortMap| {
+        let (map, k) = key(p);
+        format!("delete element ip {} {map} {{ {k} }}\n", net.table())
+    };
+    let all: String = ports.iter().map(line).collect();
+    if run(&all).is_ok() {
+        return Ok(());
+    }
+    // One transaction fails whole if any element is missing: retry one by one.
+    for p in ports {
+        if let Err(e) = run(&line(p)) {
+            let msg = e.to_string();
+            if !msg.contains("No such file") {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}

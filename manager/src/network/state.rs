@@ -1,0 +1,200 @@
+//! Network records and leases under `<root>/networks/`:
+//!
+//! ```text
+//! <root>/networks/lock            flock: every change to any network of this root
+//! <root>/networks/config.json     optional: bridge name prefix, subnet pool
+//! <root>/networks/nets/<name>.json one network: bridge, subnet, and its leases
+//! ```
+//!
+//! One lock for the whole root keeps IPAM, port reservations and the hosts
+//! files of peers consistent across concurrent berth processes; each holder
+//! does a few netlink calls at most, so contention stays short.
+
+use super::publish::PortMap;
+use super::subnet::Ipv4Net;
+use super::NetError;
+use crate::image::lock::FileLock;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// Where the container code keeps one directory per container; a lease
+/// whose container has no directory here any more is stale.
+pub const CONTAINERS_DIR: &str = "containers";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetConfig {
+    /// Bridges are `<prefix>0` (the default network) and `<prefix>-<id6>`;
+    /// at most 8 characters so names fit IFNAMSIZ.
+    pub bridge_prefix: String,
+    /// Subnets for networks created without --subnet are carved from here.
+    pub pool: Ipv4Net,
+    pub subnet_prefix: u8,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            bridge_prefix: "berth".into(),
+            pool: Ipv4Net::new(Ipv4Addr::new(10, 88, 0, 0), 16),
+            subnet_prefix: 24,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Lease {
+    pub container_id: String,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    /// Host end of the veth pair.
+    pub veth: String,
+    /// Name inside the container.
+    pub ifname: String,
+    pub ports: Vec<PortMap>,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub add_hosts: Vec<(String, String)>,
+    /// The container's hosts file, rewritten in place when peers come and go.
+    #[serde(default)]
+    pub hosts_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    pub driver: String,
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub created: String,
+    /// The default network has no name resolution between members (as docker).
+    pub default: bool,
+    pub leases: BTreeMap<String, Lease>,
+}
+
+impl Network {
+    /// The nftables table that holds this network's rules.
+    pub fn table(&self) -> String {
+        format!("berth_{}", self.bridge.replace('-', "_"))
+    }
+}
+
+pub struct Store {
+    pub root: PathBuf,
+    dir: PathBuf,
+    pub config: NetConfig,
+}
+
+fn ioe(what: String) -> impl FnOnce(std::io::Error) -> NetError {
+    move |e| NetError::Io(what, e)
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Store, NetError> {
+        let dir = root.join("networks");
+        fs::create_dir_all(dir.join("nets")).map_err(ioe(format!("creating {}", dir.display())))?;
+        let cfg_path = dir.join("config.json");
+        let config = match fs::read(&cfg_path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| NetError::Config(format!("{}: {e}", cfg_path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => NetConfig::default(),
+            Err(e) => return Err(NetError::Io(format!("reading {}", cfg_path.display()), e)),
+        };
+        let c: &NetConfig = &config;
+        if c.bridge_prefix.is_empty()
+            || c.bridge_prefix.len() > 8
+            || !c.bridge_prefix.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(NetError::Config(format!(
+                "bridge_prefix {:?} must be 1-8 letters or digits",
+                c.bridge_prefix
+            )));
+        }
+        if c.subnet_prefix < c.pool.prefix || c.subnet_prefix > 30 {
+            return Err(NetError::Config(format!(
+                "subnet_prefix {} does not fit the pool {}",
+                c.subnet_prefix, c.pool
+            )));
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+            dir,
+            config,
+        })
+    }
+
+    pub fn lock(&self) -> Result<FileLock, NetError> {
+        let p = self.dir.join("lock");
+        FileLock::exclusive(&p).map_err(ioe(format!("locking {}", p.display())))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join("nets").join(format!("{name}.json"))
+    }
+
+    pub fn load(&self, name: &str) -> Result<Option<Network>, NetError> {
+        let p = self.path(name);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| NetError::Config(format!("{}: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(NetError::Io(format!("reading {}", p.display()), e)),
+        }
+    }
+
+    pub fn list(&self) -> Result<Vec<Network>, NetError> {
+        let d = self.dir.join("nets");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&d).map_err(ioe(format!("reading {}", d.display())))? {
+            let e = e.map_err(ioe(format!("reading {}", d.display())))?;
+            let n = e.file_name().to_string_lossy().into_owned();
+            if let Some(name) = n.strip_suffix(".json").filter(|_| !n.starts_with('.')) {
+                if let Some(net) = self.load(name)? {
+                    out.push(net);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Temp + rename. No fsync: a network's kernel objects do not survive a
+    /// reboot either, and the lock already orders concurrent writers.
+    pub fn save(&self, net: &Network) -> Result<(), NetError> {
+        let p = self.path(&net.name);
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        let data = serde_json::to_vec_pretty(net).expect("network serializes");
+        let res = fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&data))
+            .and_then(|_| fs::rename(&tmp, &p));
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res.map_err(ioe(format!("writing {}", p.display())))
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), NetError> {
+        let p = self.path(name);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(NetError::Io(format!("removing {}", p.display()), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A lease is stale once its container's directory is gone (the
+    /// container was removed, maybe by a process that died half way).
+    pub fn container_exists(&self, id: &str) -> bool {
+        self.root.join(CONTAINERS_DIR).join(id).exists()
+    }
+}

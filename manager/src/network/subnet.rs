@@ -1,0 +1,189 @@
+//! IPv4 subnets, and what the host already uses (routes, interface
+//! addresses) so that a picked or requested subnet never shadows it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix as u32)
+    }
+}
+
+impl Ipv4Net {
+    /// The network with host bits cleared.
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Ipv4Net {
+        Ipv4Net {
+            addr: Ipv4Addr::from(u32::from(addr) & mask(prefix)),
+            prefix,
+        }
+    }
+    pub fn first(&self) -> u32 {
+        u32::from(self.addr)
+    }
+    pub fn last(&self) -> u32 {
+        self.first() | !mask(self.prefix)
+    }
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.last())
+    }
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & mask(self.prefix) == self.first()
+    }
+    pub fn overlaps(&self, o: &Ipv4Net) -> bool {
+        self.first() <= o.last() && o.first() <= self.last()
+    }
+    /// The n-th address of the subnet (0 is the network address).
+    pub fn nth(&self, n: u32) -> Option<Ipv4Addr> {
+        let a = self.first().checked_add(n)?;
+        (a <= self.last()).then(|| Ipv4Addr::from(a))
+    }
+    /// Usable host addresses (without network and broadcast).
+    pub fn hosts(&self) -> u32 {
+        if self.prefix >= 31 {
+            0
+        } else {
+            (1u32 << (32 - self.prefix as u32)) - 2
+        }
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv4Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ipv4Net, String> {
+        let bad = || format!("invalid subnet {s:?}: want an IPv4 CIDR like 10.1.2.0/24");
+        let (a, p) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
+        let prefix: u8 = p.parse().map_err(|_| bad())?;
+        if !(8..=30).contains(&prefix) {
+            return Err(format!(
+                "invalid subnet {s:?}: prefix length must be between 8 and 30"
+            ));
+        }
+        let n = Ipv4Net::new(addr, prefix);
+        if n.addr != addr {
+            return Err(format!(
+                "invalid subnet {s:?}: host bits set (did you mean {n}?)"
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl TryFrom<String> for Ipv4Net {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Ipv4Net> for String {
+    fn from(n: Ipv4Net) -> String {
+        n.to_string()
+    }
+}
+
+/// A subnet the host already uses, and where.
+pub struct InUse {
+    pub net: Ipv4Net,
+    pub what: String,
+}
+
+/// IPv4 routes (but the default route) and interface subnets of the host.
+pub fn host_subnets() -> Vec<InUse> {
+    let mut out = Vec::new();
+    if let Ok(s) = std::fs::read_to_string("/proc/net/route") {
+        for line in s.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 {
+                continue;
+            }
+            let (Ok(dst), Ok(m)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
+            else {
+                continue;
+            };
+            // /proc/net/route prints network-order words as native integers.
+            let dst = Ipv4Addr::from(dst.to_ne_bytes());
+            let m = u32::from_be_bytes(m.to_ne_bytes());
+            if m == 0 {
+                continue;
+            }
+            out.push(InUse {
+                net: Ipv4Net::new(dst, m.count_ones() as u8),
+                what: format!("a route on {}", f[0]),
+            });
+        }
+    }
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    unsafe {
+        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut ifap) == 0 {
+            let mut p = ifap;
+            while !p.is_null() {
+                let ifa = &*p;
+                p = ifa.ifa_next;
+                if ifa.ifa_addr.is_null()
+                    || ifa.ifa_netmask.is_null()
+                    || (*ifa.ifa_addr).sa_family as i32 != libc::AF_INET
+                {
+                    continue;
+                }
+                let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                let m = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
+                let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                let plen = u32::from_be(m.sin_addr.s_addr).count_ones() as u8;
+                let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy();
+                out.push(InUse {
+                    net: Ipv4Net::new(ip, plen),
+                    what: format!("the address {ip}/{plen} of {name}"),
+                });
+            }
+            libc::freeifaddrs(ifap);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_overlap() {
+        let a: Ipv4Net = "10.88.0.0/16".parse().unwrap();
+        let b: Ipv4Net = "10.88.3.0/24".parse().unwrap();
+        let c: Ipv4Net = "10.89.0.0/24".parse().unwrap();
+        assert!(a.overlaps(&b) && b.overlaps(&a));
+        assert!(!a.overlaps(&c));
+        assert_eq!(b.nth(1), Some("10.88.3.1".parse().unwrap()));
+        assert_eq!(b.broadcast(), "10.88.3.255".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(b.hosts(), 254);
+        assert!("10.88.3.1/24".parse::<Ipv4Net>().is_err());
+        assert!("10.88.3.0".parse::<Ipv4Net>().is_err());
+        assert!("10.88.3.0/31".parse::<Ipv4Net>().is_err());
+    }
+
+    #[test]
+    fn host_routes_include_loopback_address() {
+        assert!(host_subnets()
+            .iter()
+            .any(|u| u.net.contains(Ipv4Addr::LOCALHOST)));
+    }
+}
