@@ -257,19 +257,14 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .into();
     let state_dir_fd = state_dir.as_raw_fd();
 
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    } as i32;
-    if pid < 0 {
-        return Err(os("clone the container's init")(io::Error::last_os_error()));
-    }
+    let cg2: Option<OwnedFd> = cleanup
+        .cgroup
+        .as_ref()
+        .and_then(|cg| cg.cgroup2_dir())
+        .and_then(|d| fs::File::open(d).ok())
+        .map(OwnedFd::from);
+    let (pid, in_cgroup2) =
+        namespaces::clone_into(flags, cg2.as_ref()).map_err(os("clone the container's init"))?;
     if pid == 0 {
         // The child: nothing here may return into the caller's code.
         let mut ch = child_chan;
@@ -324,7 +319,11 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         )?;
         send(&mut parent, &Msg::Go)?;
     }
-    cleanup.cgroup.as_ref().expect("set above").add(pid)?;
+    cleanup
+        .cgroup
+        .as_ref()
+        .expect("set above")
+        .add(pid, in_cgroup2)?;
 
     let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -647,10 +646,12 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(os("fork")(io::Error::last_os_error()));
-    }
+    let cg = cgroups::manager(&st.cgroup_path);
+    let cg2: Option<OwnedFd> = cg
+        .cgroup2_dir()
+        .and_then(|d| fs::File::open(d).ok())
+        .map(OwnedFd::from);
+    let (pid, in_cgroup2) = namespaces::clone_into(0, cg2.as_ref()).map_err(os("fork"))?;
     if pid == 0 {
         let mut ch = child_chan;
         for ns in fds
@@ -691,7 +692,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         e
     };
-    if let Err(e) = cgroups::manager(&st.cgroup_path).add(pid) {
+    if let Err(e) = cg.add(pid, in_cgroup2) {
         return Err(kill_child(e.into()));
     }
     let cfg = InitConfig {

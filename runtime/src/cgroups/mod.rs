@@ -103,8 +103,13 @@ pub struct PidsStats {
 pub trait Manager {
     /// Creates the cgroup (idempotent).
     fn create(&self) -> Result<()>;
-    /// Moves `pid` into the cgroup.
-    fn add(&self, pid: i32) -> Result<()>;
+    /// Moves `pid`, a process with a single thread (a child we just made),
+    /// into the cgroup. `in_cgroup2`: it was born in our cgroup2 cgroup
+    /// (clone3 with CLONE_INTO_CGROUP), only the v1 hierarchies are left.
+    fn add(&self, pid: i32, in_cgroup2: bool) -> Result<()>;
+    /// The cgroup2 directory to be born into with CLONE_INTO_CGROUP (the
+    /// whole cgroup on v2, its cgroup2 side on hybrid hosts).
+    fn cgroup2_dir(&self) -> Option<std::path::PathBuf>;
     fn set(&self, r: &LinuxResources) -> Result<()>;
     fn freeze(&self) -> Result<()>;
     fn thaw(&self) -> Result<()>;

@@ -279,11 +279,25 @@ impl Manager for V1 {
         Ok(())
     }
 
-    fn add(&self, pid: i32) -> Result<()> {
-        for d in self.dirs() {
-            write(&d, "cgroup.procs", &pid.to_string())?;
+    fn add(&self, pid: i32, in_cgroup2: bool) -> Result<()> {
+        // `tasks` moves one thread: unlike `cgroup.procs` the kernel then
+        // skips the threadgroup lock and its RCU grace period (~10 ms). The
+        // pid is a fresh single-threaded child, so its one thread is all of it.
+        for h in hierarchies() {
+            write(
+                &h.mount_point.join(self.path.trim_start_matches('/')),
+                "tasks",
+                &pid.to_string(),
+            )?;
         }
-        Ok(())
+        match &self.unified {
+            Some(u) if !in_cgroup2 => write(u, "cgroup.procs", &pid.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    fn cgroup2_dir(&self) -> Option<PathBuf> {
+        self.unified.clone()
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {

@@ -59,8 +59,15 @@ impl Manager for V2 {
         self.enable_controllers()
     }
 
-    fn add(&self, pid: i32) -> Result<()> {
+    fn add(&self, pid: i32, in_cgroup2: bool) -> Result<()> {
+        if in_cgroup2 {
+            return Ok(());
+        }
         write(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+
+    fn cgroup2_dir(&self) -> Option<PathBuf> {
+        Some(self.dir.clone())
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
