@@ -1,0 +1,103 @@
+//! Per-container network setup time, run by hack/bench-net.sh next to
+//! podman's netavark (`cargo test --test network_bench -- --ignored`).
+//! Namespaces are made before the clock starts; each setup publishes one
+//! port on 127.0.0.1, as the netavark side does.
+
+use berth::network::{self, NetRequest};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use test_support::{unique_id, TempDir};
+
+struct Guard(TempDir, Vec<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.1 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = network::remove_all(self.0.path());
+    }
+}
+
+fn stats(name: &str, mut d: Vec<Duration>) {
+    d.sort();
+    let ms = |x: Duration| x.as_secs_f64() * 1000.0;
+    let mean = d.iter().map(|x| ms(*x)).sum::<f64>() / d.len() as f64;
+    println!(
+        "berth {name}: n={} mean={mean:.2}ms median={:.2}ms min={:.2}ms max={:.2}ms",
+        d.len(),
+        ms(d[d.len() / 2]),
+        ms(d[0]),
+        ms(d[d.len() - 1])
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_setup() {
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let port0: u16 = std::env::var("BENCH_PORT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(21000);
+    let g = Guard(TempDir::new("berth-netbench"), Vec::new());
+    let root = g.0.path().to_path_buf();
+    std::fs::create_dir_all(root.join("networks")).unwrap();
+    std::fs::write(
+        root.join("networks/config.json"),
+        r#"{"bridge_prefix":"btbench","pool":"10.238.0.0/16"}"#,
+    )
+    .unwrap();
+    let mut g = g;
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let id = unique_id("b");
+        std::fs::create_dir_all(root.join("containers").join(&id)).unwrap();
+        let c = Command::new("unshare")
+            .args(["-n", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let pid = c.id();
+        while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            != "sleep"
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        g.1.push(c);
+        ids.push(id);
+    }
+    let mut setups = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let req = NetRequest {
+            container_id: id.clone(),
+            name: format!("b{i}"),
+            network: "bridge".into(),
+            ports: network::parse_publish(&format!("127.0.0.1:{}:80", port0 + i as u16)).unwrap(),
+            hostname: format!("b{i}"),
+            ..Default::default()
+        };
+        let ns = format!("/proc/{}/ns/net", g.1[i].id());
+        let t = Instant::now();
+        network::setup(&root, &req, std::path::Path::new(&ns)).unwrap();
+        setups.push(t.elapsed());
+    }
+    let mut teardowns = Vec::new();
+    for id in &ids {
+        let t = Instant::now();
+        network::teardown(&root, id).unwrap();
+        teardowns.push(t.elapsed());
+    }
+    // The first setup also makes the bridge and its table.
+    println!(
+        "berth first setup (creates bridge + table): {:.2}ms",
+        setups[0].as_secs_f64() * 1000.0
+    );
+    stats("setup", setups[1..].to_vec());
+    stats("teardown", teardowns);
+}
