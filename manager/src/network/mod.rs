@@ -19,6 +19,20 @@
 //! step fails. A lease whose container directory is gone is reclaimed by
 //! the next berth that takes the lock, so a killed process leaks nothing
 //! for long.
+//!
+//! Calling sequence for a container `<id>` whose files live in
+//! `dir = <root>/containers/<id>/` (that directory existing is what keeps
+//! its leases alive):
+//!
+//! ```text
+//! write_etc_files(dir, req, None)        files exist for the bind mounts
+//! runtime create                         makes the netns
+//! setup(root, req, /proc/<pid>/ns/net)   -> Attachment (store it for `port`)
+//! write_etc_files(dir, req, Some(&att))  rewritten in place, peers tracked
+//! runtime start
+//! ...
+//! teardown(root, id)                     on stop/rm; idempotent
+//! ```
 
 pub mod etc;
 mod netlink;
