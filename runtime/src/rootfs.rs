@@ -455,10 +455,19 @@ impl Rootfs<'_> {
         if typ == "cgroup2" || hier == cgroups::Hierarchy::Unified {
             return match mount(Some(Path::new("cgroup2")), &t, Some("cgroup2"), flags, None) {
                 Ok(()) => Ok(()),
-                // Without a cgroup namespace the kernel may refuse: bind the container's own cgroup.
-                Err(_) => {
-                    let src = Path::new(cgroups::UNIFIED_ROOT)
-                        .join(self.cgroup_path.trim_start_matches('/'));
+                // Refused (EPERM without a cgroup namespace, EBUSY over an
+                // rbind of the host's /sys): bind the container's own cgroup.
+                Err(e) => {
+                    log::debug!(
+                        "mount cgroup2 on {}: {e}: binding the container's cgroup instead",
+                        dest.display()
+                    );
+                    let base = if hier == cgroups::Hierarchy::Unified {
+                        cgroups::ROOT
+                    } else {
+                        cgroups::UNIFIED_ROOT
+                    };
+                    let src = Path::new(base).join(self.cgroup_path.trim_start_matches('/'));
                     mount(
                         Some(&src),
                         &t,

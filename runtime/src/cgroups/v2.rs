@@ -44,6 +44,14 @@ impl V2 {
         Ok(())
     }
 
+    /// blkio weight (10..1000) onto io.weight (1..10000), runc's mapping.
+    pub fn blkio_to_io_weight(w: u16) -> u64 {
+        if w == 0 {
+            return 0;
+        }
+        1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990
+    }
+
     /// cpu.shares (2..262144) onto cpu.weight (1..10000), as runc and crun map it.
     pub fn shares_to_weight(shares: u64) -> u64 {
         if shares == 0 {
@@ -131,7 +139,17 @@ impl Manager for V2 {
         }
         if let Some(b) = r.block_io() {
             if let Some(w) = b.weight() {
-                write(d, "io.weight", &format!("default {w}"))?;
+                // OCI weights are BFQ's (10..1000); io.weight is 1..10000.
+                // With BFQ the raw value goes to its own file, as runc does.
+                if d.join("io.bfq.weight").exists() {
+                    write(d, "io.bfq.weight", &w.to_string())?;
+                } else {
+                    write(
+                        d,
+                        "io.weight",
+                        &format!("default {}", Self::blkio_to_io_weight(w)),
+                    )?;
+                }
             }
             let throttles = [
                 (b.throttle_read_bps_device(), "rbps"),
@@ -239,5 +257,20 @@ impl Manager for V2 {
             }
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::V2;
+
+    #[test]
+    fn weight_conversions_match_runc() {
+        assert_eq!(V2::shares_to_weight(1024), 39);
+        assert_eq!(V2::shares_to_weight(2), 1);
+        assert_eq!(V2::shares_to_weight(262144), 10000);
+        assert_eq!(V2::blkio_to_io_weight(300), 2930);
+        assert_eq!(V2::blkio_to_io_weight(10), 1);
+        assert_eq!(V2::blkio_to_io_weight(1000), 10000);
     }
 }
