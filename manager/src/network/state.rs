@@ -40,7 +40,9 @@ impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             bridge_prefix: "berth".into(),
-            pool: Ipv4Net::new(Ipv4Addr::new(10, 88, 0, 0), 16),
+            // Not 10.88/16 nor 10.89/16: podman's networks live there and make
+            // their bridges only on demand, so no route would reveal them.
+            pool: Ipv4Net::new(Ipv4Addr::new(10, 98, 0, 0), 16),
             subnet_prefix: 24,
         }
     }
