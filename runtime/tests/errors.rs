@@ -120,3 +120,15 @@ fn terminal_without_console_socket() {
     let c = Ctr::with("true", |c| c["process"]["terminal"] = json!(true));
     assert_clean_failure(&c, "console-socket");
 }
+
+#[test]
+fn resources_this_host_cannot_enforce() {
+    // net_cls is not mounted here (nor on v2 hosts): an error, not a silent no-op.
+    if std::path::Path::new("/sys/fs/cgroup/net_cls").exists() {
+        return;
+    }
+    let c = Ctr::with("true", |c| {
+        c["linux"]["resources"]["network"] = json!({"classID": 1048577})
+    });
+    assert_clean_failure(&c, "classID");
+}

@@ -382,6 +382,34 @@ impl Manager for V1 {
             }
         }
         self.set_devices(r)?;
+        if let Some(n) = r.network() {
+            if let Some(id) = n.class_id() {
+                let dir = self.dir("net_cls").ok_or_else(|| {
+                    CgroupError::Invalid(
+                        "linux.resources.network.classID: no net_cls cgroup on this host".into(),
+                    )
+                })?;
+                write(&dir, "net_cls.classid", &id.to_string())?;
+            }
+            for p in n.priorities().as_deref().unwrap_or_default() {
+                let dir = self.dir("net_prio").ok_or_else(|| {
+                    CgroupError::Invalid(
+                        "linux.resources.network.priorities: no net_prio cgroup on this host"
+                            .into(),
+                    )
+                })?;
+                write(
+                    &dir,
+                    "net_prio.ifpriomap",
+                    &format!("{} {}", p.name(), p.priority()),
+                )?;
+            }
+        }
+        if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(CgroupError::Invalid(
+                "linux.resources.rdma: the rdma controller is only driven on cgroup v2".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -183,6 +183,23 @@ impl Manager for V2 {
                     .map_err(io_err("set device rules", d))?;
             }
         }
+        if r.network().as_ref().is_some_and(|n| {
+            n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty())
+        }) {
+            return Err(CgroupError::Invalid(
+                "linux.resources.network: net_cls/net_prio do not exist on cgroup v2".into(),
+            ));
+        }
+        for (dev, l) in r.rdma().clone().unwrap_or_default() {
+            let mut v = dev.clone();
+            if let Some(h) = l.hca_handles() {
+                v.push_str(&format!(" hca_handle={h}"));
+            }
+            if let Some(o) = l.hca_objects() {
+                v.push_str(&format!(" hca_object={o}"));
+            }
+            write(d, "rdma.max", &v)?;
+        }
         if let Some(u) = r.unified() {
             for (k, v) in u {
                 if k.contains('/') || k.starts_with('.') {
