@@ -50,6 +50,8 @@ enum Command {
     Save(cli::save::Args),
     /// Give an image another name
     Tag(cli::tag::Args),
+    #[command(flatten)]
+    Containers(cli::containers::Command),
 }
 
 fn main() {
@@ -70,6 +72,7 @@ fn main() {
         Command::Rmi(a) => cli::rmi::run(&cli.globals, a),
         Command::Save(a) => cli::save::run(&cli.globals, a),
         Command::Tag(a) => cli::tag::run(&cli.globals, a),
+        Command::Containers(c) => cli::containers::run(&cli.globals, c),
     };
     if let Err(e) = res {
         eprintln!("berth: {}", cli::error_line(&e));

@@ -4,20 +4,46 @@ use anyhow::Context;
 use berth::image::store::Store;
 use std::path::PathBuf;
 
+pub mod attach;
+pub mod commit;
+pub mod container;
+pub mod containers;
+pub mod cp;
+pub mod create;
+pub mod diff;
+pub mod exec;
+pub mod export;
 pub mod history;
 pub mod image;
 pub mod images;
 pub mod import;
+pub mod info;
 pub mod inspect;
+pub mod kill;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod logs;
 pub mod network;
+pub mod port;
+pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod rename;
+pub mod restart;
+pub mod rm;
 pub mod rmi;
+pub mod run;
 pub mod save;
+pub mod start;
+pub mod stats;
+pub mod stop;
+pub mod system;
 pub mod tag;
+pub mod top;
+pub mod version;
+pub mod volume;
+pub mod wait;
 
 #[derive(clap::Args)]
 pub struct Globals {

@@ -1,0 +1,168 @@
+//! `berth container <verb>`: docker's container group.
+
+use berth::container::{lifecycle, Container, ContainerStore};
+use clap::Subcommand;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Verb,
+}
+
+#[derive(Subcommand)]
+pub enum Verb {
+    /// List containers
+    #[command(alias = "list")]
+    Ls(super::ps::Args),
+    /// Show low-level information on containers
+    Inspect(InspectArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    Run(Box<super::run::Args>),
+    Create(Box<super::create::Args>),
+    Start(super::start::Args),
+    Stop(super::stop::Args),
+    Kill(super::kill::Args),
+    Restart(super::restart::Args),
+    Rm(super::rm::Args),
+    Logs(super::logs::Args),
+    Exec(super::exec::Args),
+    Attach(super::attach::Args),
+    Wait(super::wait::Args),
+    Top(super::top::Args),
+    Rename(super::rename::Args),
+    Commit(super::commit::Args),
+    Diff(super::diff::Args),
+    Export(super::export::Args),
+    Cp(super::cp::Args),
+    Stats(super::stats::Args),
+    Port(super::port::Args),
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// Go-template subset, e.g. '{{.State.Status}}'
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Add SizeRw (the container layer's size)
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Do not ask (berth never asks)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// docker's `container inspect` shape.
+pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Value {
+    let st = cs.state(c);
+    let dir = cs.dir_of(&c.id);
+    let mut v = serde_json::json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.args.first(),
+        "Args": c.args.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": st.status.as_str(),
+            "Running": st.status == berth::container::Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": st.oom_killed,
+            "Dead": false,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code.unwrap_or(if st.status == berth::container::Status::Exited { -1 } else { 0 }),
+            "Error": if st.status == berth::container::Status::Exited && st.exit_code.is_none() { "the shim died without recording the exit code" } else { "" },
+            "StartedAt": c.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": cs.shim_dir(&c.id).join("ctr.log"),
+        "Name": format!("/{}", c.name),
+        "RestartCount": c.restart_count,
+        "Driver": "overlay",
+        "Mounts": c.mounts,
+        "Config": {
+            "Hostname": c.hostname,
+            "User": c.user,
+            "Tty": c.tty,
+            "OpenStdin": c.open_stdin,
+            "Env": c.env,
+            "Cmd": c.args,
+            "Image": c.image,
+            "WorkingDir": c.working_dir,
+            "Labels": c.labels,
+            "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
+        },
+        "HostConfig": {
+            "NetworkMode": c.network_mode,
+            "AutoRemove": c.auto_remove,
+            "Runtime": c.runtime,
+        },
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"),
+            "MergedDir": dir.join("bundle/rootfs")}},
+        "NetworkSettings": {"Ports": c.ports, "Extra": c.extra},
+    });
+    if size {
+        v["SizeRw"] = serde_json::json!(super::ps::dir_size(&dir.join("upper")));
+    }
+    v
+}
+
+pub fn inspect(g: &super::Globals, a: InspectArgs) -> anyhow::Result<()> {
+    let cs = ContainerStore::open(&g.root)?;
+    let mut out = Vec::new();
+    for n in &a.containers {
+        out.push(to_json(&cs, &cs.find(n)?, a.size));
+    }
+    match &a.format {
+        Some(f) => {
+            for v in &out {
+                println!("{}", berth::format::render(f, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
+    Ok(())
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    match a.command {
+        Verb::Ls(a) => super::ps::run(g, a),
+        Verb::Inspect(a) => inspect(g, a),
+        Verb::Prune(_) => {
+            for id in lifecycle::prune(&g.root)? {
+                println!("{id}");
+            }
+            Ok(())
+        }
+        Verb::Run(a) => super::run::run(g, *a),
+        Verb::Create(a) => super::create::run(g, *a),
+        Verb::Start(a) => super::start::run(g, a),
+        Verb::Stop(a) => super::stop::run(g, a),
+        Verb::Kill(a) => super::kill::run(g, a),
+        Verb::Restart(a) => super::restart::run(g, a),
+        Verb::Rm(a) => super::rm::run(g, a),
+        Verb::Logs(a) => super::logs::run(g, a),
+        Verb::Exec(a) => super::exec::run(g, a),
+        Verb::Attach(a) => super::attach::run(g, a),
+        Verb::Wait(a) => super::wait::run(g, a),
+        Verb::Top(a) => super::top::run(g, a),
+        Verb::Rename(a) => super::rename::run(g, a),
+        Verb::Commit(a) => super::commit::run(g, a),
+        Verb::Diff(a) => super::diff::run(g, a),
+        Verb::Export(a) => super::export::run(g, a),
+        Verb::Cp(a) => super::cp::run(g, a),
+        Verb::Stats(a) => super::stats::run(g, a),
+        Verb::Port(a) => super::port::run(g, a),
+    }
+}

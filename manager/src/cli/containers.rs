@@ -1,0 +1,116 @@
+//! The container verbs, flattened into berth's top-level commands (and the
+//! `container` group), each parsed in its own file.
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create and start a container
+    Run(Box<super::run::Args>),
+    /// Create a container without starting it
+    Create(Box<super::create::Args>),
+    /// Start stopped containers
+    Start(super::start::Args),
+    /// Stop running containers (stop signal, then SIGKILL)
+    Stop(super::stop::Args),
+    /// Send a signal to running containers
+    Kill(super::kill::Args),
+    /// Restart containers
+    Restart(super::restart::Args),
+    /// Remove containers
+    Rm(super::rm::Args),
+    /// List containers
+    Ps(super::ps::Args),
+    /// Show a container's output
+    Logs(super::logs::Args),
+    /// Run a command in a running container
+    Exec(super::exec::Args),
+    /// Attach to a running container's stdio
+    Attach(super::attach::Args),
+    /// Wait for containers to stop; print their exit codes
+    Wait(super::wait::Args),
+    /// Show the processes of a container
+    Top(super::top::Args),
+    /// Rename a container
+    Rename(super::rename::Args),
+    /// Make an image of a container's changes
+    Commit(super::commit::Args),
+    /// Show the files a container changed
+    Diff(super::diff::Args),
+    /// Write a container's filesystem as a tar
+    Export(super::export::Args),
+    /// Copy files between a container and the host
+    Cp(super::cp::Args),
+    /// Show containers' resource usage
+    Stats(super::stats::Args),
+    /// Show a container's published ports
+    Port(super::port::Args),
+    /// Manage containers
+    Container(super::container::Args),
+    /// Manage volumes
+    Volume(super::volume::Args),
+    /// System-wide information
+    System(super::system::Args),
+    /// Show berth's version
+    Version(super::version::Args),
+    /// Show system information
+    Info(super::info::Args),
+}
+
+pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
+    match c {
+        Command::Run(a) => super::run::run(g, *a),
+        Command::Create(a) => super::create::run(g, *a),
+        Command::Start(a) => super::start::run(g, a),
+        Command::Stop(a) => super::stop::run(g, a),
+        Command::Kill(a) => super::kill::run(g, a),
+        Command::Restart(a) => super::restart::run(g, a),
+        Command::Rm(a) => super::rm::run(g, a),
+        Command::Ps(a) => super::ps::run(g, a),
+        Command::Logs(a) => super::logs::run(g, a),
+        Command::Exec(a) => super::exec::run(g, a),
+        Command::Attach(a) => super::attach::run(g, a),
+        Command::Wait(a) => super::wait::run(g, a),
+        Command::Top(a) => super::top::run(g, a),
+        Command::Rename(a) => super::rename::run(g, a),
+        Command::Commit(a) => super::commit::run(g, a),
+        Command::Diff(a) => super::diff::run(g, a),
+        Command::Export(a) => super::export::run(g, a),
+        Command::Cp(a) => super::cp::run(g, a),
+        Command::Stats(a) => super::stats::run(g, a),
+        Command::Port(a) => super::port::run(g, a),
+        Command::Container(a) => super::container::run(g, a),
+        Command::Volume(a) => super::volume::run(g, a),
+        Command::System(a) => super::system::run(g, a),
+        Command::Version(a) => super::version::run(g, a),
+        Command::Info(a) => super::info::run(g, a),
+    }
+}
+
+/// Runs `f` on each name; with several, errors are printed and summed up.
+pub fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut failed = None;
+    for n in names {
+        if let Err(e) = f(n) {
+            if names.len() > 1 {
+                eprintln!("berth: {}", super::error_line(&e));
+            }
+            failed = Some(e);
+        }
+    }
+    match failed {
+        Some(e) if names.len() == 1 => Err(e),
+        Some(_) => anyhow::bail!("some containers failed"),
+        None => Ok(()),
+    }
+}
+
+/// Exits with the container's code (docker: 0..255).
+pub fn exit_with(code: i32) -> anyhow::Result<()> {
+    if code == 0 {
+        return Ok(());
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(if (0..=255).contains(&code) { code } else { 255 })
+}

@@ -1,0 +1,24 @@
+#[derive(clap::Args)]
+pub struct Args {
+    /// CONTAINER:PATH or a host path
+    pub source: String,
+    /// CONTAINER:PATH or a host path
+    pub dest: String,
+}
+
+fn split(s: &str) -> Option<(&str, &str)> {
+    if s.starts_with('/') || s.starts_with('.') {
+        return None;
+    }
+    s.split_once(':')
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    use berth::container::cp;
+    match (split(&a.source), split(&a.dest)) {
+        (Some((c, p)), None) => cp::from_container(&g.root, c, p, std::path::Path::new(&a.dest))?,
+        (None, Some((c, p))) => cp::to_container(&g.root, std::path::Path::new(&a.source), c, p)?,
+        _ => anyhow::bail!("exactly one of the source and the destination must be CONTAINER:PATH"),
+    }
+    Ok(())
+}

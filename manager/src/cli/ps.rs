@@ -1,0 +1,231 @@
+use berth::container::{lifecycle, Container, ContainerStore, State, Status};
+use berth::image::time::{ago, parse_rfc3339};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Show all containers (default: running ones)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// name=, id=, status=, label=, ancestor=
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// json, or a template like '{{.Names}}'
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show the size of each container's layer
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+fn duration(secs: i64) -> String {
+    match secs {
+        ..=0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", secs / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86400),
+    }
+}
+
+pub fn status_text(c: &Container, st: &State) -> String {
+    let now = berth::image::time::now_unix();
+    match st.status {
+        Status::Created => "Created".into(),
+        Status::Running => {
+            let t = c
+                .started_at
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .unwrap_or(now);
+            format!("Up {}", duration(now - t))
+        }
+        Status::Exited => match (
+            st.exit_code,
+            st.finished_at.as_deref().and_then(parse_rfc3339),
+        ) {
+            (Some(code), Some(t)) => format!("Exited ({code}) {} ago", duration(now - t)),
+            (Some(code), None) => format!("Exited ({code})"),
+            (None, _) => "Exited (unknown)".into(),
+        },
+    }
+}
+
+fn matches(c: &Container, st: &State, f: &str) -> anyhow::Result<bool> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("invalid --filter {f:?}: expected KEY=VALUE"))?;
+    Ok(match k {
+        "name" => c.name.contains(v),
+        "id" => c.id.starts_with(v),
+        "status" => st.status.as_str() == v,
+        "ancestor" => c.image == v || c.image_id.contains(v),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.labels.contains_key(v),
+        },
+        "exited" => st.exit_code.map(|x| x.to_string()).as_deref() == Some(v),
+        _ => anyhow::bail!(
+            "invalid --filter {f:?}: keys are name, id, status, label, ancestor, exited"
+        ),
+    })
+}
+
+pub fn command_text(c: &Container, trunc: bool) -> String {
+    let s = c.args.join(" ");
+    if trunc && s.chars().count() > 20 {
+        format!("\"{}…\"", s.chars().take(19).collect::<String>())
+    } else {
+        format!("\"{s}\"")
+    }
+}
+
+pub fn row_json(c: &Container, st: &State) -> serde_json::Value {
+    serde_json::json!({
+        "ID": c.id, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
+        "Command": c.args.join(" "), "CreatedAt": c.created, "State": st.status.as_str(),
+        "Status": status_text(c, st), "ExitCode": st.exit_code, "Pid": st.pid,
+        "Ports": c.ports.join(", "), "Labels": c.labels, "Mounts": c.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),
+    })
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    lifecycle::reap_auto_removed(&g.root);
+    let cs = ContainerStore::open(&g.root)?;
+    let mut rows = Vec::new();
+    for c in cs.list() {
+        let st = cs.state(&c);
+        if !a.all && st.status != Status::Running && a.filter.is_empty() {
+            continue;
+        }
+        let mut ok = true;
+        for f in &a.filter {
+            ok &= matches(&c, &st, f)?;
+        }
+        if ok {
+            rows.push((c, st));
+        }
+    }
+    rows.sort_by(|x, y| y.0.created.cmp(&x.0.created));
+    if a.quiet {
+        for (c, _) in &rows {
+            println!("{}", if a.no_trunc { &c.id } else { c.short_id() });
+        }
+        return Ok(());
+    }
+    match a.format.as_deref() {
+        Some("json") => {
+            let v: Vec<_> = rows.iter().map(|(c, st)| row_json(c, st)).collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(());
+        }
+        Some(t) => {
+            for (c, st) in &rows {
+                println!("{}", berth::format::render(t, &row_json(c, st))?);
+            }
+            return Ok(());
+        }
+        None => {}
+    }
+    let mut table = vec![vec![
+        "CONTAINER ID".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "CREATED".into(),
+        "STATUS".into(),
+        "PORTS".into(),
+        "NAMES".into(),
+    ]];
+    if a.size {
+        table[0].push("SIZE".into());
+    }
+    for (c, st) in &rows {
+        let created = parse_rfc3339(&c.created).map(ago).unwrap_or_default();
+        let mut r = vec![
+            if a.no_trunc {
+                c.id.clone()
+            } else {
+                c.short_id().to_string()
+            },
+            c.image.clone(),
+            command_text(c, !a.no_trunc),
+            created,
+            status_text(c, st),
+            c.ports.join(", "),
+            c.name.clone(),
+        ];
+        if a.size {
+            r.push(human_size(dir_size(&cs.dir_of(&c.id).join("upper"))));
+        }
+        table.push(r);
+    }
+    print_table(&table);
+    Ok(())
+}
+
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if let Ok(m) = e.path().symlink_metadata() {
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    total += m.size();
+                }
+            }
+        }
+    }
+    total
+}
+
+pub fn human_size(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}B")
+    } else {
+        format!("{:.3}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + units[i]
+    }
+}
+
+/// Columns padded like docker's tabwriter: three spaces between them.
+pub fn print_table(rows: &[Vec<String>]) {
+    let n = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < r.len() {
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}

@@ -1,0 +1,203 @@
+use berth::container::lifecycle;
+use berth::container::opts::CreateOptions;
+
+/// The flags of `run` and `create`.
+#[derive(clap::Args, Clone)]
+pub struct CreateFlags {
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// KEY=VALUE, or KEY to take it from berth's environment
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<std::path::PathBuf>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// NAME|UID[:GROUP|GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// /host:/ctr[:ro], volume:/ctr[:ro] or /ctr
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// type=bind|volume|tmpfs,source=...,target=...[,readonly]
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// /path[:options]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// none, host, bridge or container:NAME
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// Publish a port (bridge networking)
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long)]
+    pub cpus: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    /// seccomp=FILE|unconfined, no-new-privileges
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// NAME=SOFT[:HARD]
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// /dev/host[:/dev/ctr[:rwm]]
+    #[arg(long)]
+    pub device: Vec<String>,
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u32>,
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// HOST:IP
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Run an init (catatonit) as PID 1 that forwards signals and reaps
+    #[arg(long)]
+    pub init: bool,
+    /// OCI runtime: a path or a name in PATH (default: berth-runtime next to berth)
+    #[arg(long)]
+    pub runtime: Option<String>,
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    #[arg(long)]
+    pub ipc: Option<String>,
+    #[arg(long)]
+    pub pid: Option<String>,
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// max-size=SIZE (the log rotates past it)
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cmd: Vec<String>,
+}
+
+impl CreateFlags {
+    pub fn options(&self) -> anyhow::Result<CreateOptions> {
+        let mut log_max_size = None;
+        for o in &self.log_opt {
+            match o.split_once('=') {
+                Some(("max-size", v)) => log_max_size = Some(v.to_string()),
+                _ => anyhow::bail!("invalid --log-opt {o:?}: only max-size=SIZE is supported"),
+            }
+        }
+        Ok(CreateOptions {
+            image: self.image.clone(),
+            cmd: self.cmd.clone(),
+            entrypoint: self.entrypoint.clone(),
+            name: self.name.clone(),
+            tty: self.tty,
+            interactive: self.interactive,
+            auto_remove: self.rm,
+            env: self.env.clone(),
+            env_files: self.env_file.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            volumes: self.volume.clone(),
+            mounts: self.mount.clone(),
+            tmpfs: self.tmpfs.clone(),
+            network: self.network.clone(),
+            publish: self.publish.clone(),
+            memory: self.memory.clone(),
+            memory_swap: self.memory_swap.clone(),
+            cpus: self.cpus.clone(),
+            cpu_shares: self.cpu_shares,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            pids_limit: self.pids_limit,
+            read_only: self.read_only,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
+            security_opt: self.security_opt.clone(),
+            ulimits: self.ulimit.clone(),
+            devices: self.device.clone(),
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            labels: self.label.clone(),
+            add_hosts: self.add_host.clone(),
+            dns: self.dns.clone(),
+            init: self.init,
+            runtime: self.runtime.clone(),
+            sysctls: self.sysctl.clone(),
+            shm_size: self.shm_size.clone(),
+            ipc: self.ipc.clone(),
+            pid: self.pid.clone(),
+            uts: self.uts.clone(),
+            log_max_size,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct Args {
+    /// Run in the background and print the container id
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(flatten)]
+    pub flags: CreateFlags,
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    let o = a.flags.options()?;
+    let c = lifecycle::create(&g.root, &o)?;
+    let started = match lifecycle::start(&g.root, &c, !a.detach) {
+        Ok(s) => s,
+        Err(e) => {
+            // docker leaves a failed run's container behind; a clean slate is kinder.
+            let _ = lifecycle::remove(&g.root, &c.id, true, true);
+            return Err(e.into());
+        }
+    };
+    match started.attach {
+        None => {
+            println!("{}", c.id);
+            Ok(())
+        }
+        Some(sock) => {
+            match lifecycle::finish_attached(&g.root, &started.container, sock, o.interactive)? {
+                Some(code) => super::containers::exit_with(code),
+                None => Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+use berth::container::lifecycle;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, 10)
+    #[arg(short, long)]
+    pub time: Option<u32>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    super::containers::each(&a.containers, |n| {
+        lifecycle::stop(&g.root, n, a.time)?;
+        println!("{n}");
+        Ok(())
+    })
+}

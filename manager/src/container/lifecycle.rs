@@ -1,0 +1,929 @@
+//! create, start, stop, kill, rm, wait, exec: the container's life, driven
+//! through berth-shim and the OCI runtime's command line.
+//!
+//! ```text
+//!  berth start                        berth-shim (daemon)           runtime
+//!  ───────────                        ───────────────────           ───────
+//!  unshare(NEWNS), mount overlay
+//!  fill new volumes from the rootfs
+//!  berth-shim create ──────────────▶  RUNTIME create ───────────▶  init waits
+//!  ◀─── {"pid":N} ──────────────────
+//!  setns back to the host's mounts
+//!  lo up in the netns (none)
+//!  connect to DIR/shim/attach (if attached: before start, no output lost)
+//!  RUNTIME start ─────────────────────────────────────────────▶  exec's the process
+//!  pump stdio ◀───── frames ───────▶  output → log + clients
+//!                                     init exits → exit file (last)
+//! ```
+
+use super::attach::{self, Outcome};
+use super::opts::CreateOptions;
+use super::spec::{self, BuildInput};
+use super::store::{wait_shim_gone, Container, ContainerStore, Status};
+use super::{ioe, ContainerError, Result};
+use crate::image::store::Store;
+use crate::volume::VolumeStore;
+use std::cell::RefCell;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary that ships next to `berth` (berth-shim, berth-runtime).
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// `--runtime`: a path, a name in PATH, or by default berth-runtime next to us.
+pub fn runtime_path(r: Option<&str>) -> Result<String> {
+    let Some(r) = r else {
+        let p = sibling("berth-runtime");
+        if !p.exists() {
+            return Err(ContainerError::Other(format!(
+                "the default runtime {} is missing (or give --runtime)",
+                p.display()
+            )));
+        }
+        return Ok(p.display().to_string());
+    };
+    if r.contains('/') {
+        if !Path::new(r).exists() {
+            return Err(super::bad("--runtime", r, "no such file"));
+        }
+        return Ok(r.to_string());
+    }
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .map(|d| Path::new(d).join(r))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .ok_or_else(|| super::bad("--runtime", r, "not found in PATH"))
+}
+
+pub fn signal_number(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let u = s.to_ascii_uppercase();
+    let name = u.strip_prefix("SIG").unwrap_or(&u);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => {
+            let r = name.strip_prefix("RTMIN+")?.parse::<i32>().ok()?;
+            return (libc::SIGRTMIN() + r <= libc::SIGRTMAX()).then(|| libc::SIGRTMIN() + r);
+        }
+    };
+    Some(n)
+}
+
+/// Undoes a half-made container unless disarmed.
+struct Undo<'a> {
+    cs: &'a ContainerStore,
+    images: &'a Store,
+    id: String,
+    image_id: Option<crate::image::digest::Digest>,
+    volumes: Vec<String>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(i) = &self.image_id {
+            let _ = self.images.release(i, &self.id);
+        }
+        if let Ok(vs) = VolumeStore::open(self.cs.root()) {
+            for v in &self.volumes {
+                let _ = vs.remove(v, true);
+            }
+        }
+        let _ = self.cs.remove_dir(&self.id);
+    }
+}
+
+fn etc_files(dir: &Path, c: &Container, o: &CreateOptions) -> Result<()> {
+    let w = |f: &str, s: String| fs::write(dir.join(f), s).map_err(ioe(format!("writing {f}")));
+    w("hostname", format!("{}\n", c.hostname))?;
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if c.network_mode == "host" {
+        hosts = fs::read_to_string("/etc/hosts").unwrap_or(hosts);
+    } else {
+        hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    }
+    for h in &o.add_hosts {
+        let (name, ip) = h
+            .split_once([':', '='])
+            .ok_or_else(|| super::bad("--add-host", h, "expected HOST:IP"))?;
+        if ip.parse::<std::net::IpAddr>().is_err() || name.is_empty() {
+            return Err(super::bad("--add-host", h, "expected HOST:IP"));
+        }
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    w("hosts", hosts)?;
+    let mut resolv = String::new();
+    if o.dns.is_empty() {
+        resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    }
+    for d in &o.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(super::bad("--dns", d, "expected an IP address"));
+        }
+        resolv.push_str(&format!("nameserver {d}\n"));
+    }
+    w("resolv.conf", resolv)
+}
+
+/// `create`: the record, its dirs and the bundle. Nothing runs yet.
+pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
+    let images = Store::open(root)?;
+    let cs = ContainerStore::open(root)?;
+    let img = images.resolve(&o.image)?;
+    let runtime = runtime_path(o.runtime.as_deref())?;
+    let net = o.network.clone().unwrap_or_else(|| "none".into());
+    if net == "bridge"
+        || (!["none", "host"].contains(&net.as_str()) && !net.starts_with("container:"))
+    {
+        return Err(ContainerError::Other(format!(
+            "network {net:?}: bridge networking is not available yet (use --network none, host or container:NAME)"
+        )));
+    }
+    if !o.publish.is_empty() {
+        return Err(ContainerError::Other(
+            "-p needs bridge networking, which is not available yet".into(),
+        ));
+    }
+    let stop_timeout = o.stop_timeout.unwrap_or(10);
+    let log_max_size = match &o.log_max_size {
+        Some(s) => super::opts::parse_size("--log-opt max-size", s)?,
+        None => 0,
+    };
+    let rc = images.runtime_config(&img)?;
+    let ccfg = img.config.config.clone().unwrap_or_default();
+    let c = Container {
+        image: o.image.clone(),
+        image_id: img.record.id.to_string(),
+        tty: o.tty,
+        open_stdin: o.interactive,
+        auto_remove: o.auto_remove,
+        stop_timeout,
+        runtime,
+        network_mode: net,
+        log_max_size,
+        labels: o
+            .labels
+            .iter()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut c = cs.create(c, o.name.as_deref())?;
+    let mut undo = Undo {
+        cs: &cs,
+        images: &images,
+        id: c.id.clone(),
+        image_id: None,
+        volumes: vec![],
+        armed: true,
+    };
+    images.hold(&img.record.id, &c.id)?;
+    undo.image_id = Some(img.record.id.clone());
+    // The image may have been removed between resolve and hold (see Store::hold).
+    images.resolve(&img.record.id.to_string())?;
+
+    let dir = cs.dir_of(&c.id);
+    for d in ["upper", "work", "bundle/rootfs", "shim", "exec"] {
+        fs::create_dir_all(dir.join(d)).map_err(ioe(format!("creating {d}")))?;
+    }
+    let vs = VolumeStore::open(root).map_err(|e| ContainerError::Other(e.to_string()))?;
+    let made = RefCell::new(Vec::new());
+    let volume_dir = |name: &str, anon: bool| -> Result<String> {
+        let (v, created) = if anon {
+            (
+                vs.create(name, Default::default(), true)
+                    .map_err(|e| ContainerError::Other(e.to_string()))?,
+                true,
+            )
+        } else {
+            vs.ensure(name)
+                .map_err(|e| ContainerError::Other(e.to_string()))?
+        };
+        if created {
+            made.borrow_mut().push(v.name.clone());
+        }
+        Ok(v.mountpoint)
+    };
+    let peer_pid = |name: &str| -> Result<i32> {
+        let p = cs.find(name)?;
+        let st = cs.state(&p);
+        if st.status != Status::Running {
+            return Err(ContainerError::NotRunning(p.name));
+        }
+        Ok(st.pid)
+    };
+    let text = |p: &str| {
+        images
+            .read_image_file(&img, p)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let built = spec::build(
+        o,
+        &BuildInput {
+            id: &c.id,
+            dir: &dir,
+            rc: &rc,
+            entrypoint: ccfg.entrypoint.clone().unwrap_or_default(),
+            cmd: ccfg.cmd.clone().unwrap_or_default(),
+            passwd: if o.user.is_some() {
+                text("etc/passwd")
+            } else {
+                None
+            },
+            group: if o.user.is_some() {
+                text("etc/group")
+            } else {
+                None
+            },
+            volume_dir: &volume_dir,
+            peer_pid: &peer_pid,
+        },
+    );
+    undo.volumes = made.into_inner();
+    let built = built?;
+    c.args = built.spec["process"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    c.env = built.spec["process"]["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    c.working_dir = built.spec["process"]["cwd"].as_str().unwrap_or("/").into();
+    c.user = built.user;
+    c.hostname = built.hostname;
+    c.mounts = built.mounts;
+    c.stop_signal = built.stop_signal;
+    etc_files(&dir, &c, o)?;
+    fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&built.spec).expect("spec"),
+    )
+    .map_err(ioe("writing config.json"))?;
+    cs.save(&c)?;
+    undo.armed = false;
+    Ok(c)
+}
+
+/// Restores the host's mount namespace when dropped.
+struct NsGuard(fs::File);
+
+impl Drop for NsGuard {
+    fn drop(&mut self) {
+        // SAFETY: setns with a mount namespace fd we opened; berth is single-threaded.
+        if unsafe { libc::setns(self.0.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+            // Staying in the private namespace would hide nothing from the host;
+            // but later mounts of this process would not be seen: say so.
+            log::error!(
+                "cannot return to the host mount namespace: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+fn errno<T>(r: nix::Result<T>, what: &str) -> Result<T> {
+    r.map_err(|e| ioe(what)(e.into()))
+}
+
+/// Enters a mount namespace of our own with the container's rootfs mounted.
+fn enter_private_ns(images: &Store, c: &Container, dir: &Path) -> Result<NsGuard> {
+    use nix::mount::{mount, MsFlags};
+    let host = fs::File::open("/proc/self/ns/mnt").map_err(ioe("opening /proc/self/ns/mnt"))?;
+    errno(
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS),
+        "unshare(CLONE_NEWNS)",
+    )?;
+    let guard = NsGuard(host);
+    errno(
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ),
+        "making / private",
+    )?;
+    let img = images.resolve(&c.image_id)?;
+    let mut lowers: Vec<String> = images
+        .layer_dirs(&img)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if lowers.is_empty() {
+        let e = dir.join("empty");
+        fs::create_dir_all(&e).map_err(ioe("creating an empty lower dir"))?;
+        lowers.push(e.display().to_string());
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    errno(
+        mount(
+            Some("overlay"),
+            &dir.join("bundle/rootfs"),
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        ),
+        "mounting the container's overlay rootfs",
+    )?;
+    Ok(guard)
+}
+
+fn lo_up(pid: i32) -> Result<()> {
+    let host = fs::File::open("/proc/self/ns/net").map_err(ioe("opening /proc/self/ns/net"))?;
+    let ns = fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(ioe("opening the container's network namespace"))?;
+    // SAFETY: single-threaded; we return to `host` below in every case.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(ioe("entering the container's network namespace")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let res = (|| {
+        // SAFETY: a plain socket used for two interface ioctls, closed below.
+        let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if s < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (i, b) in b"lo\0".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        let r = unsafe {
+            if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) != 0 {
+                -1
+            } else {
+                ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+                libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr)
+            }
+        };
+        let e = std::io::Error::last_os_error();
+        unsafe { libc::close(s) };
+        if r != 0 {
+            return Err(e);
+        }
+        Ok(())
+    })();
+    // SAFETY: back to our own namespace.
+    unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) };
+    res.map_err(ioe("bringing lo up in the container"))
+}
+
+fn runtime_cmd(cs: &ContainerStore, c: &Container) -> Command {
+    let mut cmd = Command::new(&c.runtime);
+    cmd.arg("--root").arg(cs.runtime_root());
+    cmd
+}
+
+fn run_runtime(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(ioe(format!("running the runtime for {what}")))?;
+    if !out.status.success() {
+        let e = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(ContainerError::Runtime(format!("{what}: {e}")));
+    }
+    Ok(())
+}
+
+/// The runtime still knows the container (it was not deleted yet).
+fn runtime_has(cs: &ContainerStore, id: &str) -> bool {
+    cs.runtime_root().join(id).exists()
+}
+
+fn runtime_delete(cs: &ContainerStore, c: &Container) {
+    if runtime_has(cs, &c.id) {
+        let mut cmd = runtime_cmd(cs, c);
+        cmd.args(["delete", "--force", &c.id]);
+        if let Err(e) = run_runtime(cmd, "delete") {
+            log::warn!("{e}");
+        }
+    }
+}
+
+/// What `start` hands back: a connection to the process's stdio if asked for.
+pub struct Started {
+    pub container: Container,
+    pub attach: Option<std::os::unix::net::UnixStream>,
+}
+
+/// Starts a created or exited container; with `attach`, connected before it runs.
+pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
+    let cs = ContainerStore::open(root)?;
+    let _l = cs.lock(&c.id)?;
+    let mut c = cs.load(&c.id)?;
+    let st = cs.state(&c);
+    if st.status == Status::Running {
+        return Err(ContainerError::AlreadyRunning(c.name.clone()));
+    }
+    let dir = cs.dir_of(&c.id);
+    let shim_dir = cs.shim_dir(&c.id);
+    if st.status == Status::Exited {
+        // A restart: the previous run's runtime state must go first.
+        runtime_delete(&cs, &c);
+        let _ = fs::remove_file(shim_dir.join("exit"));
+        c.restart_count += if c.started_at.is_some() { 1 } else { 0 };
+    }
+    let images = Store::open(root)?;
+    let shim = sibling("berth-shim");
+    if !shim.exists() {
+        return Err(ContainerError::Other(format!(
+            "{} is missing: it ships next to berth",
+            shim.display()
+        )));
+    }
+    let out = {
+        let _ns = enter_private_ns(&images, &c, &dir)?;
+        if let Ok(vs) = VolumeStore::open(root) {
+            for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+                let src = dir
+                    .join("bundle/rootfs")
+                    .join(m.destination.trim_start_matches('/'));
+                vs.populate(&m.name, &src)
+                    .map_err(|e| ContainerError::Other(e.to_string()))?;
+            }
+        }
+        let mut cmd = Command::new(&shim);
+        cmd.arg("create")
+            .arg("--id")
+            .arg(&c.id)
+            .arg("--bundle")
+            .arg(dir.join("bundle"))
+            .arg("--runtime")
+            .arg(&c.runtime)
+            .arg("--runtime-root")
+            .arg(cs.runtime_root())
+            .arg("--dir")
+            .arg(&shim_dir);
+        if c.tty {
+            cmd.arg("-t");
+        }
+        if c.open_stdin {
+            cmd.arg("-i");
+        }
+        if c.auto_remove {
+            cmd.arg("--rm");
+        }
+        if c.log_max_size > 0 {
+            cmd.arg("--log-max-size").arg(c.log_max_size.to_string());
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(ioe(format!("running {}", shim.display())))?
+    };
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let pid = match reply["pid"].as_i64() {
+        Some(p) => p as i32,
+        None => {
+            let msg = reply["error"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| {
+                    String::from_utf8_lossy(&out.stderr)
+                        .trim()
+                        .trim_start_matches("berth-shim: ")
+                        .to_string()
+                });
+            runtime_delete(&cs, &c);
+            return Err(ContainerError::Runtime(format!(
+                "cannot create the container: {msg}"
+            )));
+        }
+    };
+    c.started_at = Some(super::now_rfc3339());
+    cs.save(&c)?;
+    let fail = |e: ContainerError| {
+        let _ = attach::send_signal(&shim_dir, libc::SIGKILL);
+        wait_shim_gone(&shim_dir);
+        runtime_delete(&cs, &c);
+        e
+    };
+    if c.network_mode == "none" {
+        lo_up(pid).map_err(fail)?;
+    }
+    let sock = if attach {
+        Some(attach::connect(&shim_dir).map_err(|e| fail(ioe("attaching to the container")(e)))?)
+    } else {
+        None
+    };
+    let mut cmd = runtime_cmd(&cs, &c);
+    cmd.args(["start", &c.id]);
+    run_runtime(cmd, "start").map_err(fail)?;
+    Ok(Started {
+        container: c,
+        attach: sock,
+    })
+}
+
+/// Waits for the container to stop (up to `timeout`); true if it did.
+pub fn wait_stopped(cs: &ContainerStore, c: &Container, timeout: Option<Duration>) -> bool {
+    let shim = cs.shim_dir(&c.id);
+    match timeout {
+        None => {
+            wait_shim_gone(&shim);
+            true
+        }
+        Some(t) => {
+            let end = Instant::now() + t;
+            loop {
+                if !super::store::shim_alive(&shim) {
+                    return true;
+                }
+                if Instant::now() >= end {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let sig =
+        signal_number(signal).ok_or_else(|| super::bad("--signal", signal, "unknown signal"))?;
+    if cs.state(&c).status != Status::Running {
+        return Err(ContainerError::NotRunning(c.name));
+    }
+    attach::send_signal(&cs.shim_dir(&c.id), sig)?;
+    Ok(c)
+}
+
+/// The stop signal, then SIGKILL after `timeout` seconds.
+pub fn stop(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let _l = cs.lock(&c.id)?;
+    stop_locked(&cs, &c, timeout)?;
+    Ok(c)
+}
+
+fn stop_locked(cs: &ContainerStore, c: &Container, timeout: Option<u32>) -> Result<()> {
+    if cs.state(c).status != Status::Running {
+        return Ok(());
+    }
+    let shim = cs.shim_dir(&c.id);
+    let sig = signal_number(&c.stop_signal).unwrap_or(libc::SIGTERM);
+    let t = timeout.unwrap_or(c.stop_timeout);
+    if attach::send_signal(&shim, sig).is_ok()
+        && wait_stopped(cs, c, Some(Duration::from_secs(t as u64)))
+    {
+        return Ok(());
+    }
+    let _ = attach::send_signal(&shim, libc::SIGKILL);
+    if !wait_stopped(cs, c, Some(Duration::from_secs(10))) {
+        return Err(ContainerError::Other(format!(
+            "container {} did not stop after SIGKILL",
+            c.name
+        )));
+    }
+    Ok(())
+}
+
+pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<Container> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let _l = cs.lock(&c.id)?;
+    if cs.state(&c).status == Status::Running {
+        if !force {
+            return Err(ContainerError::Running(c.name));
+        }
+        let shim = cs.shim_dir(&c.id);
+        let _ = attach::send_signal(&shim, libc::SIGKILL);
+        if !wait_stopped(&cs, &c, Some(Duration::from_secs(10))) {
+            return Err(ContainerError::Other(format!(
+                "container {} did not stop after SIGKILL",
+                c.name
+            )));
+        }
+    }
+    cleanup(&cs, &c, volumes)?;
+    Ok(c)
+}
+
+/// Everything but a running process: runtime state, image hold, volumes, dir.
+fn cleanup(cs: &ContainerStore, c: &Container, volumes: bool) -> Result<()> {
+    wait_shim_gone(&cs.shim_dir(&c.id));
+    runtime_delete(cs, c);
+    if let Ok(d) = crate::image::digest::Digest::parse(&c.image_id) {
+        if let Ok(images) = Store::open(cs.root()) {
+            let _ = images.release(&d, &c.id);
+        }
+    }
+    cs.remove_dir(&c.id)?;
+    if volumes {
+        if let Ok(vs) = VolumeStore::open(cs.root()) {
+            for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+                if vs.get(&m.name).is_ok_and(|v| v.anonymous) {
+                    let _ = vs.remove(&m.name, false);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes exited containers that asked for --rm but whose berth was not
+/// there to see them end (run -d --rm).
+pub fn reap_auto_removed(root: &Path) {
+    let Ok(cs) = ContainerStore::open(root) else {
+        return;
+    };
+    for c in cs.list() {
+        if c.auto_remove && cs.state(&c).status == Status::Exited {
+            if let Ok(Some(_l)) =
+                crate::image::lock::FileLock::try_exclusive(&cs.dir_of(&c.id).join("lock"))
+            {
+                let _ = cleanup(&cs, &c, true);
+            }
+        }
+    }
+}
+
+/// Blocks until the container stops; its exit code (-1 if unknown).
+pub fn wait(root: &Path, name: &str) -> Result<i32> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    wait_stopped(&cs, &c, None);
+    Ok(cs.state(&c).exit_code.unwrap_or(-1))
+}
+
+/// After an attached run: the exit code; removes the container if --rm.
+pub fn finish_attached(
+    root: &Path,
+    c: &Container,
+    sock: std::os::unix::net::UnixStream,
+    stdin: bool,
+) -> Result<Option<i32>> {
+    let cs = ContainerStore::open(root)?;
+    let out = attach::pump(sock, stdin, c.tty)?;
+    let code = match out {
+        Outcome::Detached => return Ok(None),
+        Outcome::Exited(code) => {
+            wait_stopped(&cs, c, None);
+            code
+        }
+        Outcome::Lost => {
+            wait_stopped(&cs, c, None);
+            cs.state(c).exit_code.unwrap_or(-1)
+        }
+    };
+    if c.auto_remove {
+        let _l = cs.lock(&c.id)?;
+        cleanup(&cs, c, true)?;
+    }
+    Ok(Some(code))
+}
+
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    pub detach: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub privileged: bool,
+}
+
+/// Runs a process in a running container; its exit code (0 when detached).
+pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    if cs.state(&c).status != Status::Running {
+        return Err(ContainerError::Other(format!(
+            "container {} is not running: cannot exec into it",
+            c.name
+        )));
+    }
+    let dir = cs.dir_of(&c.id);
+    let spec: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
+    )
+    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
+    let mut p = spec["process"].clone();
+    p["args"] = serde_json::json!(o.cmd);
+    p["terminal"] = serde_json::json!(o.tty);
+    let mut env: Vec<String> = c.env.clone();
+    for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
+        let k = e
+            .split_once('=')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default();
+        env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
+        env.push(e);
+    }
+    p["env"] = serde_json::json!(env);
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            return Err(super::bad(
+                "-w",
+                w,
+                "the working directory must be absolute",
+            ));
+        }
+        p["cwd"] = serde_json::json!(w);
+    }
+    if let Some(u) = &o.user {
+        let images = Store::open(root)?;
+        let img = images.resolve(&c.image_id)?;
+        let read = |f: &str| {
+            fs::read_to_string(format!("/proc/{}/root/etc/{f}", cs.state(&c).pid))
+                .ok()
+                .or_else(|| {
+                    images
+                        .read_image_file(&img, &format!("etc/{f}"))
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                })
+        };
+        let (uid, gid, extra) = crate::image::config::resolve_user(
+            u,
+            read("passwd").as_deref(),
+            read("group").as_deref(),
+        )
+        .map_err(|e| super::bad("-u", u, e.to_string()))?;
+        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+    }
+    let eid = super::random_id();
+    let edir = dir.join("exec").join(&eid[..16]);
+    fs::create_dir_all(&edir).map_err(ioe("creating the exec dir"))?;
+    let pfile = edir.join("process.json");
+    fs::write(&pfile, serde_json::to_vec(&p).expect("process"))
+        .map_err(ioe("writing process.json"))?;
+    struct RmDir(PathBuf, bool);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            if self.1 {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+    let mut guard = RmDir(edir.clone(), true);
+    if !o.detach && !o.tty {
+        // The runtime in the foreground: stdio is passed straight through, nothing is lost.
+        let mut cmd = runtime_cmd(&cs, &c);
+        cmd.arg("exec").arg("--process").arg(&pfile).arg(&c.id);
+        if !o.interactive {
+            cmd.stdin(Stdio::null());
+        }
+        let st = cmd.status().map_err(ioe("running the runtime's exec"))?;
+        return Ok(st.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + st.signal().unwrap_or(0)
+        }));
+    }
+    let shim = sibling("berth-shim");
+    let mut cmd = Command::new(&shim);
+    cmd.arg("exec")
+        .arg("--id")
+        .arg(&c.id)
+        .arg("--process")
+        .arg(&pfile)
+        .arg("--runtime")
+        .arg(&c.runtime)
+        .arg("--runtime-root")
+        .arg(cs.runtime_root())
+        .arg("--dir")
+        .arg(&edir);
+    if o.tty {
+        cmd.arg("-t");
+    }
+    if o.interactive {
+        cmd.arg("-i");
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(ioe(format!("running {}", shim.display())))?;
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    if reply["pid"].as_i64().is_none() {
+        let msg = reply["error"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
+        return Err(ContainerError::Runtime(format!("exec failed: {msg}")));
+    }
+    if o.detach {
+        // The shim keeps its dir until the container is removed.
+        guard.1 = false;
+        return Ok(0);
+    }
+    let sock = attach::connect(&edir).map_err(ioe("attaching to the exec session"))?;
+    let code = match attach::pump(sock, o.interactive, o.tty)? {
+        Outcome::Exited(c) => c,
+        Outcome::Detached => {
+            guard.1 = false;
+            return Ok(0);
+        }
+        Outcome::Lost => -1,
+    };
+    wait_shim_gone(&edir);
+    Ok(code)
+}
+
+pub fn restart(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> {
+    let c = stop(root, name, timeout)?;
+    Ok(start(root, &c, false)?.container)
+}
+
+/// Removes every stopped container; their ids.
+pub fn prune(root: &Path) -> Result<Vec<String>> {
+    let cs = ContainerStore::open(root)?;
+    let mut out = Vec::new();
+    for c in cs.list() {
+        if cs.state(&c).status != Status::Running {
+            remove(root, &c.id, false, false)?;
+            out.push(c.id);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f` on the container's merged root: the live one of a running
+/// container, else the overlay mounted for the call in a namespace of our own.
+pub fn with_rootfs<T>(
+    root: &Path,
+    c: &Container,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> Result<T> {
+    let cs = ContainerStore::open(root)?;
+    let st = cs.state(c);
+    if st.status == Status::Running && st.pid > 0 {
+        let p = PathBuf::from(format!("/proc/{}/root", st.pid));
+        return f(&p).map_err(ioe("reading the container's files"));
+    }
+    let images = Store::open(root)?;
+    let dir = cs.dir_of(&c.id);
+    let _l = cs.lock(&c.id)?;
+    let _ns = enter_private_ns(&images, c, &dir)?;
+    f(&dir.join("bundle/rootfs")).map_err(ioe("reading the container's files"))
+}
