@@ -118,6 +118,13 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
     v
 }
 
+/// The container's inspect JSON if `name` names one (for the top-level `inspect`).
+pub fn find_for_inspect(g: &super::Globals, name: &str) -> Option<serde_json::Value> {
+    let cs = ContainerStore::open(&g.root).ok()?;
+    let c = cs.find(name).ok()?;
+    Some(to_json(&cs, &c, false))
+}
+
 pub fn inspect(g: &super::Globals, a: InspectArgs) -> anyhow::Result<()> {
     let cs = ContainerStore::open(&g.root)?;
     let mut out = Vec::new();

@@ -16,17 +16,17 @@ pub struct Args {
     pub user: Option<String>,
     #[arg(long)]
     pub privileged: bool,
-    pub container: String,
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub cmd: Vec<String>,
+    /// CONTAINER COMMAND [ARG...]: one list, so flags after the container belong to the command
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true, value_name = "CONTAINER COMMAND [ARG...]")]
+    pub args: Vec<String>,
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let code = lifecycle::exec(
         &g.root,
-        &a.container,
+        &a.args[0],
         &ExecOptions {
-            cmd: a.cmd,
+            cmd: a.args[1..].to_vec(),
             detach: a.detach,
             tty: a.tty,
             interactive: a.interactive,

@@ -35,6 +35,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let store = g.store()?;
     let mut out = Vec::new();
     for i in &a.images {
+        // Containers first, as docker does: a container name never parses as an image id.
+        if let Some(c) = super::container::find_for_inspect(g, i) {
+            out.push(c);
+            continue;
+        }
         out.push(to_json(&store, &store.resolve(i)?));
     }
     match &a.format {

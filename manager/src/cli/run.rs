@@ -103,9 +103,13 @@ pub struct CreateFlags {
     /// max-size=SIZE (the log rotates past it)
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
-    pub image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub cmd: Vec<String>,
+    /// IMAGE [COMMAND [ARG...]]: one list, so flags after the image belong to the command
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND [ARG...]]"
+    )]
+    pub args: Vec<String>,
 }
 
 impl CreateFlags {
@@ -118,8 +122,8 @@ impl CreateFlags {
             }
         }
         Ok(CreateOptions {
-            image: self.image.clone(),
-            cmd: self.cmd.clone(),
+            image: self.args[0].clone(),
+            cmd: self.args[1..].to_vec(),
             entrypoint: self.entrypoint.clone(),
             name: self.name.clone(),
             tty: self.tty,

@@ -1,0 +1,175 @@
+//! Helpers of the container tests: a store of their own with a busybox image,
+//! the real berth binary, and cleanup of every container on drop.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use test_support::TempDir;
+
+pub struct Env {
+    pub dir: TempDir,
+    pub root: PathBuf,
+}
+
+pub fn berth_bin() -> PathBuf {
+    let b = PathBuf::from(env!("CARGO_BIN_EXE_berth"));
+    for sib in ["berth-shim", "berth-runtime"] {
+        let p = b.parent().unwrap().join(sib);
+        assert!(
+            p.exists(),
+            "{} is missing: build the whole workspace first (cargo build --workspace)",
+            p.display()
+        );
+    }
+    b
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Builds a busybox rootfs tar (plus `extra` files) once per call.
+pub fn busybox_tar(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    test_support::busybox_rootfs(&rootfs);
+    for (p, content) in extra {
+        let f = rootfs.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, content).unwrap();
+    }
+    let tar = dir.join("rootfs.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&rootfs).unwrap();
+    tar
+}
+
+impl Env {
+    /// A fresh root with `busybox:latest` imported (CMD sh).
+    pub fn new() -> Env {
+        let dir = TempDir::new("berth-ctr");
+        let root = dir.path().join("root");
+        let e = Env { dir, root };
+        let tar = busybox_tar(e.dir.path(), &[("seed/hello.txt", "from the image\n")]);
+        let o = e.berth(&[
+            "import",
+            "-c",
+            "CMD [\"/bin/sh\"]",
+            tar.to_str().unwrap(),
+            "busybox:latest",
+        ]);
+        assert_eq!(o.code, 0, "import: {}", o.stderr);
+        e
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(berth_bin());
+        c.arg("--root").arg(&self.root).args(args);
+        c.env_remove("BERTH_ROOT");
+        c
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Out {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+            .into()
+    }
+
+    /// Runs berth and asserts success; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert_eq!(o.code, 0, "berth {args:?} failed: {}{}", o.stderr, o.stdout);
+        o.stdout
+    }
+
+    /// Runs berth and asserts it fails with one `berth: ...` line naming `want`.
+    pub fn fails(&self, args: &[&str], want: &str) {
+        let o = self.berth(args);
+        assert_ne!(o.code, 0, "berth {args:?} should fail: {}", o.stdout);
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one error line expected: {:?}", o.stderr);
+        assert!(lines[0].starts_with("berth: "), "{:?}", lines[0]);
+        assert!(
+            lines[0].contains(want),
+            "error {:?} should mention {want:?}",
+            lines[0]
+        );
+    }
+
+    pub fn container_dirs(&self) -> usize {
+        std::fs::read_dir(self.root.join("containers"))
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().len() == 64)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Nothing of this root is mounted on the host, and no cgroup of ours is left.
+    pub fn assert_nothing_left(&self, ids: &[String]) {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mi.contains(self.root.to_str().unwrap()),
+            "a mount of {} is left",
+            self.root.display()
+        );
+        for id in ids {
+            for c in ["memory", "pids", "cpu", "unified"] {
+                let p = Path::new("/sys/fs/cgroup").join(c).join("berth").join(id);
+                assert!(!p.exists(), "cgroup {} is left", p.display());
+            }
+            assert!(!self.root.join("containers").join(id).exists());
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.berth(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines() {
+            let _ = self.berth(&["rm", "-f", "-v", id]);
+        }
+    }
+}
+
+/// crun refuses a hybrid host until hugetlb is a v1 hierarchy (HOST.md).
+pub fn prepare_crun() {
+    if Path::new("/sys/fs/cgroup/unified").exists()
+        && !Path::new("/sys/fs/cgroup/hugetlb/tasks").exists()
+    {
+        let _ = std::fs::create_dir_all("/sys/fs/cgroup/hugetlb");
+        let _ = Command::new("mount")
+            .args([
+                "-t",
+                "cgroup",
+                "-o",
+                "hugetlb",
+                "cgroup",
+                "/sys/fs/cgroup/hugetlb",
+            ])
+            .status();
+    }
+}
