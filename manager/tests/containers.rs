@@ -419,8 +419,25 @@ fn bad_input_is_one_clear_error_and_leaves_nothing() {
         "--ulimit",
     );
     e.fails(
-        &["run", "--rm", "--network", "bridge", "busybox", "true"],
+        &["run", "--rm", "-p", "99999:80", "busybox", "true"],
+        "99999",
+    );
+    e.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-p",
+            "80",
+            "busybox",
+            "true",
+        ],
         "bridge",
+    );
+    e.fails(
+        &["run", "--rm", "--network", "nosuchnet", "busybox", "true"],
+        "nosuchnet",
     );
     e.fails(&["run", "--rm", "-u", "ghost", "busybox", "true"], "ghost");
     e.fails(
@@ -497,4 +514,44 @@ fn crun_works_the_same() {
     );
     e.ok(&["rm", id]);
     e.assert_nothing_left(&[id.to_string()]);
+}
+
+#[test]
+fn published_port_on_the_bridge() {
+    let e = Env::new();
+    let port = test_support::free_port().to_string();
+    let p = format!("127.0.0.1:{port}:80");
+    let id = e.ok(&[
+        "run", "-d", "-p", &p, "busybox", "httpd", "-f", "-p", "80", "-h", "/seed",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(
+        e.ok(&["port", &id]).trim(),
+        format!("80/tcp -> 127.0.0.1:{port}")
+    );
+    assert!(e.ok(&["ps"]).contains(&format!("127.0.0.1:{port}->80/tcp")));
+    let url = format!("http://127.0.0.1:{port}/hello.txt");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let o = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "2", &url])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "from the image\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "httpd never answered on {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ip = e.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0 | grep -c inet",
+    ]);
+    assert_eq!(ip.trim(), "1");
+    e.ok(&["rm", "-f", &id]);
+    e.assert_nothing_left(&[id]);
 }

@@ -87,6 +87,18 @@ pub fn command_text(c: &Container, trunc: bool) -> String {
     }
 }
 
+/// `80/tcp -> 0.0.0.0:8080` (berth port) → `0.0.0.0:8080->80/tcp` (docker ps).
+fn ports_column(ports: &[String]) -> String {
+    ports
+        .iter()
+        .map(|p| match p.split_once(" -> ") {
+            Some((c, h)) => format!("{h}->{c}"),
+            None => p.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn row_json(c: &Container, st: &State) -> serde_json::Value {
     serde_json::json!({
         "ID": c.id, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
@@ -158,7 +170,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             command_text(c, !a.no_trunc),
             created,
             status_text(c, st),
-            c.ports.join(", "),
+            ports_column(&c.ports),
             c.name.clone(),
         ];
         if a.size {

@@ -169,24 +169,69 @@ fn etc_files(dir: &Path, c: &Container, o: &CreateOptions) -> Result<()> {
     w("resolv.conf", resolv)
 }
 
+/// A network of the network module (the default bridge or a user network).
+pub fn is_bridged(mode: &str) -> bool {
+    !(mode == "none" || mode == "host" || mode.starts_with("container:"))
+}
+
+fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
+    v.iter()
+        .map(|h| {
+            let (name, ip) = h
+                .split_once([':', '='])
+                .ok_or_else(|| super::bad("--add-host", h, "expected HOST:IP"))?;
+            if ip.parse::<std::net::IpAddr>().is_err() || name.is_empty() {
+                return Err(super::bad("--add-host", h, "expected HOST:IP"));
+            }
+            Ok((name.to_string(), ip.to_string()))
+        })
+        .collect()
+}
+
+fn net_request(c: &Container) -> Option<crate::network::NetRequest> {
+    serde_json::from_value(c.extra.get("net_request")?.clone()).ok()
+}
+
+fn net_teardown(root: &Path, c: &Container) {
+    if is_bridged(&c.network_mode) {
+        if let Err(e) = crate::network::teardown(root, &c.id) {
+            log::warn!("network teardown of {}: {e}", c.name);
+        }
+    }
+}
+
 /// `create`: the record, its dirs and the bundle. Nothing runs yet.
 pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let images = Store::open(root)?;
     let cs = ContainerStore::open(root)?;
     let img = images.resolve(&o.image)?;
     let runtime = runtime_path(o.runtime.as_deref())?;
-    let net = o.network.clone().unwrap_or_else(|| "none".into());
-    if net == "bridge"
-        || (!["none", "host"].contains(&net.as_str()) && !net.starts_with("container:"))
-    {
-        return Err(ContainerError::Other(format!(
-            "network {net:?}: bridge networking is not available yet (use --network none, host or container:NAME)"
-        )));
+    // Docker's default is the bridge; berth's is none unless ports are
+    // published, so a plain `run` pays for no network it does not use.
+    let net = o.network.clone().unwrap_or_else(|| {
+        if o.publish.is_empty() {
+            "none"
+        } else {
+            "bridge"
+        }
+        .into()
+    });
+    let bridged = is_bridged(&net);
+    let mut ports = Vec::new();
+    for p in &o.publish {
+        ports.extend(
+            crate::network::parse_publish(p).map_err(|e| ContainerError::Other(e.to_string()))?,
+        );
     }
-    if !o.publish.is_empty() {
-        return Err(ContainerError::Other(
-            "-p needs bridge networking, which is not available yet".into(),
+    if !bridged && !ports.is_empty() {
+        return Err(super::bad(
+            "-p",
+            &o.publish[0],
+            format!("publishing needs a bridge network, not --network {net}"),
         ));
+    }
+    if bridged && net != crate::network::DEFAULT_NETWORK {
+        crate::network::inspect(root, &net).map_err(|e| ContainerError::Other(e.to_string()))?;
     }
     let stop_timeout = o.stop_timeout.unwrap_or(10);
     let log_max_size = match &o.log_max_size {
@@ -309,7 +354,25 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     c.hostname = built.hostname;
     c.mounts = built.mounts;
     c.stop_signal = built.stop_signal;
-    etc_files(&dir, &c, o)?;
+    if bridged {
+        let req = crate::network::NetRequest {
+            container_id: c.id.clone(),
+            name: c.name.clone(),
+            network: c.network_mode.clone(),
+            ports,
+            hostname: c.hostname.clone(),
+            dns: o.dns.clone(),
+            add_hosts: parse_add_hosts(&o.add_hosts)?,
+        };
+        crate::network::write_etc_files(&dir, &req, None)
+            .map_err(|e| ContainerError::Other(e.to_string()))?;
+        c.extra.insert(
+            "net_request".into(),
+            serde_json::to_value(&req).expect("request"),
+        );
+    } else {
+        etc_files(&dir, &c, o)?;
+    }
     fs::write(
         dir.join("bundle/config.json"),
         serde_json::to_vec(&built.spec).expect("spec"),
@@ -558,14 +621,30 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
     };
     c.started_at = Some(super::now_rfc3339());
     cs.save(&c)?;
+    let c0 = c.clone();
     let fail = |e: ContainerError| {
         let _ = attach::send_signal(&shim_dir, libc::SIGKILL);
         wait_shim_gone(&shim_dir);
-        runtime_delete(&cs, &c);
+        runtime_delete(&cs, &c0);
+        net_teardown(root, &c0);
         e
     };
     if c.network_mode == "none" {
         lo_up(pid).map_err(fail)?;
+    }
+    if let Some(req) = net_request(&c).filter(|_| is_bridged(&c.network_mode)) {
+        net_teardown(root, &c);
+        let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let att = crate::network::setup(root, &req, &ns)
+            .map_err(|e| fail(ContainerError::Other(e.to_string())))?;
+        crate::network::write_etc_files(&dir, &req, Some(&att))
+            .map_err(|e| fail(ContainerError::Other(e.to_string())))?;
+        c.ports = att.ports.iter().map(|p| p.to_string()).collect();
+        c.extra.insert(
+            "net_attachment".into(),
+            serde_json::to_value(&att).expect("attachment"),
+        );
+        cs.save(&c)?;
     }
     let sock = if attach {
         Some(attach::connect(&shim_dir).map_err(|e| fail(ioe("attaching to the container")(e)))?)
@@ -672,6 +751,7 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<Con
 fn cleanup(cs: &ContainerStore, c: &Container, volumes: bool) -> Result<()> {
     wait_shim_gone(&cs.shim_dir(&c.id));
     runtime_delete(cs, c);
+    net_teardown(cs.root(), c);
     if let Ok(d) = crate::image::digest::Digest::parse(&c.image_id) {
         if let Ok(images) = Store::open(cs.root()) {
             let _ = images.release(&d, &c.id);

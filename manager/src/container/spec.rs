@@ -346,20 +346,12 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
     // Namespaces.
     let net = o.network.clone().unwrap_or_else(|| "none".into());
     let mut nss = Vec::new();
+    // Every other name is a network of the network module, in a namespace of its own.
     let net_mode = match net.as_str() {
-        "none" | "private" => "",
         "host" => "host",
         n if n.starts_with("container:") => n,
-        "bridge" | "default" => "",
-        other => other,
+        _ => "",
     };
-    if !(net_mode.is_empty() || net_mode == "host" || net_mode.starts_with("container:")) {
-        return Err(bad(
-            "--network",
-            &net,
-            "expected none, host, bridge or container:NAME",
-        ));
-    }
     for (kind, flag, v) in [
         ("pid", "--pid", o.pid.as_deref().unwrap_or("")),
         ("ipc", "--ipc", o.ipc.as_deref().unwrap_or("")),

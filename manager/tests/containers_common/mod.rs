@@ -152,6 +152,9 @@ impl Drop for Env {
         for id in ids.lines() {
             let _ = self.berth(&["rm", "-f", "-v", id]);
         }
+        if let Err(e) = berth::network::remove_all(&self.root) {
+            eprintln!("removing the test's networks: {e}");
+        }
     }
 }
 
