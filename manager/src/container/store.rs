@@ -59,7 +59,7 @@ pub struct Container {
     pub started_at: Option<String>,
     #[serde(default)]
     pub restart_count: u32,
-    /// Set when berth itself saw the end (stop, wait, attach); else read from `exit`.
+    /// The shim rotates the log past this many bytes (0: never).
     #[serde(default)]
     pub log_max_size: u64,
     /// Anything else a verb wants to remember (network attachments...).
