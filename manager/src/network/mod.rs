@@ -218,7 +218,17 @@ fn new_network(
     ]);
     let prefix = &store.config.bridge_prefix;
     let bridge = if default {
-        format!("{prefix}0")
+        // Like docker0, but every root has a default network of its own:
+        // the first <prefix>N no root has made yet (checked under host_lock).
+        (0..100)
+            .map(|n| format!("{prefix}{n}"))
+            .find(|b| {
+                !nets.iter().any(|n| &n.bridge == b)
+                    && !Path::new("/sys/class/net").join(b).exists()
+            })
+            .ok_or_else(|| {
+                NetError::Invalid(format!("no free bridge name {prefix}0..{prefix}99"))
+            })?
     } else {
         format!("{prefix}-{}", &id[..6])
     };
@@ -240,18 +250,49 @@ fn new_network(
     })
 }
 
+/// The alias of an existing bridge ("" if it has none), None if the bridge
+/// does not exist.
+fn bridge_alias(bridge: &str) -> Option<String> {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(bridge).join("ifalias"))
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
+/// Whether the bridge is this root's; one without an alias predates
+/// aliases and is taken as ours.
+fn owned(store: &Store, alias: &str) -> bool {
+    alias.is_empty() || alias == store.owner()
+}
+
 /// Makes the bridge and its table unless the bridge is already there (after
 /// a reboot the record survives but the kernel objects do not).
 fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
-    if nl
-        .link_index(&net.bridge)
-        .map_err(nle("looking up bridge"))?
-        .is_some()
-    {
-        return Ok(());
+    let check = |alias: String| {
+        if owned(store, &alias) {
+            Ok(())
+        } else {
+            Err(NetError::Invalid(format!(
+                "bridge {} of network {} belongs to another berth root ({})",
+                net.bridge,
+                net.name,
+                alias.trim_start_matches("berth ")
+            )))
+        }
+    };
+    if let Some(a) = bridge_alias(&net.bridge) {
+        return check(a);
     }
+    let _host = state::host_lock()?;
+    if let Some(a) = bridge_alias(&net.bridge) {
+        return check(a);
+    }
+    bring_up(store, nl, net)
+}
+
+/// Makes the bridge and its table; the caller holds `host_lock`.
+fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
     let res = (|| {
-        nl.create_bridge(&net.bridge)
+        nl.create_bridge(&net.bridge, &store.owner())
             .map_err(nle(format!("creating bridge {}", net.bridge)))?;
         let idx = nl
             .link_index(&net.bridge)
@@ -274,7 +315,12 @@ fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError>
     res
 }
 
-fn bring_down(nl: &Netlink, net: &Network) -> Result<(), NetError> {
+fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if bridge_alias(&net.bridge).is_some_and(|a| !owned(store, &a)) {
+        // Our record names a bridge another root made since (after a
+        // reboot): its table and bridge are not ours to remove.
+        return Ok(());
+    }
     nft::delete_table(net)?;
     nl.delete_link(&net.bridge)
         .map_err(nle(format!("deleting bridge {}", net.bridge)))?;
@@ -295,16 +341,19 @@ fn reclaim(store: &Store, nl: &Netlink, nets: &mut [Network]) -> bool {
     for i in 0..nets.len() {
         let stale: Vec<String> = nets[i]
             .leases
-            .keys()
-            .filter(|id| !store.container_exists(id))
-            .cloned()
+            .iter()
+            .filter(|(_, l)| store.is_stale(l))
+            .map(|(id, _)| id.clone())
             .collect();
         if stale.is_empty() {
             continue;
         }
         for id in &stale {
             let l = nets[i].leases.remove(id).expect("listed lease");
-            log::info!("reclaiming lease {} of vanished container {id}", l.ip);
+            log::info!(
+                "reclaiming lease {} of stopped or removed container {id}",
+                l.ip
+            );
             if let Err(e) = unplug(nl, &nets[i], &l) {
                 log::warn!("reclaiming {id}: {e}");
             }
@@ -313,18 +362,23 @@ fn reclaim(store: &Store, nl: &Netlink, nets: &mut [Network]) -> bool {
             log::warn!("saving network {}: {e}", nets[i].name);
         }
         let name = nets[i].name.clone();
-        refresh_hosts(nets, &name);
+        refresh_hosts(nets, &name, None);
         any = true;
     }
     any
 }
 
-/// Rewrites the hosts file of every member of network `name` that has one.
-fn refresh_hosts(nets: &[Network], name: &str) {
-    let Some(net) = nets.iter().find(|n| n.name == name) else {
+/// Rewrites the hosts file of every member of network `name` that has one
+/// (but `skip`'s). Members of the default network do not see each other
+/// by name, so a change there changes no one else's file.
+fn refresh_hosts(nets: &[Network], name: &str, skip: Option<&str>) {
+    let Some(net) = nets.iter().find(|n| n.name == name && !n.default) else {
         return;
     };
     for (id, l) in &net.leases {
+        if skip == Some(id.as_str()) {
+            continue;
+        }
         if let Some(p) = &l.hosts_file {
             let s = render_hosts(nets, id);
             if let Err(e) = etc::write_in_place(p, &s) {
@@ -513,18 +567,23 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
     let i = match nets.iter().position(|n| n.name == network) {
         Some(i) => i,
         None if network == DEFAULT_NETWORK => {
+            let _host = state::host_lock()?;
             let n = new_network(&store, &nets, DEFAULT_NETWORK, None, None)?;
-            store.save(&n)?;
+            bring_up(&store, &nl, &n)?;
+            if let Err(e) = store.save(&n) {
+                let _ = bring_down(&store, &nl, &n);
+                return Err(e);
+            }
             nets.push(n);
             nets.len() - 1
         }
         None => return Err(NetError::NoSuchNetwork(network.to_string())),
     };
-    if nets[i].leases.contains_key(&req.container_id) {
-        return Err(NetError::Invalid(format!(
-            "container {} is already attached to network {network}",
-            req.container_id
-        )));
+    // A lease of an earlier run of the container (a restart, or a start
+    // that died half way) is replaced: its kernel objects go first.
+    if let Some(old) = nets[i].leases.remove(&req.container_id) {
+        unplug(&nl, &nets[i], &old)?;
+        store.save(&nets[i])?;
     }
     ensure_up(&store, &nl, &nets[i])?;
     let ports = reserve_ports(&nets, &req.ports)?;
@@ -560,6 +619,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         hostname: req.hostname.clone(),
         add_hosts: req.add_hosts.clone(),
         hosts_file: None,
+        pid: netns_pid(netns_path),
     };
     // The lease is on disk before any kernel object exists, so a crash in
     // between leaves something reclaim knows how to remove.
@@ -567,6 +627,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         .leases
         .insert(req.container_id.clone(), lease.clone());
     store.save(&nets[i])?;
+    failpoint("net-after-lease");
 
     let net = &nets[i];
     let plug = || -> Result<(), NetError> {
@@ -594,6 +655,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
                 .add_default_route(net.gateway, idx)
                 .map_err(nle("adding default route"))?;
         }
+        failpoint("net-after-veth");
         nft::add_ports(net, ip, &lease.ports)
     };
     if let Err(e) = plug() {
@@ -604,7 +666,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         store.save(&nets[i])?;
         return Err(e);
     }
-    refresh_hosts(&nets, network);
+    refresh_hosts(&nets, network, None);
     Ok(attachment(&nets[i], &lease))
 }
 
@@ -623,6 +685,9 @@ fn detach(root: &Path, only: Option<&str>, container_id: &str) -> Result<(), Net
     let nl = Netlink::open().map_err(nle("opening socket"))?;
     let _lock = store.lock()?;
     let mut nets = store.list()?;
+    if only.is_none() {
+        reclaim(&store, &nl, &mut nets);
+    }
     if let Some(o) = only {
         let n = nets
             .iter()
@@ -651,7 +716,7 @@ fn detach(root: &Path, only: Option<&str>, container_id: &str) -> Result<(), Net
         nets[i].leases.remove(container_id);
         store.save(&nets[i])?;
         let name = nets[i].name.clone();
-        refresh_hosts(&nets, &name);
+        refresh_hosts(&nets, &name, None);
     }
     first_err.map_or(Ok(()), Err)
 }
@@ -734,18 +799,20 @@ pub fn write_etc_files_in(
     }
     w("hosts", &render_hosts(&nets, &req.container_id))?;
     for name in &mine {
-        refresh_hosts(&nets, name);
+        refresh_hosts(&nets, name, Some(&req.container_id));
     }
     Ok(())
 }
 
-/// The container's attachments, for `port` and `inspect`.
+/// The container's live attachments, for `port` and `inspect`.
 pub fn attachments(root: &Path, container_id: &str) -> Result<Vec<Attachment>, NetError> {
     let store = Store::open(root)?;
     Ok(store
         .list()?
         .iter()
-        .filter_map(|n| n.leases.get(container_id).map(|l| attachment(n, l)))
+        .filter_map(|n| n.leases.get(container_id).map(|l| (n, l)))
+        .filter(|(_, l)| !store.is_stale(l))
+        .map(|(n, l)| attachment(n, l))
         .collect())
 }
 
@@ -772,23 +839,66 @@ pub fn create(
     if nets.iter().any(|n| n.name == name) {
         return Err(NetError::Exists(name.to_string()));
     }
+    let _host = state::host_lock()?;
     let net = new_network(&store, &nets, name, subnet, gateway)?;
-    ensure_up(&store, &nl, &net)?;
+    bring_up(&store, &nl, &net)?;
     if let Err(e) = store.save(&net) {
-        let _ = bring_down(&nl, &net);
+        let _ = bring_down(&store, &nl, &net);
         return Err(e);
     }
     Ok(net)
 }
 
+/// The root's networks, after reclaiming leases of containers that are
+/// gone, so what is listed is what is in use.
 pub fn list(root: &Path) -> Result<Vec<Network>, NetError> {
-    Store::open(root)?.list()
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut nets = store.list()?;
+    reclaim(&store, &nl, &mut nets);
+    Ok(nets)
 }
 
 pub fn inspect(root: &Path, name: &str) -> Result<Network, NetError> {
-    Store::open(root)?
-        .load(name)?
+    list(root)?
+        .into_iter()
+        .find(|n| n.name == name)
         .ok_or_else(|| NetError::NoSuchNetwork(name.to_string()))
+}
+
+/// Removes what crashed berth processes and containers that ended with
+/// nobody watching left behind (leases, veths, published ports); returns
+/// whether there was any.
+pub fn reconcile(root: &Path) -> Result<bool, NetError> {
+    if !root.join("networks").exists() {
+        return Ok(false);
+    }
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut nets = store.list()?;
+    Ok(reclaim(&store, &nl, &mut nets))
+}
+
+/// `/proc/<pid>/ns/net` names the process that holds the namespace.
+fn netns_pid(p: &Path) -> Option<(u32, u64)> {
+    let pid: u32 = p
+        .to_str()?
+        .strip_prefix("/proc/")?
+        .strip_suffix("/ns/net")?
+        .parse()
+        .ok()?;
+    Some((pid, state::start_time(pid)?))
+}
+
+/// A test hook: `BERTH_FAILPOINT=<name>` makes berth SIGKILL itself at that
+/// point, to show that what a killed berth leaves is reconciled.
+fn failpoint(name: &str) {
+    if std::env::var_os("BERTH_FAILPOINT").is_some_and(|v| v == name) {
+        // SAFETY: kill of our own pid.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
 }
 
 /// `network rm`: refuses while a live container is attached.
@@ -810,7 +920,7 @@ pub fn remove(root: &Path, name: &str) -> Result<(), NetError> {
         };
         return Err(NetError::InUse(name.to_string(), who.clone()));
     }
-    bring_down(&nl, net)?;
+    bring_down(&store, &nl, net)?;
     store.delete(name)
 }
 
@@ -824,7 +934,7 @@ pub fn prune(root: &Path) -> Result<Vec<String>, NetError> {
     reclaim(&store, &nl, &mut nets);
     let mut gone = Vec::new();
     for n in nets.iter().filter(|n| n.leases.is_empty()) {
-        bring_down(&nl, n)?;
+        bring_down(&store, &nl, n)?;
         store.delete(&n.name)?;
         gone.push(n.name.clone());
     }
@@ -847,7 +957,7 @@ pub fn remove_all(root: &Path) -> Result<(), NetError> {
                 first_err.get_or_insert(e);
             }
         }
-        if let Err(e) = bring_down(&nl, &n).and_then(|_| store.delete(&n.name)) {
+        if let Err(e) = bring_down(&store, &nl, &n).and_then(|_| store.delete(&n.name)) {
             first_err.get_or_insert(e);
         }
     }

@@ -27,6 +27,7 @@ const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_IFALIAS: u16 = 20;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
@@ -225,10 +226,13 @@ impl Netlink {
         }
     }
 
-    pub fn create_bridge(&self, name: &str) -> io::Result<()> {
+    /// A bridge, up, whose alias says who made it (several berth roots
+    /// share the host's interface names).
+    pub fn create_bridge(&self, name: &str, alias: &str) -> io::Result<()> {
         let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         m.ifinfo(0, IFF_UP, IFF_UP)
             .attr_str(IFLA_IFNAME, name)
+            .attr(IFLA_IFALIAS, alias.as_bytes())
             .begin(IFLA_LINKINFO)
             .attr_str(IFLA_INFO_KIND, "bridge")
             .end();

@@ -66,6 +66,20 @@ pub struct Lease {
     /// The container's hosts file, rewritten in place when peers come and go.
     #[serde(default)]
     pub hosts_file: Option<PathBuf>,
+    /// The process whose network namespace holds the interface, with its
+    /// start time: once it is gone the namespace and the veth went with it,
+    /// and the lease only keeps an address and ports from others.
+    #[serde(default)]
+    pub pid: Option<(u32, u64)>,
+}
+
+/// A process's start time (clock ticks since boot), which tells a reused
+/// pid from the one we saw.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: skip past the last ')'.
+    let rest = &s[s.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -199,4 +213,35 @@ impl Store {
     pub fn container_exists(&self, id: &str) -> bool {
         self.root.join(CONTAINERS_DIR).join(id).exists()
     }
+
+    /// The lease serves nobody: its container was removed, or the process
+    /// that held its namespace ended (the container stopped, or was killed
+    /// with nobody left to tear its network down).
+    pub fn is_stale(&self, l: &Lease) -> bool {
+        if !self.container_exists(&l.container_id) {
+            return true;
+        }
+        l.pid.is_some_and(|(pid, t)| start_time(pid) != Some(t))
+    }
+
+    /// What the alias of this root's bridges says, so that a root never
+    /// adopts or deletes another root's bridge.
+    pub fn owner(&self) -> String {
+        let r = fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let s = format!("berth {}", r.display());
+        if s.len() < 250 {
+            return s;
+        }
+        format!("berth {}", super::hex_hash(&[&s]))
+    }
+}
+
+/// Held, across every root of the host, while a network's subnet and bridge
+/// name are chosen and made: the interface names and routes it checks are
+/// the host's, not the root's.
+pub fn host_lock() -> Result<FileLock, NetError> {
+    let d = Path::new("/run/berth");
+    fs::create_dir_all(d).map_err(ioe(format!("creating {}", d.display())))?;
+    let p = d.join("network.lock");
+    FileLock::exclusive(&p).map_err(ioe(format!("locking {}", p.display())))
 }
