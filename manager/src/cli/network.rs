@@ -1,4 +1,4 @@
-//! `berth network create|ls|inspect|rm|disconnect|prune`.
+//! `berth network create|ls|inspect|rm|connect|disconnect|prune`.
 
 use super::Globals;
 use anyhow::{bail, Context, Result};
@@ -43,6 +43,8 @@ enum Cmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Attach a container to a network (now if it runs, and on every start)
+    Connect { network: String, container: String },
     /// Detach a container from a network
     Disconnect { network: String, container: String },
     /// Remove all networks no container uses
@@ -106,10 +108,19 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 println!("{name}");
             }
         }
+        Cmd::Connect {
+            network: net,
+            container,
+        } => {
+            berth::container::net::connect(root, &net, &container)?;
+        }
         Cmd::Disconnect {
             network: net,
             container,
         } => {
+            if berth::container::net::disconnect(root, &net, &container)? {
+                return Ok(());
+            }
             let n = network::inspect(root, &net)?;
             let id = n
                 .leases

@@ -44,6 +44,9 @@ pub struct CreateFlags {
     /// Publish a port (bridge networking)
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
+    /// Publish every EXPOSEd port on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     #[arg(short, long)]
     pub memory: Option<String>,
     #[arg(long = "memory-swap")]
@@ -139,6 +142,7 @@ impl CreateFlags {
             tmpfs: self.tmpfs.clone(),
             network: self.network.clone(),
             publish: self.publish.clone(),
+            publish_all: self.publish_all,
             memory: self.memory.clone(),
             memory_swap: self.memory_swap.clone(),
             cpus: self.cpus.clone(),

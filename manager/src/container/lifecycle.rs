@@ -188,10 +188,6 @@ fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn net_request(c: &Container) -> Option<crate::network::NetRequest> {
-    serde_json::from_value(c.extra.get("net_request")?.clone()).ok()
-}
-
 fn net_teardown(root: &Path, c: &Container) {
     if is_bridged(&c.network_mode) {
         if let Err(e) = crate::network::teardown(root, &c.id) {
@@ -206,27 +202,24 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let cs = ContainerStore::open(root)?;
     let img = images.resolve(&o.image)?;
     let runtime = runtime_path(o.runtime.as_deref())?;
-    // Docker's default is the bridge; berth's is none unless ports are
-    // published, so a plain `run` pays for no network it does not use.
-    let net = o.network.clone().unwrap_or_else(|| {
-        if o.publish.is_empty() {
-            "none"
-        } else {
-            "bridge"
-        }
-        .into()
-    });
+    let net = super::net::mode(o);
     let bridged = is_bridged(&net);
-    let mut ports = Vec::new();
-    for p in &o.publish {
-        ports.extend(
-            crate::network::parse_publish(p).map_err(|e| ContainerError::Other(e.to_string()))?,
-        );
-    }
-    if !bridged && !ports.is_empty() {
+    let exposed: Vec<String> = img
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.exposed_ports.as_ref())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let ports = super::net::ports(o, &exposed)?;
+    if !bridged && (!o.publish.is_empty() || o.publish_all) {
+        let (flag, v) = match o.publish.first() {
+            Some(p) => ("-p", p.as_str()),
+            None => ("-P", "true"),
+        };
         return Err(super::bad(
-            "-p",
-            &o.publish[0],
+            flag,
+            v,
             format!("publishing needs a bridge network, not --network {net}"),
         ));
     }
@@ -372,6 +365,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         );
     } else {
         etc_files(&dir, &c, o)?;
+        super::net::copy_peer_etc(&cs, &c)?;
     }
     fs::write(
         dir.join("bundle/config.json"),
@@ -551,6 +545,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
         let _ = fs::remove_file(shim_dir.join("exit"));
         c.restart_count += if c.started_at.is_some() { 1 } else { 0 };
     }
+    super::net::refresh_peer_netns(&cs, &c)?;
     let images = Store::open(root)?;
     let shim = sibling("berth-shim");
     if !shim.exists() {
@@ -632,20 +627,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
     if c.network_mode == "none" {
         lo_up(pid).map_err(fail)?;
     }
-    if let Some(req) = net_request(&c).filter(|_| is_bridged(&c.network_mode)) {
-        net_teardown(root, &c);
-        let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let att = crate::network::setup(root, &req, &ns)
-            .map_err(|e| fail(ContainerError::Other(e.to_string())))?;
-        crate::network::write_etc_files(&dir, &req, Some(&att))
-            .map_err(|e| fail(ContainerError::Other(e.to_string())))?;
-        c.ports = att.ports.iter().map(|p| p.to_string()).collect();
-        c.extra.insert(
-            "net_attachment".into(),
-            serde_json::to_value(&att).expect("attachment"),
-        );
-        cs.save(&c)?;
-    }
+    super::net::attach_all(root, &cs, &mut c, pid).map_err(fail)?;
     let sock = if attach {
         Some(attach::connect(&shim_dir).map_err(|e| fail(ioe("attaching to the container")(e)))?)
     } else {
@@ -701,6 +683,9 @@ pub fn stop(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> 
     let c = cs.find(name)?;
     let _l = cs.lock(&c.id)?;
     stop_locked(&cs, &c, timeout)?;
+    // Its address and ports are free for others while it is stopped; start
+    // attaches it again.
+    net_teardown(root, &c);
     Ok(c)
 }
 

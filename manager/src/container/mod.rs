@@ -30,6 +30,7 @@ pub mod commit;
 pub mod cp;
 pub mod lifecycle;
 pub mod logs;
+pub mod net;
 pub mod opts;
 pub mod seccomp;
 pub mod spec;

@@ -23,6 +23,8 @@ pub struct CreateOptions {
     pub tmpfs: Vec<String>,
     pub network: Option<String>,
     pub publish: Vec<String>,
+    /// -P: every port the image EXPOSEs, on a free host port.
+    pub publish_all: bool,
     pub memory: Option<String>,
     pub memory_swap: Option<String>,
     pub cpus: Option<String>,

@@ -1,0 +1,248 @@
+//! The container side of networking: which network a container gets, what
+//! it publishes, and attaching it at start and on `network connect`. The
+//! kernel objects and leases are the network module's.
+//!
+//! The record keeps what to attach at every start: the network of
+//! `network_mode` with its ports (`extra.net_request`) and the networks
+//! joined later by `network connect` (`extra.net_connect`).
+
+use super::opts::CreateOptions;
+use super::store::{Container, ContainerStore, Status};
+use super::{ContainerError, Result};
+use crate::network::{self, Attachment, NetRequest, PortMap};
+use std::path::{Path, PathBuf};
+
+fn other(e: impl std::fmt::Display) -> ContainerError {
+    ContainerError::Other(e.to_string())
+}
+
+/// `--network`, with docker's default: the bridge.
+pub fn mode(o: &CreateOptions) -> String {
+    match o.network.as_deref() {
+        None | Some("") | Some("default") => network::DEFAULT_NETWORK.into(),
+        Some(n) => n.into(),
+    }
+}
+
+/// `-p` flags and, with `-P`, each of the image's `exposed` ports ("80/tcp")
+/// that no `-p` publishes already, on a free host port.
+pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {
+    let mut out: Vec<PortMap> = Vec::new();
+    for p in &o.publish {
+        out.extend(network::parse_publish(p).map_err(other)?);
+    }
+    if o.publish_all {
+        for e in exposed {
+            let e = e.trim();
+            if e.is_empty() {
+                continue;
+            }
+            // The image's own syntax is containerPort[-end][/proto].
+            for p in network::parse_publish(e)
+                .map_err(|err| other(format!("the image's EXPOSE {e:?}: {err}")))?
+            {
+                if !out
+                    .iter()
+                    .any(|q| q.container_port == p.container_port && q.proto == p.proto)
+                {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The networks a container joined with `network connect`.
+fn connected(c: &Container) -> Vec<String> {
+    c.extra
+        .get("net_connect")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn set_connected(c: &mut Container, nets: &[String]) {
+    if nets.is_empty() {
+        c.extra.remove("net_connect");
+    } else {
+        c.extra
+            .insert("net_connect".into(), serde_json::json!(nets.to_vec()));
+    }
+}
+
+fn request(c: &Container) -> Option<NetRequest> {
+    serde_json::from_value(c.extra.get("net_request")?.clone()).ok()
+}
+
+/// What to ask for `network`: the container's names, without its ports
+/// (they belong to the network of `--network`).
+fn request_for(c: &Container, network: &str) -> NetRequest {
+    let mut r = request(c).unwrap_or_else(|| NetRequest {
+        container_id: c.id.clone(),
+        name: c.name.clone(),
+        hostname: c.hostname.clone(),
+        ..Default::default()
+    });
+    r.network = network.to_string();
+    r.ports.clear();
+    r
+}
+
+fn attach_one(
+    root: &Path,
+    dir: &Path,
+    req: &NetRequest,
+    pid: i32,
+) -> std::result::Result<Attachment, network::NetError> {
+    let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let att = network::setup(root, req, &ns)?;
+    if let Err(e) = network::write_etc_files(dir, req, Some(&att)) {
+        let _ = network::disconnect(root, &att.network, &req.container_id);
+        return Err(e);
+    }
+    Ok(att)
+}
+
+/// At start, between the runtime's create and start: every network the
+/// container is on, its primary first (it gets eth0 and the default route).
+pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32) -> Result<()> {
+    let Some(req) = request(c).filter(|_| super::lifecycle::is_bridged(&c.network_mode)) else {
+        return Ok(());
+    };
+    // A previous run's leases are replaced by setup, network by network.
+    let dir = cs.dir_of(&c.id);
+    let att = attach_one(root, &dir, &req, pid).map_err(other)?;
+    c.ports = att.ports.iter().map(|p| p.to_string()).collect();
+    c.extra.insert(
+        "net_attachment".into(),
+        serde_json::to_value(&att).expect("attachment"),
+    );
+    let mut kept = Vec::new();
+    for n in connected(c) {
+        match attach_one(root, &dir, &request_for(c, &n), pid) {
+            Ok(_) => kept.push(n),
+            // Removed while the container was stopped: it simply left.
+            Err(network::NetError::NoSuchNetwork(_)) => {
+                log::warn!("container {}: network {n} is gone", c.name)
+            }
+            Err(e) => {
+                let _ = network::teardown(root, &c.id);
+                return Err(other(format!("attaching to network {n}: {e}")));
+            }
+        }
+    }
+    set_connected(c, &kept);
+    cs.save(c)
+}
+
+/// `--network container:NAME` names a namespace by its holder's pid, which
+/// changes whenever that container restarts: point the bundle at the
+/// current one before each start.
+pub fn refresh_peer_netns(cs: &ContainerStore, c: &Container) -> Result<()> {
+    let Some(peer) = c.network_mode.strip_prefix("container:") else {
+        return Ok(());
+    };
+    let p = cs.find(peer)?;
+    let st = cs.state(&p);
+    if st.status != Status::Running {
+        return Err(other(format!(
+            "cannot join the network of container {}: it is not running",
+            p.name
+        )));
+    }
+    let cfg = cs.dir_of(&c.id).join("bundle/config.json");
+    let io = |what: &'static str| move |e: std::io::Error| super::ioe(what)(e);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).map_err(io("reading config.json"))?)
+            .map_err(|e| other(format!("invalid config.json: {e}")))?;
+    let want = serde_json::json!(format!("/proc/{}/ns/net", st.pid));
+    let mut changed = false;
+    if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
+        for n in nss.iter_mut().filter(|n| n["type"] == "network") {
+            if n["path"] != want {
+                n["path"] = want.clone();
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        std::fs::write(&cfg, serde_json::to_vec(&spec).expect("spec"))
+            .map_err(io("writing config.json"))?;
+    }
+    Ok(())
+}
+
+/// The /etc files of a container that joins another's network namespace:
+/// the other's, as docker does (same addresses, same names).
+pub fn copy_peer_etc(cs: &ContainerStore, c: &Container) -> Result<()> {
+    let Some(peer) = c.network_mode.strip_prefix("container:") else {
+        return Ok(());
+    };
+    let p = cs.find(peer)?;
+    let (from, to) = (cs.dir_of(&p.id), cs.dir_of(&c.id));
+    for f in ["hosts", "resolv.conf"] {
+        std::fs::copy(from.join(f), to.join(f)).map_err(super::ioe(format!("copying {f}")))?;
+    }
+    Ok(())
+}
+
+/// `network connect`: a running container gets the interface now, and
+/// every start of it from now on.
+pub fn connect(root: &Path, net: &str, name: &str) -> Result<Container> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let _l = cs.lock(&c.id)?;
+    let mut c = cs.load(&c.id)?;
+    if !super::lifecycle::is_bridged(&c.network_mode) {
+        return Err(other(format!(
+            "container {} uses --network {}: it cannot join other networks",
+            c.name, c.network_mode
+        )));
+    }
+    let n = network::inspect(root, net).map_err(other)?;
+    let mut list = connected(&c);
+    if n.leases.contains_key(&c.id) || list.iter().any(|x| x == net) || c.network_mode == net {
+        return Err(other(format!(
+            "container {} is already attached to network {net}",
+            c.name
+        )));
+    }
+    let st = cs.state(&c);
+    if st.status == Status::Running {
+        attach_one(root, &cs.dir_of(&c.id), &request_for(&c, net), st.pid).map_err(other)?;
+    }
+    list.push(net.to_string());
+    set_connected(&mut c, &list);
+    cs.save(&c)?;
+    Ok(c)
+}
+
+/// `network disconnect` of a container of this root: it leaves the network
+/// now and is not attached to it again on its next start. Returns false
+/// when no container of that name exists (a lease without a record).
+pub fn disconnect(root: &Path, net: &str, name: &str) -> Result<bool> {
+    let cs = ContainerStore::open(root)?;
+    let Ok(c) = cs.find(name) else {
+        return Ok(false);
+    };
+    let _l = cs.lock(&c.id)?;
+    let mut c = cs.load(&c.id)?;
+    let n = network::inspect(root, net).map_err(other)?;
+    let mut list = connected(&c);
+    let joined = list.iter().any(|x| x == net);
+    if !n.leases.contains_key(&c.id) && !joined {
+        return Err(other(format!(
+            "container {} is not attached to network {net}",
+            c.name
+        )));
+    }
+    if n.leases.contains_key(&c.id) {
+        network::disconnect(root, net, &c.id).map_err(other)?;
+    }
+    if joined {
+        list.retain(|x| x != net);
+        set_connected(&mut c, &list);
+        cs.save(&c)?;
+    }
+    Ok(true)
+}
