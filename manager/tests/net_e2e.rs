@@ -776,3 +776,49 @@ fn killed_berth_processes_are_reconciled() {
     assert_eq!(Net::ports_on(&br), 0);
     assert_eq!(nft_elements(&br), 0);
 }
+
+#[test]
+fn bridges_of_a_vanished_root_are_reaped() {
+    // Two roots share a bridge prefix, as every root with the default
+    // configuration does.
+    let a = Net::new(228);
+    let b = Env::new();
+    std::fs::create_dir_all(b.root.join("networks")).unwrap();
+    std::fs::copy(
+        a.e.root.join("networks/config.json"),
+        b.root.join("networks/config.json"),
+    )
+    .unwrap();
+    a.ok(&["network", "create", "lost"]);
+    let lost = a.bridge("lost");
+    // Each root's default network gets a bridge of its own.
+    a.ok(&["run", "--rm", "busybox", "true"]);
+    b.ok(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(a.bridge("bridge"), format!("{}0", a.prefix));
+    let bb: serde_json::Value =
+        serde_json::from_str(&b.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(bb[0]["bridge"], format!("{}1", a.prefix));
+    assert_ne!(bb[0]["subnet"], a.network("bridge")["subnet"]);
+    // The root vanishes without cleaning up after itself.
+    std::fs::remove_dir_all(a.e.root.join("networks")).unwrap();
+    assert!(Path::new("/sys/class/net").join(&lost).exists());
+    b.ok(&["network", "create", "fresh"]);
+    assert!(!Path::new("/sys/class/net").join(&lost).exists());
+    assert!(!Path::new("/sys/class/net")
+        .join(format!("{}0", a.prefix))
+        .exists());
+    let o = Command::new("nft")
+        .args([
+            "list",
+            "table",
+            "ip",
+            &format!("berth_{}", lost.replace('-', "_")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the table of {lost} is left");
+    // B's own bridges are untouched.
+    assert!(Path::new("/sys/class/net")
+        .join(format!("{}1", a.prefix))
+        .exists());
+}

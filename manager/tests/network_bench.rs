@@ -1,7 +1,7 @@
 //! Per-container network setup time, run by hack/bench-net.sh next to
 //! podman's netavark (`cargo test --test network_bench -- --ignored`).
 //! Namespaces are made before the clock starts; each setup publishes one
-//! port on 127.0.0.1, as the netavark side does.
+//! port on 127.0.0.1, as the netavark side does (BENCH_PUBLISH=0: none).
 
 use berth::network::{self, NetRequest};
 use std::process::{Child, Command};
@@ -44,6 +44,8 @@ fn bench_setup() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(21000);
+    // BENCH_PUBLISH=0: what a plain `run` on the default bridge pays.
+    let publish = std::env::var("BENCH_PUBLISH").map_or(true, |v| v != "0");
     let g = Guard(TempDir::new("berth-netbench"), Vec::new());
     let root = g.0.path().to_path_buf();
     std::fs::create_dir_all(root.join("networks")).unwrap();
@@ -78,7 +80,11 @@ fn bench_setup() {
             container_id: id.clone(),
             name: format!("b{i}"),
             network: "bridge".into(),
-            ports: network::parse_publish(&format!("127.0.0.1:{}:80", port0 + i as u16)).unwrap(),
+            ports: if publish {
+                network::parse_publish(&format!("127.0.0.1:{}:80", port0 + i as u16)).unwrap()
+            } else {
+                vec![]
+            },
             hostname: format!("b{i}"),
             ..Default::default()
         };

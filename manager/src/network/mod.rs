@@ -5,7 +5,7 @@
 //! ```text
 //!   host netns                                   container netns
 //!   ┌────────────────────────────┐               ┌──────────────────┐
-//!   │ <prefix>0 / <prefix>-<id6> │  veth pair    │ eth0 10.x.y.2/24 │
+//!   │ <prefix>N / <prefix>-<id6> │  veth pair    │ eth0 10.x.y.2/24 │
 //!   │ bridge, gateway 10.x.y.1 ──┼── vb<hash> ───┼─ default via .1  │
 //!   │ nft table ip berth_<br>:   │               │ lo up            │
 //!   │  DNAT maps pa/ph, masq,    │               └──────────────────┘
@@ -18,7 +18,14 @@
 //! record the lease, then make the kernel objects, undoing all of it if a
 //! step fails. A lease whose container directory is gone is reclaimed by
 //! the next berth that takes the lock, so a killed process leaks nothing
-//! for long.
+//! for long; so is one whose namespace holder (the container's init) has
+//! ended, since its veth died with the namespace.
+//!
+//! Bridge names and routes are the host's, shared by every berth root:
+//! a root's default network takes the first free `<prefix>N`, and every
+//! bridge carries its root in its alias, so no root adopts or deletes
+//! another's, and bridges of a root that was deleted are reaped when a
+//! network is next made (under a host-wide lock, /run/berth/network.lock).
 //!
 //! Calling sequence for a container `<id>` whose files live in
 //! `dir = <root>/containers/<id>/` (that directory existing is what keeps
@@ -32,6 +39,7 @@
 //! runtime start
 //! ...
 //! teardown(root, id)                     on stop/rm; idempotent
+//! setup again on the next start          replaces the old lease
 //! ```
 
 pub mod etc;
@@ -289,15 +297,50 @@ fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError>
     bring_up(store, nl, net)
 }
 
+/// Removes bridges (and their tables) of roots that no longer exist: a
+/// root deleted without `network prune` would otherwise hold its subnet
+/// and bridge name for good. The caller holds `host_lock`.
+fn reap_orphan_bridges(nl: &Netlink, prefix: &str) {
+    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let Some(root) = bridge_alias(&name)
+            .and_then(|a| a.strip_prefix("berth ").map(String::from))
+            .filter(|r| r.starts_with('/'))
+        else {
+            continue;
+        };
+        if Path::new(&root).join("networks").exists() {
+            continue;
+        }
+        log::info!("removing bridge {name} of the vanished root {root}");
+        if let Err(e) = nft::delete_table_named(&format!("berth_{}", name.replace('-', "_"))) {
+            log::warn!("removing the table of {name}: {e}");
+        }
+        if let Err(e) = nl.delete_link(&name) {
+            log::warn!("removing bridge {name}: {e}");
+        }
+    }
+}
+
 /// Makes the bridge and its table; the caller holds `host_lock`.
 fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
     let res = (|| {
-        nl.create_bridge(&net.bridge, &store.owner())
+        nl.create_bridge(&net.bridge)
             .map_err(nle(format!("creating bridge {}", net.bridge)))?;
         let idx = nl
             .link_index(&net.bridge)
             .map_err(nle("looking up bridge"))?
             .ok_or_else(|| NetError::Invalid(format!("bridge {} vanished", net.bridge)))?;
+        // Several roots share the host's interface names: the alias says
+        // whose bridge this is.
+        nl.set_alias(idx, &store.owner())
+            .map_err(nle(format!("naming the owner of {}", net.bridge)))?;
         nl.add_addr(idx, net.gateway, net.subnet.prefix, net.subnet.broadcast())
             .map_err(nle(format!("adding {} to {}", net.gateway, net.bridge)))?;
         // Published ports answer on 127.0.0.1 by DNAT to the container, which
@@ -568,6 +611,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         Some(i) => i,
         None if network == DEFAULT_NETWORK => {
             let _host = state::host_lock()?;
+            reap_orphan_bridges(&nl, &store.config.bridge_prefix);
             let n = new_network(&store, &nets, DEFAULT_NETWORK, None, None)?;
             bring_up(&store, &nl, &n)?;
             if let Err(e) = store.save(&n) {
@@ -840,6 +884,7 @@ pub fn create(
         return Err(NetError::Exists(name.to_string()));
     }
     let _host = state::host_lock()?;
+    reap_orphan_bridges(&nl, &store.config.bridge_prefix);
     let net = new_network(&store, &nets, name, subnet, gateway)?;
     bring_up(&store, &nl, &net)?;
     if let Err(e) = store.save(&net) {

@@ -226,13 +226,10 @@ impl Netlink {
         }
     }
 
-    /// A bridge, up, whose alias says who made it (several berth roots
-    /// share the host's interface names).
-    pub fn create_bridge(&self, name: &str, alias: &str) -> io::Result<()> {
+    pub fn create_bridge(&self, name: &str) -> io::Result<()> {
         let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         m.ifinfo(0, IFF_UP, IFF_UP)
             .attr_str(IFLA_IFNAME, name)
-            .attr(IFLA_IFALIAS, alias.as_bytes())
             .begin(IFLA_LINKINFO)
             .attr_str(IFLA_INFO_KIND, "bridge")
             .end();
@@ -264,6 +261,13 @@ impl Netlink {
             .end()
             .end()
             .end();
+        self.request(&mut m).map(drop)
+    }
+
+    /// Sets the interface's alias (the kernel ignores one given at creation).
+    pub fn set_alias(&self, index: i32, alias: &str) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWLINK, 0);
+        m.ifinfo(index, 0, 0).attr(IFLA_IFALIAS, alias.as_bytes());
         self.request(&mut m).map(drop)
     }
 

@@ -85,7 +85,10 @@ table ip {t} {{
 }
 
 pub fn delete_table(net: &Network) -> Result<(), NetError> {
-    let t = net.table();
+    delete_table_named(&net.table())
+}
+
+pub fn delete_table_named(t: &str) -> Result<(), NetError> {
     run(&format!("table ip {t} {{}}\ndelete table ip {t}\n"))
 }
 
