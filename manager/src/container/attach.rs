@@ -28,10 +28,32 @@ fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// Connects through /proc/self/fd/N of the dir: socket paths are limited to 108 bytes.
+/// Connects through /proc/self/fd/N of the dir (socket paths are limited to
+/// 108 bytes), and returns once the shim has taken the connection in.
+///
+/// connect() succeeds as soon as the kernel queues the connection; output
+/// the shim reads before its accept() would go to the log only, so a short
+/// `run` could print nothing. An empty stdin frame (ignored by the shim)
+/// tells us: its bytes stay charged to our socket (SIOCOUTQ) until the shim
+/// has accepted and read them.
 pub fn connect(shim_dir: &Path) -> std::io::Result<UnixStream> {
     let dir: OwnedFd = std::fs::File::open(shim_dir)?.into();
-    UnixStream::connect(format!("/proc/self/fd/{}/attach", dir.as_raw_fd()))
+    let mut s = UnixStream::connect(format!("/proc/self/fd/{}/attach", dir.as_raw_fd()))?;
+    let mut hello = Vec::new();
+    frame(&mut hello, TO_STDIN, &[]);
+    s.write_all(&hello)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int.
+        if unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut queued) } != 0
+            || queued == 0
+            || std::time::Instant::now() >= deadline
+        {
+            return Ok(s);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
 }
 
 /// Has the shim send `signal` to the container's process.
