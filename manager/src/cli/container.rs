@@ -102,11 +102,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
         },
-        "HostConfig": {
-            "NetworkMode": c.network_mode,
-            "AutoRemove": c.auto_remove,
-            "Runtime": c.runtime,
-        },
+        "HostConfig": host_config(c),
         "GraphDriver": {"Name": "overlay", "Data": {
             "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"),
             "MergedDir": dir.join("bundle/rootfs")}},
@@ -118,11 +114,31 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
     v
 }
 
+fn host_config(c: &Container) -> serde_json::Value {
+    let mut h = match &c.host_config {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    h.insert("NetworkMode".into(), serde_json::json!(c.network_mode));
+    h.insert("AutoRemove".into(), serde_json::json!(c.auto_remove));
+    h.insert("Runtime".into(), serde_json::json!(c.runtime));
+    serde_json::Value::Object(h)
+}
+
 /// The container's inspect JSON if `name` names one (for the top-level `inspect`).
-pub fn find_for_inspect(g: &super::Globals, name: &str) -> Option<serde_json::Value> {
-    let cs = ContainerStore::open(&g.root).ok()?;
-    let c = cs.find(name).ok()?;
-    Some(to_json(&cs, &c, false))
+/// An ambiguous container prefix is an error of its own rather than a miss.
+pub fn find_for_inspect(
+    g: &super::Globals,
+    name: &str,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let Ok(cs) = ContainerStore::open(&g.root) else {
+        return Ok(None);
+    };
+    match cs.find(name) {
+        Ok(c) => Ok(Some(to_json(&cs, &c, false))),
+        Err(e @ berth::container::ContainerError::Ambiguous(_)) => Err(e.into()),
+        Err(_) => Ok(None),
+    }
 }
 
 pub fn inspect(g: &super::Globals, a: InspectArgs) -> anyhow::Result<()> {

@@ -36,7 +36,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let mut out = Vec::new();
     for i in &a.images {
         // Containers first, as docker does: a container name never parses as an image id.
-        if let Some(c) = super::container::find_for_inspect(g, i) {
+        if let Some(c) = super::container::find_for_inspect(g, i)? {
             out.push(c);
             continue;
         }

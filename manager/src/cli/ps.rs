@@ -114,7 +114,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for c in cs.list() {
         let st = cs.state(&c);
-        if !a.all && st.status != Status::Running && a.filter.is_empty() {
+        // As in docker, only a status filter reaches past the running ones without -a.
+        let all = a.all || a.filter.iter().any(|f| f.starts_with("status="));
+        if !all && st.status != Status::Running {
             continue;
         }
         let mut ok = true;

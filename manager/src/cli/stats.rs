@@ -1,8 +1,9 @@
-use berth::container::{cgroup, ContainerStore, Status};
+use berth::container::{cgroup, Container, ContainerStore, Status};
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print one sample and exit (the only mode for now)
+    /// Print one sample and exit (else the table is redrawn every second)
     #[arg(long = "no-stream")]
     pub no_stream: bool,
     /// Include stopped containers
@@ -14,9 +15,27 @@ pub struct Args {
     pub containers: Vec<String>,
 }
 
-pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let cs = ContainerStore::open(&g.root)?;
-    let list = if a.containers.is_empty() {
+/// docker stats' sizes: binary units, four significant digits (`688KiB`, `64MiB`).
+pub fn binary_size(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    let int_digits = (v.max(1.0).log10().floor() as usize) + 1;
+    let s = format!("{:.*}", 4usize.saturating_sub(int_digits), v);
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}
+
+fn select(cs: &ContainerStore, a: &Args) -> anyhow::Result<Vec<Container>> {
+    Ok(if a.containers.is_empty() {
         cs.list()
             .into_iter()
             .filter(|c| a.all || cs.state(c).status == Status::Running)
@@ -26,13 +45,46 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             .iter()
             .map(|n| cs.find(n))
             .collect::<Result<Vec<_>, _>>()?
-    };
+    })
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    let cs = ContainerStore::open(&g.root)?;
+    let json = a.format.as_deref() == Some("json");
+    if let Some(f) = a.format.as_deref().filter(|f| *f != "json") {
+        anyhow::bail!("invalid --format {f:?}: only json is supported");
+    }
+    if a.no_stream || json {
+        let list = select(&cs, &a)?;
+        let samples = sample(&list, Duration::from_millis(200));
+        return print(&list, &samples, json);
+    }
+    loop {
+        // Re-read each round: containers started since show up, removed ones go.
+        let list = select(&cs, &a)?;
+        let samples = sample(&list, Duration::from_secs(1));
+        print!("\x1b[2J\x1b[H");
+        print(&list, &samples, false)?;
+        use std::io::Write;
+        std::io::stdout().flush()?;
+    }
+}
+
+fn sample(list: &[Container], window: Duration) -> Vec<cgroup::Sample> {
     let ids: Vec<String> = list.iter().map(|c| c.id.clone()).collect();
-    let samples = cgroup::sample(&ids, std::time::Duration::from_millis(200));
-    if a.format.as_deref() == Some("json") {
+    let s = cgroup::sample(&ids, window);
+    if ids.iter().all(|i| cgroup::pids(i).is_empty()) {
+        // Nothing is running, so sample() did not wait: keep the pace anyway.
+        std::thread::sleep(window);
+    }
+    s
+}
+
+fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::Result<()> {
+    if json {
         let v: Vec<_> = list
             .iter()
-            .zip(&samples)
+            .zip(samples)
             .map(|(c, s)| {
                 serde_json::json!({"ID": c.id, "Name": c.name, "CPUPerc": s.cpu_percent,
                 "MemUsage": s.mem_usage, "MemLimit": s.mem_limit, "PIDs": s.pids})
@@ -49,7 +101,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         "MEM %".into(),
         "PIDS".into(),
     ]];
-    for (c, s) in list.iter().zip(&samples) {
+    for (c, s) in list.iter().zip(samples) {
         let lim = if s.mem_limit == 0 {
             cgroup::host_memory()
         } else {
@@ -59,11 +111,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             c.short_id().to_string(),
             c.name.clone(),
             format!("{:.2}%", s.cpu_percent),
-            format!(
-                "{} / {}",
-                super::ps::human_size(s.mem_usage),
-                super::ps::human_size(lim)
-            ),
+            format!("{} / {}", binary_size(s.mem_usage), binary_size(lim)),
             format!(
                 "{:.2}%",
                 if lim > 0 {

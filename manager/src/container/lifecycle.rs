@@ -347,6 +347,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     c.hostname = built.hostname;
     c.mounts = built.mounts;
     c.stop_signal = built.stop_signal;
+    c.host_config = built.host_config;
     if bridged {
         let req = crate::network::NetRequest {
             container_id: c.id.clone(),
@@ -615,6 +616,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
         }
     };
     c.started_at = Some(super::now_rfc3339());
+    c.init_start = super::store::proc_start(pid).map(|s| s.0);
     cs.save(&c)?;
     let c0 = c.clone();
     let fail = |e: ContainerError| {
@@ -648,12 +650,15 @@ pub fn wait_stopped(cs: &ContainerStore, c: &Container, timeout: Option<Duration
     match timeout {
         None => {
             wait_shim_gone(&shim);
+            while cs.orphan_pid(c).is_some() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             true
         }
         Some(t) => {
             let end = Instant::now() + t;
             loop {
-                if !super::store::shim_alive(&shim) {
+                if !super::store::shim_alive(&shim) && cs.orphan_pid(c).is_none() {
                     return true;
                 }
                 if Instant::now() >= end {
@@ -673,7 +678,7 @@ pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container> {
     if cs.state(&c).status != Status::Running {
         return Err(ContainerError::NotRunning(c.name));
     }
-    attach::send_signal(&cs.shim_dir(&c.id), sig)?;
+    cs.signal(&c, sig)?;
     Ok(c)
 }
 
@@ -693,15 +698,12 @@ fn stop_locked(cs: &ContainerStore, c: &Container, timeout: Option<u32>) -> Resu
     if cs.state(c).status != Status::Running {
         return Ok(());
     }
-    let shim = cs.shim_dir(&c.id);
     let sig = signal_number(&c.stop_signal).unwrap_or(libc::SIGTERM);
     let t = timeout.unwrap_or(c.stop_timeout);
-    if attach::send_signal(&shim, sig).is_ok()
-        && wait_stopped(cs, c, Some(Duration::from_secs(t as u64)))
-    {
+    if cs.signal(c, sig).is_ok() && wait_stopped(cs, c, Some(Duration::from_secs(t as u64))) {
         return Ok(());
     }
-    let _ = attach::send_signal(&shim, libc::SIGKILL);
+    let _ = cs.signal(c, libc::SIGKILL);
     if !wait_stopped(cs, c, Some(Duration::from_secs(10))) {
         return Err(ContainerError::Other(format!(
             "container {} did not stop after SIGKILL",
@@ -719,8 +721,7 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<Con
         if !force {
             return Err(ContainerError::Running(c.name));
         }
-        let shim = cs.shim_dir(&c.id);
-        let _ = attach::send_signal(&shim, libc::SIGKILL);
+        let _ = cs.signal(&c, libc::SIGKILL);
         if !wait_stopped(&cs, &c, Some(Duration::from_secs(10))) {
             return Err(ContainerError::Other(format!(
                 "container {} did not stop after SIGKILL",

@@ -63,7 +63,8 @@ pub fn parse_since(s: &str) -> Result<f64> {
         .unwrap_or_default()
         .as_secs_f64();
     if let Some(t) = crate::image::time::parse_rfc3339(s) {
-        return Ok(t as f64);
+        // Keep the fraction: `--since` a line's own `-t` time must include that line.
+        return Ok(t as f64 + fraction(s));
     }
     if let Ok(v) = s.parse::<f64>() {
         return Ok(v);
@@ -97,15 +98,17 @@ pub fn parse_since(s: &str) -> Result<f64> {
     Ok(now - total)
 }
 
-fn time_of(line: &Line) -> f64 {
-    let secs = crate::image::time::parse_rfc3339(&line.time).unwrap_or(0) as f64;
-    let frac = line
-        .time
-        .split_once('.')
-        .map(|(_, f)| f.trim_end_matches('Z'))
+/// The `.123456789` of an RFC 3339 time, as seconds.
+fn fraction(t: &str) -> f64 {
+    t.split_once('.')
+        .map(|(_, f)| f.trim_end_matches(|c: char| !c.is_ascii_digit()))
+        .map(|f| f.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
         .and_then(|f| format!("0.{f}").parse::<f64>().ok())
-        .unwrap_or(0.0);
-    secs + frac
+        .unwrap_or(0.0)
+}
+
+fn time_of(line: &Line) -> f64 {
+    crate::image::time::parse_rfc3339(&line.time).unwrap_or(0) as f64 + fraction(&line.time)
 }
 
 fn emit(lines: &[Line], o: &LogOptions) {
@@ -202,6 +205,10 @@ mod tests {
     fn since() {
         assert!(parse_since("10m").is_ok());
         assert_eq!(parse_since("2024-01-01T00:00:00Z").unwrap(), 1704067200.0);
+        assert_eq!(
+            parse_since("2024-01-01T00:00:00.25Z").unwrap(),
+            1704067200.25
+        );
         assert!(parse_since("10x").is_err());
         assert!(parse_since("10").is_ok());
     }

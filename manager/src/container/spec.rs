@@ -215,6 +215,87 @@ pub struct Built {
     pub hostname: String,
     pub user: String,
     pub stop_signal: String,
+    /// docker's inspect `HostConfig`, from the flags as they were applied.
+    pub host_config: Value,
+}
+
+/// docker's `HostConfig` of inspect: the values the spec ended up with, named as docker names them.
+fn host_config(o: &CreateOptions, spec: &Value) -> Value {
+    let res = &spec["linux"]["resources"];
+    let nano_cpus = match (res["cpu"]["quota"].as_i64(), res["cpu"]["period"].as_i64()) {
+        (Some(q), Some(p)) if p > 0 => q * 1_000_000_000 / p,
+        _ => 0,
+    };
+    let shm = spec["mounts"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["destination"] == "/dev/shm"))
+        .and_then(|m| m["options"].as_array())
+        .and_then(|os| {
+            os.iter()
+                .find_map(|x| x.as_str()?.strip_prefix("size=")?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let ulimits: Vec<Value> = o
+        .ulimits
+        .iter()
+        .filter_map(|u| opts::parse_ulimit(u).ok())
+        .map(|(name, soft, hard)| {
+            let n = name.trim_start_matches("RLIMIT_").to_ascii_lowercase();
+            json!({"Name": n, "Soft": soft as i64, "Hard": hard as i64})
+        })
+        .collect();
+    let devices: Vec<Value> = o
+        .devices
+        .iter()
+        .map(|d| {
+            let p: Vec<&str> = d.split(':').collect();
+            json!({"PathOnHost": p[0], "PathInContainer": p.get(1).unwrap_or(&p[0]),
+                "CgroupPermissions": p.get(2).unwrap_or(&"rwm")})
+        })
+        .collect();
+    let tmpfs: serde_json::Map<String, Value> = o
+        .tmpfs
+        .iter()
+        .map(|t| {
+            let (d, opt) = t.split_once(':').unwrap_or((t, ""));
+            (d.to_string(), json!(opt))
+        })
+        .collect();
+    let caps = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|c| {
+                let c = opts::cap_name(c);
+                c.strip_prefix("CAP_").map(String::from).unwrap_or(c)
+            })
+            .collect()
+    };
+    json!({
+        "Binds": o.volumes.iter().filter(|v| v.contains(':')).collect::<Vec<_>>(),
+        "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
+        "MemorySwap": res["memory"]["swap"].as_i64().unwrap_or(0),
+        "NanoCpus": nano_cpus,
+        "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
+        "CpusetCpus": res["cpu"]["cpus"].as_str().unwrap_or(""),
+        "PidsLimit": res["pids"]["limit"].as_i64(),
+        "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
+        "Privileged": o.privileged,
+        "CapAdd": caps(&o.cap_add),
+        "CapDrop": caps(&o.cap_drop),
+        "SecurityOpt": o.security_opt,
+        "Dns": o.dns,
+        "ExtraHosts": o.add_hosts,
+        "Init": o.init,
+        "ShmSize": shm,
+        "IpcMode": o.ipc.clone().unwrap_or_else(|| "private".into()),
+        "PidMode": o.pid.clone().unwrap_or_default(),
+        "UTSMode": o.uts.clone().unwrap_or_default(),
+        "Sysctls": spec["linux"]["sysctl"].as_object().cloned().unwrap_or_default(),
+        "Ulimits": ulimits,
+        "Devices": devices,
+        "Tmpfs": tmpfs,
+        "LogConfig": {"Type": "k8s-file", "Config": o.log_max_size.as_ref()
+            .map(|m| json!({"max-size": m})).unwrap_or_else(|| json!({}))},
+    })
 }
 
 pub fn parse_memory(o: &CreateOptions) -> Result<Option<(i64, Option<i64>)>> {
@@ -248,7 +329,24 @@ pub fn parse_memory(o: &CreateOptions) -> Result<Option<(i64, Option<i64>)>> {
     Ok(Some((mem, swap)))
 }
 
+/// --dns and --add-host, checked whatever the network (the files are written later).
+fn check_dns_hosts(o: &CreateOptions) -> Result<()> {
+    for d in &o.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad("--dns", d, "expected an IP address"));
+        }
+    }
+    for h in &o.add_hosts {
+        match h.split_once([':', '=']) {
+            Some((name, ip)) if !name.is_empty() && ip.parse::<std::net::IpAddr>().is_ok() => {}
+            _ => return Err(bad("--add-host", h, "expected HOST:IP")),
+        }
+    }
+    Ok(())
+}
+
 pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
+    check_dns_hosts(o)?;
     let rc = inp.rc;
     let mut rcx = rc.clone();
     // Entrypoint and command: docker drops the image's Cmd when --entrypoint is given.
@@ -386,6 +484,15 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
+    // --ipc host comes with the host's /dev/shm, as in docker. (A peer's
+    // tmpfs lives in its shim's mount namespace and cannot be bound from here.)
+    if o.ipc.as_deref() == Some("host") {
+        mounts.retain(|m| m["destination"] != "/dev/shm");
+        mounts.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+            "options": ["rbind", "rprivate"]}),
+        );
+    }
     for f in ["hostname", "hosts", "resolv.conf"] {
         mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind",
             "source": dir.join(f).display().to_string(), "options": ["rbind", "rprivate"]}));
@@ -682,6 +789,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
     crate::container::lifecycle::signal_number(&stop_signal)
         .ok_or_else(|| bad("--stop-signal", &stop_signal, "unknown signal"))?;
     Ok(Built {
+        host_config: host_config(o, &spec),
         spec,
         mounts: records,
         hostname,

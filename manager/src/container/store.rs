@@ -57,11 +57,18 @@ pub struct Container {
     /// Set on every start.
     #[serde(default)]
     pub started_at: Option<String>,
+    /// The init's start time (clock ticks after boot), so that a reused pid
+    /// is never taken for it when the shim is gone.
+    #[serde(default)]
+    pub init_start: Option<u64>,
     #[serde(default)]
     pub restart_count: u32,
     /// The shim rotates the log past this many bytes (0: never).
     #[serde(default)]
     pub log_max_size: u64,
+    /// docker's inspect `HostConfig` as built from the flags.
+    #[serde(default)]
+    pub host_config: serde_json::Value,
     /// Anything else a verb wants to remember (network attachments...).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -344,6 +351,17 @@ impl ContainerStore {
                 oom_killed: false,
             };
         }
+        // The shim died without an exit record: the init may still live on,
+        // re-parented to the host's init. That is the truth ps must show.
+        if let Some(pid) = self.orphan_pid(c) {
+            return State {
+                status: Status::Running,
+                pid,
+                exit_code: None,
+                finished_at: None,
+                oom_killed: false,
+            };
+        }
         State {
             status: Status::Exited,
             pid: 0,
@@ -352,6 +370,40 @@ impl ContainerStore {
             oom_killed: false,
         }
     }
+
+    /// Sends `sig` to the init: through the shim, or straight to an orphaned init.
+    pub fn signal(&self, c: &Container, sig: i32) -> Result<()> {
+        match super::attach::send_signal(&self.shim_dir(&c.id), sig) {
+            Err(e) => match self.orphan_pid(c) {
+                // SAFETY: kill(2) of a pid checked against the init's start time just now.
+                Some(pid) if unsafe { libc::kill(pid, sig) } == 0 => Ok(()),
+                _ => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    /// The container's init, alive although its shim is dead (killed -9, OOM...).
+    pub fn orphan_pid(&self, c: &Container) -> Option<i32> {
+        let shim = self.shim_dir(&c.id);
+        if shim_alive(&shim) || shim.join("exit").exists() {
+            return None;
+        }
+        let pid: i32 = fs::read_to_string(shim.join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let (start, zombie) = proc_start(pid)?;
+        (Some(start) == c.init_start && !zombie).then_some(pid)
+    }
+}
+
+/// A process's start time (field 22 of /proc/PID/stat) and whether it is a zombie.
+pub fn proc_start(pid: i32) -> Option<(u64, bool)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((f.get(19)?.parse().ok()?, f.first() == Some(&"Z")))
 }
 
 /// The shim holds an flock on shim.lock for as long as it lives.

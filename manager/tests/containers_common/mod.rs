@@ -176,3 +176,102 @@ pub fn prepare_crun() {
             .status();
     }
 }
+
+/// Polls `f` every 50 ms until it holds; panics naming `what` after `secs`.
+pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A pseudo-terminal: the master to drive it, the slave to hand a child as stdio.
+pub struct Pty {
+    pub master: std::fs::File,
+    pub slave: std::os::fd::OwnedFd,
+}
+
+impl Pty {
+    pub fn new() -> Pty {
+        let p = nix::pty::openpty(None, None).expect("openpty");
+        Pty {
+            master: std::fs::File::from(p.master),
+            slave: p.slave,
+        }
+    }
+
+    pub fn stdio(&self) -> Stdio {
+        Stdio::from(self.slave.try_clone().unwrap())
+    }
+
+    /// Reads from the master until `want` shows up (or `secs` pass); all that was read.
+    pub fn read_until(&mut self, want: &str, secs: u64) -> String {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains(want) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis() as i32) };
+            if n <= 0 {
+                continue;
+            }
+            let mut buf = [0u8; 4096];
+            match self.master.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    pub fn write(&mut self, b: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(b).unwrap();
+    }
+}
+
+/// Waits for a child up to `secs`; its exit code, or None (killed) on timeout.
+pub fn wait_child(child: &mut std::process::Child, secs: u64) -> Option<i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st.code().unwrap_or(-1));
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+impl Env {
+    /// `inspect -f TEMPLATE NAME`, trimmed.
+    pub fn inspect(&self, name: &str, tmpl: &str) -> String {
+        self.ok(&["inspect", "-f", tmpl, name]).trim().to_string()
+    }
+
+    /// The container's full id.
+    pub fn id_of(&self, name: &str) -> String {
+        self.inspect(name, "{{.Id}}")
+    }
+
+    pub fn running(&self, name: &str) -> bool {
+        self.inspect(name, "{{.State.Status}}") == "running"
+    }
+}
