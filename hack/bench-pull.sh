@@ -11,8 +11,9 @@ set -euo pipefail
 RUNS=${1:-3}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-$("$REPO_ROOT/hack/triple")}
 cargo build --release -q -p berth --manifest-path "$REPO_ROOT/Cargo.toml"
-BERTH=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/berth
+BERTH=$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/release/berth
 
 W=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 REG_PID=

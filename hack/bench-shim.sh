@@ -20,8 +20,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d /tmp/berth-bench-shim.XXXXXX)
 
 if [ -z "${BERTH_SHIM:-}" ]; then
+    CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-$("$ROOT/hack/triple")}
+    export CARGO_BUILD_TARGET
     (cd "$ROOT" && cargo build --release -q -p berth-shim)
-    BERTH_SHIM=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/berth-shim
+    BERTH_SHIM=${CARGO_TARGET_DIR:-$ROOT/target}/$CARGO_BUILD_TARGET/release/berth-shim
 fi
 
 PODMAN="podman --root $T/storage --runroot $T/runroot --tmpdir $T/podman-tmp --storage-driver vfs"

@@ -54,7 +54,7 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd, String)> {
         return Err(io::Error::last_os_error());
     }
     // TIOCGPTPEER opens the peer of this very master: no path lookup to race.
-    const TIOCGPTPEER: libc::c_ulong = 0x5441;
+    const TIOCGPTPEER: libc::Ioctl = 0x5441;
     let s = unsafe {
         libc::ioctl(
             m,

@@ -59,7 +59,13 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     Err(ProcessError::NotFound(arg0.into()))
 }
 
-pub fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+// glibc types the resource as an enum, musl as a plain int.
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
+pub fn rlimit_resource(t: PosixRlimitType) -> RlimitResource {
     use PosixRlimitType::*;
     match t {
         RlimitCpu => libc::RLIMIT_CPU,

@@ -159,6 +159,8 @@ struct OpenHow {
 }
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_IN_ROOT: u64 = 0x10;
+// statvfs f_flag bit; the libc crate has it for glibc only.
+const ST_RELATIME: libc::c_ulong = 4096;
 
 /// openat2 with `path` resolved as if `root` were "/".
 fn open_in_root(root: i32, path: &Path, flags: i32) -> io::Result<OwnedFd> {
@@ -783,7 +785,7 @@ fn remount(target: &Path, flags: u64, what: &Path) -> Result<()> {
                     | libc::ST_NOEXEC
                     | libc::ST_NOATIME
                     | libc::ST_NODIRATIME
-                    | libc::ST_RELATIME);
+                    | ST_RELATIME);
             mount(None, target, None, flags | locked, None).map_err(os("remount", what))
         }
         Err(e) => Err(os("remount", what)(e)),

@@ -469,11 +469,11 @@ fn lo_up(pid: i32) -> Result<()> {
             ifr.ifr_name[i] = *b as libc::c_char;
         }
         let r = unsafe {
-            if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) != 0 {
+            if libc::ioctl(s, libc::SIOCGIFFLAGS as _, &mut ifr) != 0 {
                 -1
             } else {
                 ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr)
+                libc::ioctl(s, libc::SIOCSIFFLAGS as _, &ifr)
             }
         };
         let e = std::io::Error::last_os_error();

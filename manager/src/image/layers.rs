@@ -154,7 +154,7 @@ pub fn lsetxattr(p: &Path, key: &str, value: &[u8]) -> Result<(), LayerError> {
 
 fn set_times(p: &Path, mtime: u64) -> Result<(), LayerError> {
     let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
+        tv_sec: mtime as _,
         tv_nsec: 0,
     };
     let times = [ts, ts];

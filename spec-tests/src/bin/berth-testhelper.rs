@@ -54,7 +54,13 @@ fn read_string(path: &str) -> Option<String> {
     fs::read_to_string(path).ok()
 }
 
-const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
+// glibc types the resource as an enum, musl as a plain int.
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
+const RLIMITS: &[(&str, RlimitResource)] = &[
     ("RLIMIT_AS", libc::RLIMIT_AS),
     ("RLIMIT_CORE", libc::RLIMIT_CORE),
     ("RLIMIT_CPU", libc::RLIMIT_CPU),
