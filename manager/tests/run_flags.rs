@@ -576,6 +576,23 @@ fn stop_signal_and_stop_timeout() {
         "{took:?}"
     );
     assert_eq!(e.inspect("stubborn", "{{.State.ExitCode}}"), "137");
+    // The default stop signal reaches a trap at once (the shim's blocked
+    // signals are not the container's).
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "termed",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo term; exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
+    let t = Instant::now();
+    e.ok(&["stop", "-t", "20", "termed"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "TERM ended it");
+    assert_eq!(e.inspect("termed", "{{.State.ExitCode}}"), "3");
+    assert_eq!(e.ok(&["logs", "termed"]), "term\n");
     // --stop-signal: stop sends it, and a process that traps it ends cleanly at once.
     e.ok(&[
         "run",

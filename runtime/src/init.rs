@@ -365,6 +365,9 @@ fn exec_process(cfg: &InitConfig, path: &Path, filter: Option<seccomp::Program>)
     if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
         return e.into();
     }
+    if let Err(e) = process::reset_signals() {
+        return e.into();
+    }
     // As close to execve as it gets: the filter applies to the runtime's own
     // last steps too.
     if let Some(f) = filter {

@@ -334,6 +334,49 @@ pub fn set_no_new_privs(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Gives the container's program the signal state of a fresh process. What
+/// execve keeps would otherwise leak in: SIGPIPE ignored (every Rust program
+/// starts so, the init included) and the caller's blocked signals (a shim
+/// that reads them from a signalfd blocks TERM, HUP, USR1... and a trapped
+/// `kill -s TERM` would never arrive).
+pub fn reset_signals() -> Result<()> {
+    // The kernel's struct sigaction for rt_sigaction(2).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for s in 1..=64 {
+        if s != libc::SIGKILL && s != libc::SIGSTOP {
+            // The raw call: libc refuses the signals it reserves for itself
+            // (32-34 on musl), yet a caller may have left them ignored.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    s,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8,
+                )
+            };
+        }
+    }
+    let mut none: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::sigemptyset(&mut none) };
+    check(
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) },
+        "unblock signals",
+    )
+}
+
 /// Marks every fd from `first` up close-on-exec, so the container inherits
 /// only stdio and the fds it was asked to get (CVE-2024-21626).
 pub fn cloexec_from(first: u32) -> Result<()> {

@@ -255,3 +255,38 @@ fn properties_we_cannot_apply_fail_create() {
         assert!(!c.state_dir().exists());
     }
 }
+
+#[test]
+fn signals_start_unblocked_and_default_whatever_the_caller_had() {
+    use std::os::unix::process::CommandExt;
+    // Not through sh: a shell that forks its command ignores SIGQUIT there.
+    let c = Ctr::with("", |c| {
+        c["process"]["args"] = json!(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
+    });
+    let mut cmd = c.cmd();
+    cmd.arg("run")
+        .arg("--bundle")
+        .arg(c.bundle.path())
+        .arg(&c.id);
+    // What a shim does: block the signals it reads from a signalfd, and
+    // ignore HUP; the runtime itself (Rust) ignores SIGPIPE.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGTERM, libc::SIGUSR1, libc::SIGINT, libc::SIGCHLD] {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = c.output_via_files(cmd);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("SigBlk:\t0000000000000000") && out.contains("SigIgn:\t0000000000000000"),
+        "{out}"
+    );
+}
