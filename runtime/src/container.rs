@@ -518,6 +518,13 @@ pub fn load(root: &Path, id: &str) -> Result<(State, Status)> {
     Ok((st, status))
 }
 
+/// `load` without the container's lock (see `state::read_unlocked`).
+pub fn peek(root: &Path, id: &str) -> Result<(State, Status)> {
+    let st = crate::state::read_unlocked(root, id)?;
+    let status = st.status(&root.join(id));
+    Ok((st, status))
+}
+
 /// `kill`: a signal to the init, or with `all` to every process of the container.
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;

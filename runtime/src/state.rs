@@ -288,6 +288,22 @@ impl State {
     }
 }
 
+/// The state of `id` without taking its lock, for `list`: state.json is only
+/// ever replaced by a rename, so this reads a whole one, and `list` neither
+/// waits for nor holds up a command busy with that container. One still
+/// being created (no state yet) or deleted meanwhile is NotFound.
+pub fn read_unlocked(root: &Path, id: &str) -> Result<State, StateError> {
+    validate_id(id)?;
+    let data = match fs::read(root.join(id).join(STATE_FILE)) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StateError::NotFound(id.into()))
+        }
+        Err(e) => return Err(io_err(format!("read state of {id}"))(e)),
+    };
+    serde_json::from_slice(&data).map_err(|e| StateError::Corrupt(id.into(), e.to_string()))
+}
+
 /// Ids of all containers under `root`, sorted.
 pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
     let rd = match fs::read_dir(root) {

@@ -15,10 +15,11 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let mut rows = Vec::new();
     for id in state::list_ids(&g.root)? {
         // A container deleted while we list is simply not listed.
-        if let Ok((st, status)) = container::load(&g.root, &id) {
+        if let Ok((st, status)) = container::peek(&g.root, &id) {
             rows.push((st, status));
         }
     }
+    let mut owners = Owners::default();
     if a.quiet {
         for (st, _) in &rows {
             println!("{}", st.id);
@@ -30,7 +31,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
                 serde_json::json!({
                     "ociVersion": state::OCI_VERSION, "id": st.id, "pid": if *status == state::Status::Stopped { 0 } else { st.pid },
                     "status": status.to_string(), "bundle": st.bundle, "rootfs": st.bundle.join("rootfs"),
-                    "created": st.created, "annotations": st.annotations, "owner": owner_name(st.owner),
+                    "created": st.created, "annotations": st.annotations, "owner": owners.name(st.owner),
                 })
             })
             .collect();
@@ -59,17 +60,28 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
                 status.to_string(),
                 st.bundle.display(),
                 st.created,
-                owner_name(st.owner)
+                owners.name(st.owner)
             );
         }
     }
     Ok(0)
 }
 
-fn owner_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| format!("#{uid}"))
+/// User names by uid, looked up once each: every lookup reads /etc/passwd.
+#[derive(Default)]
+struct Owners(std::collections::HashMap<u32, String>);
+
+impl Owners {
+    fn name(&mut self, uid: u32) -> String {
+        self.0
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(uid.into())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+                    .unwrap_or_else(|| format!("#{uid}"))
+            })
+            .clone()
+    }
 }
