@@ -738,6 +738,19 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
             )))
         }
     }
+    // The channel is close-on-exec in the process: its end of file is the
+    // execve done, so the pid file names the program, not our init, and an
+    // execve that fails (ENOEXEC, a seccomp filter...) fails `exec` even
+    // when detached.
+    match parent.recv() {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+        Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
+        _ => {
+            return Err(kill_child(Error::Init(
+                "exec process exited before running its program".into(),
+            )))
+        }
+    }
     if let Some(p) = o.pid_file {
         write_atomic(p, pid.to_string().as_bytes(), 0o644)
             .map_err(os(format!("write pid file {}", p.display())))?;

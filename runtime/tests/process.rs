@@ -223,6 +223,32 @@ fn exec_into_a_running_container() {
             .trim(),
         "sleep"
     );
+    // An execve that fails after every check passed (no #! and not ELF:
+    // ENOEXEC) fails a detached exec too, and no pid file is written.
+    let o = c.out(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo junk > /tmp/junk; chmod 755 /tmp/junk",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pf2 = c.root.path().join("junk.pid");
+    let o = c.out(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pf2.to_str().unwrap(),
+        &c.id,
+        "/tmp/junk",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).to_lowercase().contains("exec format error"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf2.exists());
     // exec into a stopped container is an error
     assert!(c.out(&["kill", &c.id, "KILL"]).status.success());
     c.wait_status("stopped");
