@@ -822,3 +822,114 @@ fn bridges_of_a_vanished_root_are_reaped() {
         .join(format!("{}1", a.prefix))
         .exists());
 }
+
+/// A network namespace of the test's own, reached from the host through a
+/// veth pair on 10.229.255.252/30, the top of the test's own pool (the
+/// network berth makes takes the bottom): an "outside" host for outbound
+/// traffic. Removed on drop.
+struct Outside {
+    ns: String,
+    host_if: String,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let tag = format!("{:05x}", std::process::id() & 0xfffff);
+        let o = Outside {
+            ns: format!("bext{tag}"),
+            host_if: format!("bxh{tag}"),
+        };
+        let peer = format!("bxe{tag}");
+        let routes = Command::new("ip").args(["-4", "route"]).output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&routes.stdout).contains("10.229."),
+            "10.229.0.0/16 is in use on this host"
+        );
+        for args in [
+            vec!["netns", "add", &o.ns],
+            vec![
+                "link", "add", &o.host_if, "type", "veth", "peer", "name", &peer,
+            ],
+            vec!["link", "set", &peer, "netns", &o.ns],
+            vec!["addr", "add", "10.229.255.253/30", "dev", &o.host_if],
+            vec!["link", "set", &o.host_if, "up"],
+            vec![
+                "-n",
+                &o.ns,
+                "addr",
+                "add",
+                "10.229.255.254/30",
+                "dev",
+                &peer,
+            ],
+            vec!["-n", &o.ns, "link", "set", &peer, "up"],
+            vec!["-n", &o.ns, "link", "set", "lo", "up"],
+        ] {
+            let st = Command::new("ip").args(&args).status().unwrap();
+            assert!(st.success(), "ip {args:?}");
+        }
+        o
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded() {
+    let n = Net::new(229);
+    let out = Outside::new();
+    // One TCP accept in the outside namespace, printing who called. The
+    // outside has no route back to the container's subnet: only a
+    // masqueraded connection (from the host's 10.229.255.253) can complete.
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &out.ns, "python3", "-c"])
+        .arg(
+            "import socket,sys\n\
+             s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('10.229.255.254', 8080)); s.listen(1); s.settimeout(20)\n\
+             print('ready', flush=True)\n\
+             c,a=s.accept(); c.sendall(b'hello outside\\n'); print(a[0], flush=True)",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut r = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let o = n.e.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; nc -w 5 10.229.255.254 8080",
+    ]);
+    let got = format!("{}{}", o.stdout, o.stderr);
+    assert!(o.code == 0 && got.contains("hello outside"), "{got}");
+    let container_ip = got
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or("")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(container_ip.starts_with("10.229."), "{got}");
+    line.clear();
+    std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "10.229.255.253",
+        "the outside saw the host, not {container_ip}"
+    );
+    let _ = server.wait();
+}
