@@ -103,6 +103,18 @@ pub struct State {
     pub oom_killed: bool,
 }
 
+impl State {
+    fn running(pid: i32) -> State {
+        State {
+            status: Status::Running,
+            pid,
+            exit_code: None,
+            finished_at: None,
+            oom_killed: false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ExitRecord {
     exit_code: i32,
@@ -343,24 +355,12 @@ impl ContainerStore {
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
-            return State {
-                status: Status::Running,
-                pid,
-                exit_code: None,
-                finished_at: None,
-                oom_killed: false,
-            };
+            return State::running(pid);
         }
         // The shim died without an exit record: the init may still live on,
         // re-parented to the host's init. That is the truth ps must show.
         if let Some(pid) = self.orphan_pid(c) {
-            return State {
-                status: Status::Running,
-                pid,
-                exit_code: None,
-                finished_at: None,
-                oom_killed: false,
-            };
+            return State::running(pid);
         }
         State {
             status: Status::Exited,
