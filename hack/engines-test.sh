@@ -75,6 +75,11 @@ cleanup() {
         kill "$CTRD_PID" 2>/dev/null
         wait "$CTRD_PID" 2>/dev/null
     fi
+    # containerd parents its containers' cgroups in one per namespace and
+    # leaves it behind, empty.
+    for d in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null
+    done
     pm rm -af -t 0 >/dev/null 2>&1
     pm network rm -f "$NET" >/dev/null 2>&1
     pm rmi -af >/dev/null 2>&1
