@@ -11,6 +11,16 @@ set -euo pipefail
 N=${1:-30}
 cd "$(dirname "$0")/.."
 NETAVARK=${NETAVARK:-/usr/lib/podman/netavark}
+if [ ! -x "$NETAVARK" ]; then
+    # Debian's podman 4.3 runs on CNI unless netavark is installed, and
+    # installing it would switch podman's backend for everyone here: unpack
+    # the package into a dir of ours instead.
+    nv=$(mktemp -d /tmp/bench-netavark.XXXXXX)
+    trap 'rm -rf "$nv"' EXIT
+    (cd "$nv" && apt-get download netavark >/dev/null 2>&1 && dpkg -x netavark_*.deb root) ||
+        { echo "hack/bench-net.sh: cannot fetch netavark (apt-get download netavark)" >&2; exit 2; }
+    NETAVARK=$nv/root/usr/lib/podman/netavark
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-bench-net}
 
 echo "== berth (berth::network, raw rtnetlink + nft -f)"
@@ -27,7 +37,7 @@ cleanup() {
             teardown "/proc/${pids[$i]:-0}/ns/net" >/dev/null 2>&1 || true
     done
     ip link del btnvbench0 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" "${nv:-}"
 }
 trap cleanup EXIT
 mkdir -p "$work/cfg"
