@@ -1,6 +1,7 @@
-//! Packet filtering and NAT through the `nft` binary, in a table of our own
-//! per network (`ip berth_<bridge>`), so we never touch another tool's rules
-//! and removing a network is one `delete table`.
+//! Packet filtering and NAT in a table of our own per network
+//! (`ip berth_<bridge>`), so we never touch another tool's rules and removing
+//! a network is one `delete table`. Tables are written by the `nft` binary;
+//! the per-container work, map elements, goes over nfnetlink.
 //!
 //! Published ports are elements of two maps, looked up by the DNAT rules:
 //! `pa` (any local address) keyed by proto . port, and `ph` (one host
@@ -8,10 +9,10 @@
 //! container's ports is then an atomic `add/delete element`, with no rule
 //! handles to track.
 
+use super::netlink::{Netlink, SetElem};
 use super::publish::{PortMap, Proto};
 use super::state::Network;
 use super::NetError;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
@@ -92,58 +93,82 @@ pub fn delete_table_named(t: &str) -> Result<(), NetError> {
     run(&format!("table ip {t} {{}}\ndelete table ip {t}\n"))
 }
 
-fn proto(p: Proto) -> &'static str {
+fn proto(p: Proto) -> u8 {
     match p {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
+        Proto::Tcp => libc::IPPROTO_TCP as u8,
+        Proto::Udp => libc::IPPROTO_UDP as u8,
     }
 }
 
-fn key(p: &PortMap) -> (&'static str, String) {
-    match p.host_ip {
+/// The map a publication goes to, and its key in nft's register layout
+/// (`inet_proto . inet_service`, or `ipv4_addr . inet_proto . inet_service`,
+/// each field padded to 4 bytes; ports in network order).
+fn key(p: &PortMap) -> (&'static str, Vec<u8>) {
+    let mut k = Vec::with_capacity(12);
+    let map = match p.host_ip {
         Some(IpAddr::V4(ip)) if !ip.is_unspecified() => {
-            ("ph", format!("{ip} . {} . {}", proto(p.proto), p.host_port))
+            k.extend_from_slice(&ip.octets());
+            "ph"
         }
-        _ => ("pa", format!("{} . {}", proto(p.proto), p.host_port)),
+        _ => "pa",
+    };
+    k.extend_from_slice(&[proto(p.proto), 0, 0, 0]);
+    k.extend_from_slice(&p.host_port.to_be_bytes());
+    k.extend_from_slice(&[0, 0]);
+    (map, k)
+}
+
+/// Adds or deletes elements, one transaction per map.
+fn elements(
+    net: &Network,
+    ports: &[PortMap],
+    data: impl Fn(&PortMap) -> Option<Vec<u8>>,
+    delete: bool,
+) -> Result<(), NetError> {
+    let nl = Netlink::open_netfilter().map_err(|e| NetError::Nft(format!("netlink: {e}")))?;
+    for map in ["pa", "ph"] {
+        let elems: Vec<SetElem> = ports
+            .iter()
+            .filter_map(|p| {
+                let (m, key) = key(p);
+                (m == map).then(|| SetElem { key, data: data(p) })
+            })
+            .collect();
+        if elems.is_empty() {
+            continue;
+        }
+        nl.map_elements(&net.table(), map, &elems, delete)
+            .map_err(|e| {
+                NetError::Nft(format!(
+                    "{} elements of {map} in {}: {e}",
+                    if delete { "deleting" } else { "adding" },
+                    net.table()
+                ))
+            })?;
     }
+    Ok(())
 }
 
 pub fn add_ports(net: &Network, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let mut s = String::new();
-    for p in ports {
-        let (map, k) = key(p);
-        let _ = writeln!(
-            s,
-            "add element ip {} {map} {{ {k} : {ip} . {} }}",
-            net.table(),
-            p.container_port
-        );
-    }
-    run(&s)
+    let data = |p: &PortMap| {
+        let mut d = ip.octets().to_vec();
+        d.extend_from_slice(&p.container_port.to_be_bytes());
+        d.extend_from_slice(&[0, 0]);
+        Some(d)
+    };
+    elements(net, ports, data, false)
 }
 
 /// Withdraws ports; ones already gone (e.g. the table was flushed by hand)
 /// are not an error, so teardown stays idempotent.
 pub fn delete_ports(net: &Network, ports: &[PortMap]) -> Result<(), NetError> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let line = |p: &PortMap| {
-        let (map, k) = key(p);
-        format!("delete element ip {} {map} {{ {k} }}\n", net.table())
-    };
-    let all: String = ports.iter().map(line).collect();
-    if run(&all).is_ok() {
+    if elements(net, ports, |_| None, true).is_ok() {
         return Ok(());
     }
     // One transaction fails whole if any element is missing: retry one by one.
     for p in ports {
-        if let Err(e) = run(&line(p)) {
-            let msg = e.to_string();
-            if !msg.contains("No such file") {
+        if let Err(e) = elements(net, std::slice::from_ref(p), |_| None, true) {
+            if !e.to_string().contains("No such file") {
                 return Err(e);
             }
         }
