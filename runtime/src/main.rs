@@ -8,6 +8,7 @@ use clap::Parser;
 // musl's malloc maps and unmaps pages for every few small allocations: clap
 // and serde alone spent ~30 ms in mmap/munmap before `run` did any work.
 // dlmalloc keeps freed memory for reuse. (Static glibc's malloc is fine.)
+// Its one global lock is safe across our forks: the runtime has no threads.
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
