@@ -23,7 +23,7 @@ if [ ! -x "$NETAVARK" ]; then
 fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-bench-net}
 
-echo "== berth (berth::network, raw rtnetlink + nft -f)"
+echo "== berth (berth::network: rtnetlink, nfnetlink for the ports)"
 BENCH_N=$N BENCH_PORT=21000 cargo test -q -p berth --profile "${BENCH_PROFILE:-release}" --test network_bench -- \
     --ignored --nocapture 2>/dev/null | grep '^berth'
 
