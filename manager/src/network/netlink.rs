@@ -372,47 +372,53 @@ impl Netlink {
         Netlink::open_protocol(libc::NETLINK_NETFILTER)
     }
 
-    /// Adds (or, with `delete`, removes) `elems` of the map `set` of the ip
-    /// table `table`, all or none, in one nf_tables transaction.
+    /// Adds (or, with `delete`, removes) elements of maps of the ip table
+    /// `table`, given as (map, elements): all or none, in one nf_tables
+    /// transaction.
     pub fn map_elements(
         &self,
         table: &str,
-        set: &str,
-        elems: &[SetElem],
+        maps: &[(&str, Vec<SetElem>)],
         delete: bool,
     ) -> io::Result<()> {
         let mut begin = Msg::with_seq(NFNL_MSG_BATCH_BEGIN, 0, 1);
         begin.nfgen(0, NFNL_SUBSYS_NFTABLES);
-        let (ty, flags) = if delete {
-            (NFT_MSG_DELSETELEM, NLM_F_ACK)
-        } else {
-            (NFT_MSG_NEWSETELEM, NLM_F_ACK | NLM_F_CREATE)
-        };
-        let mut m = Msg::with_seq((NFNL_SUBSYS_NFTABLES << 8) | ty, flags, 2);
-        m.nfgen(NFPROTO_IPV4, 0)
-            .attr_str(NFTA_SET_ELEM_LIST_TABLE, table)
-            .attr_str(NFTA_SET_ELEM_LIST_SET, set)
-            .begin(NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
-        for e in elems {
-            m.begin(NFTA_LIST_ELEM | NLA_F_NESTED)
-                .begin(NFTA_SET_ELEM_KEY | NLA_F_NESTED)
-                .attr(NFTA_DATA_VALUE, &e.key)
-                .end();
-            if let Some(d) = &e.data {
-                m.begin(NFTA_SET_ELEM_DATA | NLA_F_NESTED)
-                    .attr(NFTA_DATA_VALUE, d)
+        let mut batch = begin.finish().to_vec();
+        let mut seq = 2;
+        for (i, (set, elems)) in maps.iter().enumerate() {
+            // Only the last message asks for an ACK: an error of any message
+            // comes back before it, so the first error or ACK read is the
+            // outcome of the whole transaction.
+            let ack = if i + 1 == maps.len() { NLM_F_ACK } else { 0 };
+            let (ty, flags) = if delete {
+                (NFT_MSG_DELSETELEM, ack)
+            } else {
+                (NFT_MSG_NEWSETELEM, ack | NLM_F_CREATE)
+            };
+            let mut m = Msg::with_seq((NFNL_SUBSYS_NFTABLES << 8) | ty, flags, seq);
+            seq += 1;
+            m.nfgen(NFPROTO_IPV4, 0)
+                .attr_str(NFTA_SET_ELEM_LIST_TABLE, table)
+                .attr_str(NFTA_SET_ELEM_LIST_SET, set)
+                .begin(NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
+            for e in elems {
+                m.begin(NFTA_LIST_ELEM | NLA_F_NESTED)
+                    .begin(NFTA_SET_ELEM_KEY | NLA_F_NESTED)
+                    .attr(NFTA_DATA_VALUE, &e.key)
                     .end();
+                if let Some(d) = &e.data {
+                    m.begin(NFTA_SET_ELEM_DATA | NLA_F_NESTED)
+                        .attr(NFTA_DATA_VALUE, d)
+                        .end();
+                }
+                m.end();
             }
             m.end();
+            batch.extend_from_slice(m.finish());
         }
-        m.end();
-        let mut end = Msg::with_seq(NFNL_MSG_BATCH_END, 0, 3);
+        let mut end = Msg::with_seq(NFNL_MSG_BATCH_END, 0, seq);
         end.nfgen(0, NFNL_SUBSYS_NFTABLES);
-        let mut batch = begin.finish().to_vec();
-        batch.extend_from_slice(m.finish());
         batch.extend_from_slice(end.finish());
-        // Only the element message asks for an ACK: the first error or ACK
-        // that comes back is its (or the batch's) outcome.
         self.send_and_wait(&batch).map(drop)
     }
 }

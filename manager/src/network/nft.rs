@@ -118,35 +118,34 @@ fn key(p: &PortMap) -> (&'static str, Vec<u8>) {
     (map, k)
 }
 
-/// Adds or deletes elements, one transaction per map.
+/// Adds or deletes the elements of `ports`, in both maps, as one transaction.
 fn elements(
     net: &Network,
     ports: &[PortMap],
     data: impl Fn(&PortMap) -> Option<Vec<u8>>,
     delete: bool,
 ) -> Result<(), NetError> {
-    let nl = Netlink::open_netfilter().map_err(|e| NetError::Nft(format!("netlink: {e}")))?;
-    for map in ["pa", "ph"] {
-        let elems: Vec<SetElem> = ports
-            .iter()
-            .filter_map(|p| {
-                let (m, key) = key(p);
-                (m == map).then(|| SetElem { key, data: data(p) })
-            })
-            .collect();
-        if elems.is_empty() {
-            continue;
-        }
-        nl.map_elements(&net.table(), map, &elems, delete)
-            .map_err(|e| {
-                NetError::Nft(format!(
-                    "{} elements of {map} in {}: {e}",
-                    if delete { "deleting" } else { "adding" },
-                    net.table()
-                ))
-            })?;
+    let maps: Vec<(&str, Vec<SetElem>)> = ["pa", "ph"]
+        .into_iter()
+        .map(|map| {
+            let elems = ports
+                .iter()
+                .filter_map(|p| {
+                    let (m, key) = key(p);
+                    (m == map).then(|| SetElem { key, data: data(p) })
+                })
+                .collect();
+            (map, elems)
+        })
+        .filter(|(_, elems): &(&str, Vec<SetElem>)| !elems.is_empty())
+        .collect();
+    if maps.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let what = if delete { "deleting" } else { "adding" };
+    Netlink::open_netfilter()
+        .and_then(|nl| nl.map_elements(&net.table(), &maps, delete))
+        .map_err(|e| NetError::Nft(format!("{what} ports in {}: {e}", net.table())))
 }
 
 pub fn add_ports(net: &Network, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
