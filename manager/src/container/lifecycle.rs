@@ -544,7 +544,6 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
         // A restart: the previous run's runtime state must go first.
         runtime_delete(&cs, &c);
         let _ = fs::remove_file(shim_dir.join("exit"));
-        c.restart_count += if c.started_at.is_some() { 1 } else { 0 };
     }
     super::net::refresh_peer_netns(&cs, &c)?;
     let images = Store::open(root)?;

@@ -61,8 +61,6 @@ pub struct Container {
     /// is never taken for it when the shim is gone.
     #[serde(default)]
     pub init_start: Option<u64>,
-    #[serde(default)]
-    pub restart_count: u32,
     /// The shim rotates the log past this many bytes (0: never).
     #[serde(default)]
     pub log_max_size: u64,
