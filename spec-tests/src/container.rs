@@ -350,10 +350,14 @@ impl<'a> Ct<'a> {
     }
 
     /// The directory of this container's cgroup in a v1 hierarchy on the host.
+    /// The container's cgroup on the host: in `controller`'s v1 hierarchy,
+    /// or the one v2 directory on a pure cgroup v2 host.
     pub fn host_cgroup(&self, controller: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join(self.cgroup_name())
+        let root = Path::new("/sys/fs/cgroup");
+        if crate::tests::host::unified_host() {
+            return root.join(self.cgroup_name());
+        }
+        root.join(controller).join(self.cgroup_name())
     }
 }
 

@@ -46,6 +46,34 @@ pub fn is_mountpoint(p: &str) -> bool {
 }
 
 /// Mounted v1 hierarchy of a controller (`None` on pure v2 or if unmounted).
+/// A pure cgroup v2 host: one hierarchy at /sys/fs/cgroup, every controller
+/// there (a hybrid host keeps them on v1 and cgroup2 at .../unified).
+pub fn unified_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Whether the v2 root offers controller `c` to the cgroups below it.
+pub fn v2_controller(c: &str) -> bool {
+    fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|s| s.split_whitespace().any(|x| x == c))
+}
+
+/// Whether a cgroup made below the v2 root has `file` (the root itself lacks
+/// most interface files): probed with a cgroup of our own, removed at once.
+pub fn v2_child_has(file: &str) -> bool {
+    // Unique within the run too: tests run in parallel threads.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe =
+        Path::new("/sys/fs/cgroup").join(format!("berth-spec-probe-{}-{n}", std::process::id()));
+    if fs::create_dir(&probe).is_err() {
+        return false;
+    }
+    let has = probe.join(file).exists();
+    let _ = fs::remove_dir(&probe);
+    has
+}
+
 pub fn v1_controller(c: &str) -> Option<PathBuf> {
     let p = Path::new("/sys/fs/cgroup").join(c);
     if is_mountpoint(p.to_str()?) {
