@@ -52,6 +52,15 @@ fn need(c: &str, v2: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Each (file, value) of the container's `controller` cgroup on the host.
+fn expect_files(ct: &Ct, controller: &str, want: &[(&str, u64)]) -> Result<()> {
+    for (f, v) in want {
+        let got = host_file(ct, controller, f)?;
+        ensure!(got == v.to_string(), "{f} is {got:?}, want {v}");
+    }
+    Ok(())
+}
+
 /// Reads `file` of the container's cgroup on the host while it runs.
 fn host_file(ct: &Ct, controller: &str, file: &str) -> Result<String> {
     read_trim(ct.host_cgroup(controller).join(file))
@@ -99,24 +108,15 @@ fn memory(ctx: &Ctx) -> Result<()> {
     ct.config["linux"]["resources"]["memory"] = mem;
     ct.create()?;
     ct.start()?;
-    ensure!(
-        host_file(&ct, "memory", "memory.limit_in_bytes")? == (64u64 << 20).to_string(),
-        "memory.limit_in_bytes"
-    );
-    ensure!(
-        host_file(&ct, "memory", "memory.soft_limit_in_bytes")? == (32u64 << 20).to_string(),
-        "memory.soft_limit_in_bytes"
-    );
-    ensure!(
-        host_file(&ct, "memory", "memory.swappiness")? == "20",
-        "memory.swappiness"
-    );
+    let mut want = vec![
+        ("memory.limit_in_bytes", 64u64 << 20),
+        ("memory.soft_limit_in_bytes", 32 << 20),
+        ("memory.swappiness", 20),
+    ];
     if swap_ok {
-        ensure!(
-            host_file(&ct, "memory", "memory.memsw.limit_in_bytes")? == (128u64 << 20).to_string(),
-            "memory.memsw.limit_in_bytes"
-        );
+        want.push(("memory.memsw.limit_in_bytes", 128 << 20));
     }
+    expect_files(&ct, "memory", &want)?;
     let oom = host_file(&ct, "memory", "memory.oom_control")?;
     ensure!(
         oom.lines().any(|l| l == "oom_kill_disable 1"),
@@ -137,20 +137,11 @@ fn memory_v2(ctx: &Ctx) -> Result<()> {
     ct.config["linux"]["resources"]["memory"] = mem;
     ct.create()?;
     ct.start()?;
-    ensure!(
-        host_file(&ct, "memory", "memory.max")? == (64u64 << 20).to_string(),
-        "memory.max"
-    );
-    ensure!(
-        host_file(&ct, "memory", "memory.low")? == (32u64 << 20).to_string(),
-        "memory.low"
-    );
+    let mut want = vec![("memory.max", 64u64 << 20), ("memory.low", 32 << 20)];
     if swap_ok {
-        ensure!(
-            host_file(&ct, "memory", "memory.swap.max")? == (64u64 << 20).to_string(),
-            "memory.swap.max"
-        );
+        want.push(("memory.swap.max", 64 << 20));
     }
+    expect_files(&ct, "memory", &want)?;
     seen_inside(ct, 64 << 20)
 }
 
