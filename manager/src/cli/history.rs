@@ -40,7 +40,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 .map(time::ago)
                 .unwrap_or_else(|| "N/A".into()),
             by,
-            super::images::human_size(size),
+            super::size(size, false),
             h.comment.clone().unwrap_or_default(),
         ]);
     }

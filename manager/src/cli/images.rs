@@ -19,31 +19,6 @@ pub struct Args {
     pub repository: Option<String>,
 }
 
-/// docker's size display: 1000-based units, 3 significant digits.
-pub fn human_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let t = format!("{v:.digits$}");
-    let t = if t.contains('.') {
-        t.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        t
-    };
-    format!("{t}{}", units[i])
-}
-
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let store = g.store()?;
     let mut recs = store.images()?;
@@ -120,7 +95,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         }
         row.push(r.id.short().to_string());
         row.push(created.map(time::ago).unwrap_or_else(|| "N/A".into()));
-        row.push(human_size(r.size));
+        row.push(super::size(r.size, false));
         table.push(row);
     }
     print_table(&table);

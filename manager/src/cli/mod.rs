@@ -120,3 +120,28 @@ pub fn names_for(store: &Store, arg: &str, img: &berth::image::store::Image) -> 
         _ => img.record.names.clone(),
     }
 }
+
+/// docker's sizes (go-units): 1000-based with 3 significant digits for
+/// images and history (`2.13MB`), 1024-based with 4 for stats (`688KiB`);
+/// trailing zeros dropped.
+pub fn size(b: u64, binary: bool) -> String {
+    let (base, units, sig) = if binary {
+        (1024.0, ["B", "KiB", "MiB", "GiB", "TiB"], 4usize)
+    } else {
+        (1000.0, ["B", "kB", "MB", "GB", "TB"], 3)
+    };
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= base && i + 1 < units.len() {
+        v /= base;
+        i += 1;
+    }
+    let int_digits = (v.max(1.0).log10().floor() as usize) + 1;
+    let s = format!("{:.*}", sig.saturating_sub(int_digits), v);
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}

@@ -15,25 +15,6 @@ pub struct Args {
     pub containers: Vec<String>,
 }
 
-/// docker stats' sizes: binary units, four significant digits (`688KiB`, `64MiB`).
-pub fn binary_size(b: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    let int_digits = (v.max(1.0).log10().floor() as usize) + 1;
-    let s = format!("{:.*}", 4usize.saturating_sub(int_digits), v);
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", units[i])
-}
-
 fn select(cs: &ContainerStore, a: &Args) -> anyhow::Result<Vec<Container>> {
     Ok(if a.containers.is_empty() {
         cs.list()
@@ -111,7 +92,11 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
             c.short_id().to_string(),
             c.name.clone(),
             format!("{:.2}%", s.cpu_percent),
-            format!("{} / {}", binary_size(s.mem_usage), binary_size(lim)),
+            format!(
+                "{} / {}",
+                super::size(s.mem_usage, true),
+                super::size(lim, true)
+            ),
             format!(
                 "{:.2}%",
                 if lim > 0 {
