@@ -234,10 +234,7 @@ impl ContainerDir {
     }
 
     pub fn load(&self) -> Result<State, StateError> {
-        let data = fs::read(self.path.join(STATE_FILE))
-            .map_err(io_err(format!("read state of {}", self.id)))?;
-        serde_json::from_slice(&data)
-            .map_err(|e| StateError::Corrupt(self.id.clone(), e.to_string()))
+        read_state(&self.path, &self.id)
     }
 
     pub fn save(&self, st: &State) -> Result<(), StateError> {
@@ -294,7 +291,11 @@ impl State {
 /// being created (no state yet) or deleted meanwhile is NotFound.
 pub fn read_unlocked(root: &Path, id: &str) -> Result<State, StateError> {
     validate_id(id)?;
-    let data = match fs::read(root.join(id).join(STATE_FILE)) {
+    read_state(&root.join(id), id)
+}
+
+fn read_state(dir: &Path, id: &str) -> Result<State, StateError> {
+    let data = match fs::read(dir.join(STATE_FILE)) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(StateError::NotFound(id.into()))
