@@ -135,6 +135,15 @@ fn console_endpoints(
     }
 }
 
+/// In a child just forked: joins the cgroup's v1 hierarchies, or reports
+/// why not and exits.
+fn join_cgroup(ch: &mut Channel, files: &[OwnedFd]) {
+    if let Err(e) = cgroups::join_self(files) {
+        let _ = ch.send(&Msg::Error(format!("join the container's cgroup: {e}")));
+        unsafe { libc::_exit(1) };
+    }
+}
+
 fn clear_cloexec(fd: i32) {
     unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
 }
@@ -263,11 +272,13 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .and_then(|cg| cg.cgroup2_dir())
         .and_then(|d| fs::File::open(d).ok())
         .map(OwnedFd::from);
+    let join = cleanup.cgroup.as_ref().expect("set above").join_files()?;
     let (pid, in_cgroup2) =
         namespaces::clone_into(flags, cg2.as_ref()).map_err(os("clone the container's init"))?;
     if pid == 0 {
         // The child: nothing here may return into the caller's code.
         let mut ch = child_chan;
+        join_cgroup(&mut ch, &join);
         clear_cloexec(ch.fd());
         clear_cloexec(state_dir_fd);
         if let Some(fd) = console_child_fd {
@@ -300,6 +311,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         unsafe { libc::_exit(1) };
     }
     cleanup.child = pid;
+    drop(join);
     drop(child_chan);
     drop(state_dir);
     let (console_sock, console_ours) = match console {
@@ -658,9 +670,11 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         .cgroup2_dir()
         .and_then(|d| fs::File::open(d).ok())
         .map(OwnedFd::from);
+    let join = cg.join_files()?;
     let (pid, in_cgroup2) = namespaces::clone_into(0, cg2.as_ref()).map_err(os("fork"))?;
     if pid == 0 {
         let mut ch = child_chan;
+        join_cgroup(&mut ch, &join);
         for ns in fds
             .iter()
             .filter(|n| !matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))
@@ -692,6 +706,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         )));
         unsafe { libc::_exit(1) };
     }
+    drop(join);
     drop(child_chan);
     drop(memfd);
     let kill_child = |e: Error| {

@@ -223,6 +223,7 @@ fn exec_into_a_running_container() {
             .trim(),
         "sleep"
     );
+    assert_in_cgroup(pid.into(), &c.id);
     // An execve that fails after every check passed (no #! and not ELF:
     // ENOEXEC) fails a detached exec too, and no pid file is written.
     let o = c.out(&[

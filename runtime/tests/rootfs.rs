@@ -218,6 +218,9 @@ fn exec_into_a_user_namespace() {
         String::from_utf8_lossy(&o.stdout),
         "0\nCapEff:\t0000000020000420\n"
     );
+    // The init joined the cgroup itself, as the namespace's root: the
+    // kernel checks the write against whoever opened the file (us).
+    assert_in_cgroup(c.state()["pid"].as_i64().unwrap(), &c.id);
 }
 
 /// A container in a new user namespace mapping 0..65536 onto `host`.., its

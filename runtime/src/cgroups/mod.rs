@@ -10,6 +10,7 @@ pub mod v2;
 use oci_spec::runtime::LinuxResources;
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -103,9 +104,15 @@ pub struct PidsStats {
 pub trait Manager {
     /// Creates the cgroup (idempotent).
     fn create(&self) -> Result<()>;
-    /// Moves `pid`, a process with a single thread (a child we just made),
-    /// into the cgroup. `in_cgroup2`: it was born in our cgroup2 cgroup
-    /// (clone3 with CLONE_INTO_CGROUP), only the v1 hierarchies are left.
+    /// Opens the files through which a process joins the cgroup's v1
+    /// hierarchies itself, with [`join_self`]. Open them before the fork:
+    /// the write is then checked against our credentials, not the child's.
+    fn join_files(&self) -> Result<Vec<OwnedFd>> {
+        Ok(Vec::new())
+    }
+    /// Moves `pid`, a child we just made, into the cgroup2 side of the
+    /// cgroup, unless it was born there (`in_cgroup2`: clone3 with
+    /// CLONE_INTO_CGROUP). The v1 hierarchies are the child's own job.
     fn add(&self, pid: i32, in_cgroup2: bool) -> Result<()>;
     /// The cgroup2 directory to be born into with CLONE_INTO_CGROUP (the
     /// whole cgroup on v2, its cgroup2 side on hybrid hosts).
@@ -121,6 +128,22 @@ pub trait Manager {
     fn signal_all(&self, sig: i32) -> Result<()> {
         signal_each(self, sig)
     }
+}
+
+/// Moves the calling thread into the cgroups behind `files` (from
+/// [`Manager::join_files`]); safe between fork and exec.
+///
+/// A migration by pid takes the kernel's global threadgroup lock, whose
+/// first writer waits for an RCU grace period (10-15 ms here). Writing "0"
+/// (the caller itself) to `tasks` is the one migration that skips it. It
+/// moves one thread: callers are single-threaded children.
+pub fn join_self(files: &[OwnedFd]) -> io::Result<()> {
+    for f in files {
+        if unsafe { libc::write(f.as_raw_fd(), c"0".as_ptr().cast(), 1) } != 1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Signals the cgroup's processes one by one, frozen meanwhile so that

@@ -5,6 +5,7 @@ use super::{
 };
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -279,17 +280,24 @@ impl Manager for V1 {
         Ok(())
     }
 
+    fn join_files(&self) -> Result<Vec<OwnedFd>> {
+        hierarchies()
+            .iter()
+            .map(|h| {
+                let p = h
+                    .mount_point
+                    .join(self.path.trim_start_matches('/'))
+                    .join("tasks");
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map(OwnedFd::from)
+                    .map_err(io_err("open", &p))
+            })
+            .collect()
+    }
+
     fn add(&self, pid: i32, in_cgroup2: bool) -> Result<()> {
-        // `tasks` moves one thread: unlike `cgroup.procs` the kernel then
-        // skips the threadgroup lock and its RCU grace period (~10 ms). The
-        // pid is a fresh single-threaded child, so its one thread is all of it.
-        for h in hierarchies() {
-            write(
-                &h.mount_point.join(self.path.trim_start_matches('/')),
-                "tasks",
-                &pid.to_string(),
-            )?;
-        }
         match &self.unified {
             Some(u) if !in_cgroup2 => write(u, "cgroup.procs", &pid.to_string()),
             _ => Ok(()),

@@ -153,3 +153,17 @@ pub fn cgroup_exists(name: &str) -> bool {
         .iter()
         .any(|h| Path::new("/sys/fs/cgroup").join(h).join(name).exists())
 }
+
+/// `pid` sits in the cgroup `/<name>` of every hierarchy: each v1 one and,
+/// where there is one, the cgroup2 tree.
+pub fn assert_in_cgroup(pid: i64, name: &str) {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("/{name}");
+    for line in cg.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        assert_eq!(path, want, "{line}\n{cg}");
+    }
+    assert!(
+        cg.lines().any(|l| l.starts_with("0::")) || !Path::new("/sys/fs/cgroup/unified").exists()
+    );
+}
