@@ -137,14 +137,73 @@ fn valid_name(n: &str) -> bool {
         && cs.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+/// The name index: `containers/.names/<name>` is a symlink to the id that
+/// holds the name, so that `run` and lookups by name do not read every
+/// record. The records stay the truth: an entry whose record is gone or
+/// carries another name is stale and counts as free. Entries are made before
+/// the record names them and removed after, so a crash leaves only stale ones.
+const NAMES: &str = ".names";
+
 impl ContainerStore {
     pub fn open(root: &Path) -> Result<ContainerStore> {
         let dir = root.join("containers");
         fs::create_dir_all(&dir).map_err(ioe(format!("creating {}", dir.display())))?;
-        Ok(ContainerStore {
+        let cs = ContainerStore {
             root: root.to_path_buf(),
             dir,
-        })
+        };
+        if !cs.names_dir().is_dir() {
+            let _l = cs.names_lock()?;
+            cs.build_name_index()?;
+        }
+        Ok(cs)
+    }
+
+    fn names_dir(&self) -> PathBuf {
+        self.dir.join(NAMES)
+    }
+
+    /// For stores made before the index (and after someone removed it):
+    /// built aside, then renamed in whole. Under the names lock.
+    fn build_name_index(&self) -> Result<()> {
+        let d = self.names_dir();
+        if d.is_dir() {
+            return Ok(());
+        }
+        let tmp = self.dir.join(".names.tmp");
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir(&tmp).map_err(ioe(format!("creating {}", tmp.display())))?;
+        for c in self.list() {
+            std::os::unix::fs::symlink(&c.id, tmp.join(&c.name))
+                .map_err(ioe(format!("indexing the name {}", c.name)))?;
+        }
+        fs::rename(&tmp, &d).map_err(ioe(format!("creating {}", d.display())))
+    }
+
+    /// The container that holds `name`, as the index says and its record confirms.
+    fn name_owner(&self, name: &str) -> Option<Container> {
+        if !valid_name(name) {
+            return None;
+        }
+        let id = fs::read_link(self.names_dir().join(name)).ok()?;
+        let id = id.to_str().filter(|i| i.len() == 64)?;
+        self.load(id).ok().filter(|c| c.name == name)
+    }
+
+    /// Points `name` at `id`; the caller holds the names lock and has seen
+    /// that the name is free, so what is there is stale.
+    fn link_name(&self, name: &str, id: &str) -> Result<()> {
+        let p = self.names_dir().join(name);
+        let _ = fs::remove_file(&p);
+        std::os::unix::fs::symlink(id, &p).map_err(ioe(format!("indexing the name {name}")))
+    }
+
+    /// Drops `name` from the index if `id` still holds it there.
+    fn unlink_name(&self, name: &str, id: &str) {
+        let p = self.names_dir().join(name);
+        if valid_name(name) && fs::read_link(&p).is_ok_and(|t| t.as_os_str() == id) {
+            let _ = fs::remove_file(&p);
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -222,24 +281,28 @@ impl ContainerStore {
                 return Ok(c);
             }
         }
-        let all = self.list();
-        if let Some(c) = all.iter().find(|c| c.name == s) {
-            return Ok(c.clone());
+        if let Some(c) = self.name_owner(s) {
+            return Ok(c);
         }
-        let hits: Vec<&Container> = if s.is_empty() {
+        // Only the ids that match are read: a half-created one has no record.
+        let hits: Vec<Container> = if s.is_empty() {
             vec![]
         } else {
-            all.iter().filter(|c| c.id.starts_with(s)).collect()
+            self.ids()
+                .iter()
+                .filter(|id| id.starts_with(s))
+                .filter_map(|id| self.load(id).ok())
+                .collect()
         };
         match hits.len() {
-            1 => Ok(hits[0].clone()),
+            1 => Ok(hits.into_iter().next().expect("one hit")),
             0 => Err(ContainerError::NotFound(s.to_string())),
             _ => Err(ContainerError::Ambiguous(s.to_string())),
         }
     }
 
     /// A free name like docker's adjective_noun.
-    fn generate_name(&self, taken: &[String]) -> String {
+    fn generate_name(&self) -> String {
         const A: &[&str] = &[
             "brave", "calm", "eager", "fond", "happy", "keen", "lucid", "merry", "nifty", "proud",
             "quiet", "sharp", "sleepy", "tender", "vivid", "witty", "zen", "bold", "clever",
@@ -259,7 +322,7 @@ impl ContainerStore {
                 A[(x % A.len() as u64) as usize],
                 N[((x / 31) % N.len() as u64) as usize]
             );
-            if !taken.contains(&n) {
+            if self.name_owner(&n).is_none() {
                 return n;
             }
         }
@@ -270,30 +333,27 @@ impl ContainerStore {
     /// fills the rest of the directory; `remove_dir` undoes it on failure.
     pub fn create(&self, mut c: Container, name: Option<&str>) -> Result<Container> {
         let _l = self.names_lock()?;
-        let taken: Vec<Container> = self.list();
         let name = match name {
             Some(n) => {
                 let n = n.trim_start_matches('/');
                 if !valid_name(n) {
                     return Err(ContainerError::BadName(n.to_string()));
                 }
-                if let Some(o) = taken.iter().find(|o| o.name == n) {
-                    return Err(ContainerError::NameInUse(n.to_string(), o.id.clone()));
+                if let Some(o) = self.name_owner(n) {
+                    return Err(ContainerError::NameInUse(n.to_string(), o.id));
                 }
                 n.to_string()
             }
-            None => {
-                let names: Vec<String> = taken.iter().map(|c| c.name.clone()).collect();
-                self.generate_name(&names)
-            }
+            None => self.generate_name(),
         };
         c.id = super::random_id();
         c.name = name;
         c.created = super::now_rfc3339();
         let d = self.dir.join(&c.id);
         fs::create_dir(&d).map_err(ioe(format!("creating {}", d.display())))?;
-        if let Err(e) = self.save(&c) {
+        if let Err(e) = self.link_name(&c.name, &c.id).and_then(|()| self.save(&c)) {
             let _ = fs::remove_dir_all(&d);
+            self.unlink_name(&c.name, &c.id);
             return Err(e);
         }
         Ok(c)
@@ -305,23 +365,37 @@ impl ContainerStore {
         if !valid_name(new) {
             return Err(ContainerError::BadName(new.to_string()));
         }
-        if let Some(o) = self.list().iter().find(|o| o.name == new) {
-            return Err(ContainerError::NameInUse(new.to_string(), o.id.clone()));
+        if let Some(o) = self.name_owner(new) {
+            return Err(ContainerError::NameInUse(new.to_string(), o.id));
         }
-        c.name = new.to_string();
-        self.save(&c)
+        let old = std::mem::replace(&mut c.name, new.to_string());
+        self.link_name(new, &c.id)?;
+        if let Err(e) = self.save(&c) {
+            self.unlink_name(new, &c.id);
+            return Err(e);
+        }
+        self.unlink_name(&old, &c.id);
+        Ok(())
     }
 
-    /// Removes the record first (it vanishes from lists at once), then the rest.
+    /// Removes the record first (it vanishes from lists at once), then the
+    /// rest, then its name.
     pub fn remove_dir(&self, id: &str) -> Result<()> {
+        let name = self.load(id).ok().map(|c| c.name);
         let d = self.dir.join(id);
         let _ = fs::remove_file(d.join("container.json"));
-        match fs::remove_dir_all(&d) {
+        let r = match fs::remove_dir_all(&d) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(ioe(format!("removing {}", d.display()))(e))
             }
             _ => Ok(()),
+        };
+        if let Some(n) = name {
+            // Under the lock: a `create` may be replacing this stale entry.
+            let _l = self.names_lock()?;
+            self.unlink_name(&n, id);
         }
+        r
     }
 
     /// The state as the shim's files tell it.
@@ -454,5 +528,52 @@ mod tests {
         assert!(!valid_name("-x"));
         assert!(!valid_name("a b"));
         assert!(!valid_name(""));
+    }
+
+    fn rec(cs: &ContainerStore, name: Option<&str>) -> Container {
+        cs.create(Container::default(), name).unwrap()
+    }
+
+    #[test]
+    fn the_name_index_follows_create_rename_and_remove() {
+        let t = test_support::TempDir::new("berth-store");
+        let cs = ContainerStore::open(t.path()).unwrap();
+        let a = rec(&cs, Some("web"));
+        assert_eq!(cs.find("web").unwrap().id, a.id);
+        assert!(matches!(
+            cs.create(Container::default(), Some("web")),
+            Err(ContainerError::NameInUse(_, ref id)) if *id == a.id
+        ));
+        cs.rename("web", "db").unwrap();
+        assert!(matches!(cs.find("web"), Err(ContainerError::NotFound(_))));
+        assert_eq!(cs.find("db").unwrap().id, a.id);
+        let b = rec(&cs, Some("web"));
+        assert_ne!(b.id, a.id);
+        cs.remove_dir(&a.id).unwrap();
+        assert!(!cs.names_dir().join("db").exists());
+        assert_eq!(rec(&cs, Some("db")).name, "db");
+        let g = rec(&cs, None);
+        assert_eq!(cs.find(&g.name).unwrap().id, g.id);
+        assert_eq!(cs.find(&b.id[..10]).unwrap().id, b.id);
+    }
+
+    #[test]
+    fn stale_entries_are_free_and_old_stores_get_an_index() {
+        let t = test_support::TempDir::new("berth-store");
+        let cs = ContainerStore::open(t.path()).unwrap();
+        let a = rec(&cs, Some("a"));
+        // A crash between the entry and the record, or after the record went.
+        std::os::unix::fs::symlink("f".repeat(64), cs.names_dir().join("ghost")).unwrap();
+        assert!(matches!(cs.find("ghost"), Err(ContainerError::NotFound(_))));
+        assert_eq!(rec(&cs, Some("ghost")).name, "ghost");
+        // An entry that points at a container now named otherwise.
+        fs::remove_file(cs.names_dir().join("ghost")).unwrap();
+        std::os::unix::fs::symlink(&a.id, cs.names_dir().join("ghost")).unwrap();
+        assert!(cs.find("ghost").is_err());
+        // A store from before the index.
+        fs::remove_dir_all(cs.names_dir()).unwrap();
+        let cs = ContainerStore::open(t.path()).unwrap();
+        assert_eq!(cs.find("a").unwrap().id, a.id);
+        assert!(cs.create(Container::default(), Some("a")).is_err());
     }
 }
