@@ -176,7 +176,10 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             c.name.clone(),
         ];
         if a.size {
-            r.push(human_size(dir_size(&cs.dir_of(&c.id).join("upper"))));
+            r.push(super::size(
+                dir_size(&cs.dir_of(&c.id).join("upper")),
+                false,
+            ));
         }
         table.push(r);
     }
@@ -200,25 +203,6 @@ pub fn dir_size(p: &std::path::Path) -> u64 {
         }
     }
     total
-}
-
-pub fn human_size(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}B")
-    } else {
-        format!("{:.3}", v)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
-    }
 }
 
 /// Columns padded like docker's tabwriter: three spaces between them.

@@ -46,7 +46,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 .iter()
                 .filter(|v| !vs.users(&v.name).is_empty())
                 .count();
-            let h = super::ps::human_size;
+            let h = super::size4;
             super::ps::print_table(&[
                 vec![
                     "TYPE".into(),

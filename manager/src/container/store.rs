@@ -301,27 +301,71 @@ impl ContainerStore {
         }
     }
 
-    /// A free name like docker's adjective_noun.
+    /// A free name like docker's adjective_noun; once a few random picks
+    /// are taken (a store of thousands), with a number appended.
     fn generate_name(&self) -> String {
         const A: &[&str] = &[
             "brave", "calm", "eager", "fond", "happy", "keen", "lucid", "merry", "nifty", "proud",
             "quiet", "sharp", "sleepy", "tender", "vivid", "witty", "zen", "bold", "clever",
-            "jolly",
+            "jolly", "agile", "bright", "cosmic", "daring", "gentle", "hardy", "honest", "humble",
+            "lively", "loyal", "mellow", "modest", "nimble", "patient", "polite", "rapid",
+            "serene", "steady", "sunny", "upbeat",
         ];
         const N: &[&str] = &[
-            "turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra",
-            "hamilton", "liskov", "lamport", "shannon", "curie", "noether", "euler", "gauss",
-            "tesla", "darwin", "kepler", "pascal",
+            "turing",
+            "hopper",
+            "lovelace",
+            "ritchie",
+            "thompson",
+            "torvalds",
+            "knuth",
+            "dijkstra",
+            "hamilton",
+            "liskov",
+            "lamport",
+            "shannon",
+            "curie",
+            "noether",
+            "euler",
+            "gauss",
+            "tesla",
+            "darwin",
+            "kepler",
+            "pascal",
+            "babbage",
+            "backus",
+            "boole",
+            "cerf",
+            "church",
+            "codd",
+            "conway",
+            "feynman",
+            "galois",
+            "hoare",
+            "kahan",
+            "kay",
+            "mccarthy",
+            "milner",
+            "neumann",
+            "perlman",
+            "pike",
+            "ramanujan",
+            "wirth",
+            "wozniak",
         ];
         let id = super::random_id();
-        let b = u64::from_str_radix(&id[..16], 16).unwrap_or(0);
-        for i in 0..400u64 {
-            let x = b.wrapping_add(i * 7919);
-            let n = format!(
+        for i in 0..64u64 {
+            let x = u64::from_str_radix(&super::random_id()[..16], 16).unwrap_or(i);
+            let pair = format!(
                 "{}_{}",
                 A[(x % A.len() as u64) as usize],
-                N[((x / 31) % N.len() as u64) as usize]
+                N[((x >> 32) % N.len() as u64) as usize]
             );
+            let n = if i < 8 {
+                pair
+            } else {
+                format!("{pair}{}", x % 1000)
+            };
             if self.name_owner(&n).is_none() {
                 return n;
             }
@@ -554,6 +598,11 @@ mod tests {
         assert_eq!(rec(&cs, Some("db")).name, "db");
         let g = rec(&cs, None);
         assert_eq!(cs.find(&g.name).unwrap().id, g.id);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..300 {
+            let n = rec(&cs, None).name;
+            assert!(valid_name(&n) && seen.insert(n.clone()), "{n}");
+        }
         assert_eq!(cs.find(&b.id[..10]).unwrap().id, b.id);
     }
 
