@@ -388,6 +388,41 @@ fn devices_sysctls_shm_and_namespaces() {
         "readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid; ps -o comm | grep -c sleep",
     );
     assert_eq!(out, format!("{}\n{}\n1\n", peer_ns("ipc"), peer_ns("pid")));
+    // ... with its /dev/shm (POSIX shared memory), both ways.
+    e.ok(&["exec", "peer", "sh", "-c", "echo from-peer > /dev/shm/p"]);
+    let out = sh(
+        &e,
+        &["--ipc", "container:peer"],
+        "cat /dev/shm/p; echo from-joiner > /dev/shm/j",
+    );
+    assert_eq!(out, "from-peer\n");
+    assert_eq!(
+        e.ok(&["exec", "peer", "cat", "/dev/shm/j"]),
+        "from-joiner\n"
+    );
+    // The namespaces are looked up again at each start: the peer restarted.
+    e.ok(&[
+        "create",
+        "--name",
+        "joiner",
+        "--ipc",
+        "container:peer",
+        "--uts",
+        "container:peer",
+        "busybox",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; cat /dev/shm/again",
+    ]);
+    e.ok(&["restart", "-t", "0", "peer"]);
+    e.ok(&["exec", "peer", "sh", "-c", "echo again > /dev/shm/again"]);
+    assert_eq!(
+        e.ok(&["start", "-a", "joiner"]),
+        format!("{}\n{}\nagain\n", peer_ns("ipc"), peer_ns("uts"))
+    );
+    e.ok(&["stop", "-t", "0", "peer"]);
+    e.fails(&["start", "joiner"], "not running");
+    e.ok(&["rm", "-f", "joiner"]);
     // --ipc host brings the host's /dev/shm.
     let mark = format!("berth-test-{}", std::process::id());
     let out = sh(

@@ -448,6 +448,67 @@ fn enter_private_ns(images: &Store, c: &Container, dir: &Path) -> Result<NsGuard
     Ok(guard)
 }
 
+/// Mounts at `target`, in our mount namespace, the /dev/shm that `pid`
+/// sees: the tmpfs of the container whose IPC namespace is joined, so that
+/// POSIX shared memory is shared as well as SysV (as with docker and podman).
+/// A bind mount cannot name another namespace's mount; a detached clone made
+/// inside it (open_tree) can be attached here. setns into a mount namespace
+/// wants a single-threaded caller: a forked child does it.
+fn bind_peer_shm(pid: i32, target: &Path) -> Result<()> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    let theirs = fs::File::open(format!("/proc/{pid}/ns/mnt"))
+        .map_err(ioe("opening the IPC peer's mount namespace"))?;
+    let ours = fs::File::open("/proc/self/ns/mnt").map_err(ioe("opening /proc/self/ns/mnt"))?;
+    let dst = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
+        .map_err(|_| ContainerError::Other("a NUL in the container's path".into()))?;
+    // SAFETY: the child only makes system calls on what was set up above
+    // and leaves with _exit; its exit status is the errno of what failed.
+    match unsafe { libc::fork() } {
+        -1 => Err(ioe("fork")(std::io::Error::last_os_error())),
+        0 => unsafe {
+            let errno = || *libc::__errno_location();
+            if libc::setns(theirs.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                libc::_exit(errno());
+            }
+            let fd = libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c"/dev/shm".as_ptr(),
+                OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
+            );
+            if fd < 0 {
+                libc::_exit(errno());
+            }
+            if libc::setns(ours.as_raw_fd(), libc::CLONE_NEWNS) != 0
+                || libc::syscall(
+                    libc::SYS_move_mount,
+                    fd as libc::c_int,
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    dst.as_ptr(),
+                    MOVE_MOUNT_F_EMPTY_PATH,
+                ) != 0
+            {
+                libc::_exit(errno());
+            }
+            libc::_exit(0)
+        },
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for the child forked above.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            match libc::WEXITSTATUS(status) {
+                0 if libc::WIFEXITED(status) => Ok(()),
+                e => Err(ioe(
+                    "mounting the /dev/shm of the container whose IPC is joined",
+                )(std::io::Error::from_raw_os_error(e))),
+            }
+        }
+    }
+}
+
 fn lo_up(pid: i32) -> Result<()> {
     let host = fs::File::open("/proc/self/ns/net").map_err(ioe("opening /proc/self/ns/net"))?;
     let ns = fs::File::open(format!("/proc/{pid}/ns/net"))
@@ -545,7 +606,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
         runtime_delete(&cs, &c);
         let _ = fs::remove_file(shim_dir.join("exit"));
     }
-    super::net::refresh_peer_netns(&cs, &c)?;
+    let ipc_peer = super::net::refresh_peer_namespaces(&cs, &c)?;
     let images = Store::open(root)?;
     let shim = sibling("berth-shim");
     if !shim.exists() {
@@ -556,6 +617,11 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
     }
     let out = {
         let _ns = enter_private_ns(&images, &c, &dir)?;
+        if let Some(pid) = ipc_peer {
+            let shm = dir.join("shm");
+            fs::create_dir_all(&shm).map_err(ioe("creating shm"))?;
+            bind_peer_shm(pid, &shm)?;
+        }
         if let Ok(vs) = VolumeStore::open(root) {
             for m in c.mounts.iter().filter(|m| m.kind == "volume") {
                 let src = dir

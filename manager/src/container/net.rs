@@ -135,41 +135,61 @@ pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32)
     cs.save(c)
 }
 
-/// `--network container:NAME` names a namespace by its holder's pid, which
-/// changes whenever that container restarts: point the bundle at the
-/// current one before each start.
-pub fn refresh_peer_netns(cs: &ContainerStore, c: &Container) -> Result<()> {
-    let Some(peer) = c.network_mode.strip_prefix("container:") else {
-        return Ok(());
-    };
-    let p = cs.find(peer)?;
-    let st = cs.state(&p);
-    if st.status != Status::Running {
-        return Err(other(format!(
-            "cannot join the network of container {}: it is not running",
-            p.name
-        )));
+/// `--network/--ipc/--pid/--uts container:NAME` name a namespace by its
+/// holder's pid, which changes whenever that container restarts: point the
+/// bundle at the current ones before each start. Returns the pid of the
+/// container whose IPC namespace is joined, whose /dev/shm comes along.
+pub fn refresh_peer_namespaces(cs: &ContainerStore, c: &Container) -> Result<Option<i32>> {
+    let hc = |k: &str| c.host_config[k].as_str().unwrap_or("").to_string();
+    let modes = [
+        ("network", "net", c.network_mode.clone()),
+        ("ipc", "ipc", hc("IpcMode")),
+        ("pid", "pid", hc("PidMode")),
+        ("uts", "uts", hc("UTSMode")),
+    ];
+    let mut want = Vec::new();
+    let mut ipc_peer = None;
+    for (kind, file, mode) in &modes {
+        let Some(peer) = mode.strip_prefix("container:") else {
+            continue;
+        };
+        let p = cs.find(peer)?;
+        let st = cs.state(&p);
+        if st.status != Status::Running {
+            return Err(other(format!(
+                "cannot join the {kind} namespace of container {}: it is not running",
+                p.name
+            )));
+        }
+        if *kind == "ipc" {
+            ipc_peer = Some(st.pid);
+        }
+        want.push((*kind, format!("/proc/{}/ns/{file}", st.pid)));
+    }
+    if want.is_empty() {
+        return Ok(None);
     }
     let cfg = cs.dir_of(&c.id).join("bundle/config.json");
     let io = |what: &'static str| move |e: std::io::Error| super::ioe(what)(e);
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cfg).map_err(io("reading config.json"))?)
             .map_err(|e| other(format!("invalid config.json: {e}")))?;
-    let want = serde_json::json!(format!("/proc/{}/ns/net", st.pid));
     let mut changed = false;
     if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
-        for n in nss.iter_mut().filter(|n| n["type"] == "network") {
-            if n["path"] != want {
-                n["path"] = want.clone();
-                changed = true;
+        for (kind, path) in &want {
+            for n in nss.iter_mut().filter(|n| n["type"] == *kind) {
+                if n["path"] != path.as_str() {
+                    n["path"] = path.as_str().into();
+                    changed = true;
+                }
             }
         }
     }
     if changed {
-        std::fs::write(&cfg, serde_json::to_vec(&spec).expect("spec"))
+        super::write_atomic(&cfg, &serde_json::to_vec(&spec).expect("spec"))
             .map_err(io("writing config.json"))?;
     }
-    Ok(())
+    Ok(ipc_peer)
 }
 
 /// The /etc files of a container that joins another's network namespace:

@@ -463,8 +463,11 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
     }
     nss.push(json!({"type": "mount"}));
     nss.push(json!({"type": "cgroup"}));
-    let uts_host = o.uts.as_deref() == Some("host");
-    if uts_host {
+    // A UTS namespace not our own keeps its hostname (the host's, or the peer's).
+    if o.uts
+        .as_deref()
+        .is_some_and(|u| u == "host" || u.starts_with("container:"))
+    {
         spec.as_object_mut().unwrap().remove("hostname");
     }
     spec["linux"]["namespaces"] = json!(nss);
@@ -484,12 +487,17 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
-    // --ipc host comes with the host's /dev/shm, as in docker. (A peer's
-    // tmpfs lives in its shim's mount namespace and cannot be bound from here.)
-    if o.ipc.as_deref() == Some("host") {
+    // --ipc host comes with the host's /dev/shm, as in docker; --ipc
+    // container:X with X's, which each start mounts at <dir>/shm.
+    let shared_shm = match o.ipc.as_deref() {
+        Some("host") => Some("/dev/shm".to_string()),
+        Some(m) if m.starts_with("container:") => Some(dir.join("shm").display().to_string()),
+        _ => None,
+    };
+    if let Some(src) = shared_shm {
         mounts.retain(|m| m["destination"] != "/dev/shm");
         mounts.push(
-            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+            json!({"destination": "/dev/shm", "type": "bind", "source": src,
             "options": ["rbind", "rprivate"]}),
         );
     }
