@@ -668,6 +668,32 @@ fn ps_all_quiet_filters_json_sizes() {
         let rest: String = l.chars().skip(col).collect();
         assert!(rest.starts_with("big") || rest.starts_with("up1"), "{s}");
     }
+
+    // Go templates as scripts write them: a table, range, if.
+    let t = e.ok(&[
+        "ps",
+        "-a",
+        "--format",
+        "table {{.ID}}\t{{.Names}}\t{{.State}}",
+    ]);
+    let head = t.lines().next().unwrap();
+    assert!(
+        head.starts_with("CONTAINER ID   NAMES") && head.ends_with("STATE"),
+        "{t}"
+    );
+    assert_eq!(t.lines().count(), 5, "{t}");
+    let row = t.lines().find(|l| l.contains("done3")).unwrap();
+    assert_eq!(row.split_whitespace().next().unwrap().len(), 12, "{t}");
+    assert_eq!(row.find("done3"), head.find("NAMES"), "{t}");
+    let out = e.ok(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}} {{end}}\
+         {{if .State.Running}}up{{else}}down {{.State.ExitCode}}{{end}}",
+        "done3",
+    ]);
+    assert_eq!(out.trim(), "app=b down 3");
+    e.fails(&["ps", "--format", "{{if .State}}"], "if without end");
 }
 
 #[test]

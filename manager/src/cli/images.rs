@@ -66,9 +66,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         if f == "json" {
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
-            for row in &v {
-                println!("{}", berth::format::render(f, row)?);
-            }
+            berth::format::print_rows(f, &v, &|f| match f {
+                "ID" | "Id" => Some("IMAGE ID"),
+                "CreatedSince" => Some("CREATED"),
+                _ => None,
+            })?;
         }
         return Ok(());
     }

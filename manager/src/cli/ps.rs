@@ -99,12 +99,14 @@ fn ports_column(ports: &[String]) -> String {
         .join(", ")
 }
 
-pub fn row_json(c: &Container, st: &State) -> serde_json::Value {
+/// One row as docker's `ps --format` sees it (a short ID unless `full`).
+pub fn row_json(c: &Container, st: &State, full: bool) -> serde_json::Value {
     serde_json::json!({
-        "ID": c.id, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
+        "ID": if full { c.id.as_str() } else { c.short_id() }, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
         "Command": c.args.join(" "), "CreatedAt": c.created, "State": st.status.as_str(),
         "Status": status_text(c, st), "ExitCode": st.exit_code, "Pid": st.pid,
-        "Ports": c.ports.join(", "), "Labels": c.labels, "Mounts": c.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),
+        "Ports": c.ports.join(", "), "Labels": c.labels,
+        "RunningFor": parse_rfc3339(&c.created).map(ago).unwrap_or_default(), "Mounts": c.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),
     })
 }
 
@@ -136,14 +138,23 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     }
     match a.format.as_deref() {
         Some("json") => {
-            let v: Vec<_> = rows.iter().map(|(c, st)| row_json(c, st)).collect();
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(c, st)| row_json(c, st, a.no_trunc))
+                .collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
             return Ok(());
         }
         Some(t) => {
-            for (c, st) in &rows {
-                println!("{}", berth::format::render(t, &row_json(c, st))?);
-            }
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(c, st)| row_json(c, st, a.no_trunc))
+                .collect();
+            berth::format::print_rows(t, &v, &|f| match f {
+                "ID" => Some("CONTAINER ID"),
+                "RunningFor" => Some("CREATED"),
+                _ => None,
+            })?;
             return Ok(());
         }
         None => {}

@@ -67,9 +67,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             } else if format.as_deref() == Some("json") {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if let Some(t) = format {
-                for v in &list {
-                    println!("{}", berth::format::render(&t, &serde_json::to_value(v)?)?);
-                }
+                let v = list
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<Vec<_>, _>>()?;
+                berth::format::print_rows(&t, &v, &|f| (f == "Name").then_some("VOLUME NAME"))?;
             } else {
                 let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
                 rows.extend(list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
