@@ -17,7 +17,11 @@ options of create and exec:
   --start                run `RUNTIME start ID` after create (create only)
   --rm                   run `RUNTIME delete --force ID` when the init exits (create only)
   --log-path FILE        container log (default DIR/ctr.log), CRI format
-  --log-max-size BYTES   rotate the log to FILE.1 past this size (default 0: never)";
+  --log-max-size BYTES   rotate the log to FILE.1 past this size (default 0: never)
+  --exit-command PATH    run PATH once the init has exited and the exit is recorded
+                         (create only; for restart policies)
+  --exit-command-arg A   an argument of it (repeatable)
+  --exit-command-mntns F run it in this mount namespace (opened at start), not ours";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -40,6 +44,9 @@ pub struct RunOpts {
     pub rm: bool,
     pub log_path: Option<PathBuf>,
     pub log_max_size: u64,
+    pub exit_command: Option<PathBuf>,
+    pub exit_command_args: Vec<String>,
+    pub exit_command_mntns: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -53,7 +60,7 @@ pub struct AttachOpts {
 #[derive(Debug)]
 pub enum Command {
     Help,
-    Run(RunOpts),
+    Run(Box<RunOpts>),
     Attach(AttachOpts),
     Kill { dir: PathBuf, signal: i32 },
 }
@@ -65,8 +72,8 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     let rest = &argv[1..];
     match sub.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
-        "create" => parse_run(Mode::Create, rest).map(Command::Run),
-        "exec" => parse_run(Mode::Exec, rest).map(Command::Run),
+        "create" => parse_run(Mode::Create, rest).map(|o| Command::Run(Box::new(o))),
+        "exec" => parse_run(Mode::Exec, rest).map(|o| Command::Run(Box::new(o))),
         "attach" => parse_attach(rest).map(Command::Attach),
         "kill" => match rest {
             [dir, sig] => Ok(Command::Kill {
@@ -84,6 +91,7 @@ fn parse_run(mode: Mode, argv: &[String]) -> Result<RunOpts> {
         (None, None, None, None, None, None);
     let (mut tty, mut stdin, mut start, mut rm) = (false, false, false, false);
     let (mut log_path, mut log_max_size) = (None, 0u64);
+    let (mut exit_command, mut exit_command_args, mut exit_command_mntns) = (None, vec![], None);
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -120,6 +128,13 @@ fn parse_run(mode: Mode, argv: &[String]) -> Result<RunOpts> {
                 tty = true;
                 stdin = true
             }
+            "--exit-command" if mode == Mode::Create => {
+                exit_command = Some(PathBuf::from(value()?))
+            }
+            "--exit-command-arg" if mode == Mode::Create => exit_command_args.push(value()?),
+            "--exit-command-mntns" if mode == Mode::Create => {
+                exit_command_mntns = Some(PathBuf::from(value()?))
+            }
             "--start" if mode == Mode::Create => start = true,
             "--rm" if mode == Mode::Create => rm = true,
             other => bail!("unknown option {other:?}"),
@@ -148,6 +163,9 @@ fn parse_run(mode: Mode, argv: &[String]) -> Result<RunOpts> {
         rm,
         log_path,
         log_max_size,
+        exit_command,
+        exit_command_args,
+        exit_command_mntns,
     })
 }
 
@@ -229,6 +247,15 @@ mod tests {
         assert!(o.tty && o.stdin && o.rm && !o.start);
         assert_eq!(o.runtime_root.unwrap(), PathBuf::from("/r"));
         assert_eq!(o.log_max_size, 100);
+        assert!(o.exit_command.is_none());
+        let Command::Run(o) = parse(&v(
+            "create --id c1 --bundle /b --runtime r --dir /d --exit-command /bin/berth --exit-command-arg a --exit-command-arg=b",
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.exit_command.unwrap(), PathBuf::from("/bin/berth"));
+        assert_eq!(o.exit_command_args, ["a", "b"]);
     }
 
     #[test]

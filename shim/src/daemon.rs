@@ -53,6 +53,11 @@ impl Sync {
 pub fn run(mut opts: RunOpts) -> Result<u8> {
     absolutize(&mut opts)?;
     let lock = lock_dir(&opts.dir)?;
+    // Opened now: it may name a namespace through the caller's /proc entry.
+    let exit_ns = match &opts.exit_command_mntns {
+        Some(p) => Some(File::open(p).with_context(|| format!("cannot open {}", p.display()))?),
+        None => None,
+    };
     // An exit file from an earlier run of this container would be mistaken
     // for this run's.
     let _ = std::fs::remove_file(opts.dir.join(crate::io::EXIT));
@@ -75,7 +80,7 @@ pub fn run(mut opts: RunOpts) -> Result<u8> {
             }
             // SAFETY: still single-threaded.
             match unsafe { fork() } {
-                Ok(ForkResult::Child) => daemon_main(opts, w, lock),
+                Ok(ForkResult::Child) => daemon_main(opts, w, lock, exit_ns),
                 // SAFETY: as above.
                 _ => unsafe { libc::_exit(0) },
             }
@@ -100,9 +105,10 @@ fn foreground_report(buf: &[u8]) -> Result<u8> {
     }
 }
 
-fn daemon_main(opts: RunOpts, sync: OwnedFd, lock: File) -> ! {
+fn daemon_main(opts: RunOpts, sync: OwnedFd, lock: File, exit_ns: Option<File>) -> ! {
     let mut sync = Sync(Some(File::from(sync)));
-    if let Err(e) = detach_stdio(&opts.dir, &[sync_fd(&sync), lock.as_raw_fd()]) {
+    let ns_fd = exit_ns.as_ref().map_or(-1, |f| f.as_raw_fd());
+    if let Err(e) = detach_stdio(&opts.dir, &[sync_fd(&sync), lock.as_raw_fd(), ns_fd]) {
         sync.report(&Report {
             error: Some(format!("{e:#}")),
             ..Default::default()
@@ -124,8 +130,41 @@ fn daemon_main(opts: RunOpts, sync: OwnedFd, lock: File) -> ! {
             1
         }
     };
+    // Unlocked first: the exit command may start the container again, with
+    // a shim of its own on this dir.
     drop(lock);
+    if code == 0 {
+        if let Some(cmd) = &opts.exit_command {
+            run_exit_command(cmd, &opts.exit_command_args, exit_ns.as_ref());
+        }
+    }
     std::process::exit(code)
+}
+
+/// Starts the exit command and leaves it running (it outlives us: a
+/// restart waits for this shim to be gone). Its stderr is our shim.log.
+fn run_exit_command(cmd: &Path, args: &[String], ns: Option<&File>) {
+    if let Some(ns) = ns {
+        // SAFETY: setns on a descriptor we own; the shim is single-threaded,
+        // as entering a mount namespace requires.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+            log::error!(
+                "exit command: cannot enter its mount namespace: {}",
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+    }
+    match std::process::Command::new(cmd)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .current_dir("/")
+        .spawn()
+    {
+        Ok(c) => log::info!("exit command {} started: pid {}", cmd.display(), c.id()),
+        Err(e) => log::error!("exit command {}: {e}", cmd.display()),
+    }
 }
 
 fn sync_fd(s: &Sync) -> i32 {

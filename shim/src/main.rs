@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             println!("{}", args::USAGE);
             return ExitCode::SUCCESS;
         }
-        args::Command::Run(opts) => daemon::run(opts),
+        args::Command::Run(opts) => daemon::run(*opts),
         args::Command::Attach(opts) => client::attach(opts),
         args::Command::Kill { dir, signal } => client::kill(&dir, signal).map(|_| 0),
     };

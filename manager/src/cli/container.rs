@@ -86,8 +86,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
         "HostsPath": dir.join("hosts"),
         "LogPath": cs.shim_dir(&c.id).join("ctr.log"),
         "Name": format!("/{}", c.name),
-        // Docker counts restarts by a restart policy, which berth has not.
-        "RestartCount": 0,
+        "RestartCount": c.restart_count,
         "Driver": "overlay",
         "Mounts": c.mounts,
         "Config": {

@@ -55,6 +55,9 @@ pub enum Command {
     Version(super::version::Args),
     /// Show system information
     Info(super::info::Args),
+    /// Run by a container's shim when it exits: applies its restart policy
+    #[command(hide = true)]
+    InternalExited { id: String },
 }
 
 pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
@@ -78,6 +81,10 @@ pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
         Command::Export(a) => super::export::run(g, a),
         Command::Cp(a) => super::cp::run(g, a),
         Command::Stats(a) => super::stats::run(g, a),
+        // Our stderr is the shim's log: a failed restart is told there.
+        Command::InternalExited { id } => berth::container::lifecycle::on_exit(&g.root, &id)
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("restart of {id}: {e}")),
         Command::Port(a) => super::port::run(g, a),
         Command::Container(a) => super::container::run(g, a),
         Command::Volume(a) => super::volume::run(g, a),

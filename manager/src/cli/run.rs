@@ -13,6 +13,9 @@ pub struct CreateFlags {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// no, always, unless-stopped or on-failure[:MAX-RETRIES]
+    #[arg(long)]
+    pub restart: Option<String>,
     #[arg(long)]
     pub name: Option<String>,
     /// KEY=VALUE, or KEY to take it from berth's environment
@@ -132,6 +135,7 @@ impl CreateFlags {
             tty: self.tty,
             interactive: self.interactive,
             auto_remove: self.rm,
+            restart: self.restart.clone(),
             env: self.env.clone(),
             env_files: self.env_file.clone(),
             workdir: self.workdir.clone(),

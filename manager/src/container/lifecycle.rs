@@ -226,6 +226,17 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     if bridged && net != crate::network::DEFAULT_NETWORK {
         crate::network::inspect(root, &net).map_err(|e| ContainerError::Other(e.to_string()))?;
     }
+    let (restart_policy, restart_max) = match &o.restart {
+        Some(r) => super::opts::parse_restart(r)?,
+        None => ("no".to_string(), 0),
+    };
+    if o.auto_remove && restart_policy != "no" {
+        return Err(super::bad(
+            "--restart",
+            o.restart.as_deref().unwrap_or_default(),
+            "conflicts with --rm",
+        ));
+    }
     let stop_timeout = o.stop_timeout.unwrap_or(10);
     let log_max_size = match &o.log_max_size {
         Some(s) => super::opts::parse_size("--log-opt max-size", s)?,
@@ -239,6 +250,8 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         tty: o.tty,
         open_stdin: o.interactive,
         auto_remove: o.auto_remove,
+        restart_policy,
+        restart_max,
         stop_timeout,
         runtime,
         network_mode: net,
@@ -595,6 +608,19 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
     let cs = ContainerStore::open(root)?;
     let _l = cs.lock(&c.id)?;
     let mut c = cs.load(&c.id)?;
+    // A start by hand begins the policy's count again, as in docker.
+    c.manually_stopped = false;
+    c.restart_count = 0;
+    c.restart_delay_ms = 0;
+    start_locked(root, &cs, c, attach)
+}
+
+fn start_locked(
+    root: &Path,
+    cs: &ContainerStore,
+    mut c: Container,
+    attach: bool,
+) -> Result<Started> {
     let st = cs.state(&c);
     if st.status == Status::Running {
         return Err(ContainerError::AlreadyRunning(c.name.clone()));
@@ -603,10 +629,10 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
     let shim_dir = cs.shim_dir(&c.id);
     if st.status == Status::Exited {
         // A restart: the previous run's runtime state must go first.
-        runtime_delete(&cs, &c);
+        runtime_delete(cs, &c);
         let _ = fs::remove_file(shim_dir.join("exit"));
     }
-    let ipc_peer = super::net::refresh_peer_namespaces(&cs, &c)?;
+    let ipc_peer = super::net::refresh_peer_namespaces(cs, &c)?;
     let images = Store::open(root)?;
     let shim = sibling("berth-shim");
     if !shim.exists() {
@@ -616,7 +642,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
         )));
     }
     let out = {
-        let _ns = enter_private_ns(&images, &c, &dir)?;
+        let ns = enter_private_ns(&images, &c, &dir)?;
         if let Some(pid) = ipc_peer {
             let shm = dir.join("shm");
             fs::create_dir_all(&shm).map_err(ioe("creating shm"))?;
@@ -655,11 +681,42 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
         if c.log_max_size > 0 {
             cmd.arg("--log-max-size").arg(c.log_max_size.to_string());
         }
-        cmd.stdin(Stdio::null())
+        // The policy is applied by `berth internal-exited`, which the shim
+        // runs once the exit is recorded, in the host's mount namespace (ours
+        // is private): the shim opens it through an fd we pass down.
+        let host_ns = if restarts(&c) {
+            let exe = std::env::current_exe().map_err(ioe("locating the berth binary"))?;
+            // SAFETY: F_DUPFD makes a descriptor without FD_CLOEXEC; closed below.
+            let fd = unsafe { libc::fcntl(ns.0.as_raw_fd(), libc::F_DUPFD, 3) };
+            if fd < 0 {
+                return Err(ioe("dup")(std::io::Error::last_os_error()));
+            }
+            cmd.arg("--exit-command")
+                .arg(exe)
+                .args(["--exit-command-arg", "--root", "--exit-command-arg"])
+                .arg(root.canonicalize().map_err(ioe("resolving --root"))?)
+                .args([
+                    "--exit-command-arg",
+                    "internal-exited",
+                    "--exit-command-arg",
+                ])
+                .arg(&c.id)
+                .arg("--exit-command-mntns")
+                .arg(format!("/proc/self/fd/{fd}"));
+            Some(fd)
+        } else {
+            None
+        };
+        let out = cmd
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
-            .map_err(ioe(format!("running {}", shim.display())))?
+            .output();
+        if let Some(fd) = host_ns {
+            // SAFETY: the descriptor dup'ed above, ours alone.
+            unsafe { libc::close(fd) };
+        }
+        out.map_err(ioe(format!("running {}", shim.display())))?
     };
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let pid = match reply["pid"].as_i64() {
@@ -674,7 +731,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
                         .trim_start_matches("berth-shim: ")
                         .to_string()
                 });
-            runtime_delete(&cs, &c);
+            runtime_delete(cs, &c);
             return Err(ContainerError::Runtime(format!(
                 "cannot create the container: {msg}"
             )));
@@ -687,20 +744,20 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
     let fail = |e: ContainerError| {
         let _ = attach::send_signal(&shim_dir, libc::SIGKILL);
         wait_shim_gone(&shim_dir);
-        runtime_delete(&cs, &c0);
+        runtime_delete(cs, &c0);
         net_teardown(root, &c0);
         e
     };
     if c.network_mode == "none" {
         lo_up(pid).map_err(fail)?;
     }
-    super::net::attach_all(root, &cs, &mut c, pid).map_err(fail)?;
+    super::net::attach_all(root, cs, &mut c, pid).map_err(fail)?;
     let sock = if attach {
         Some(attach::connect(&shim_dir).map_err(|e| fail(ioe("attaching to the container")(e)))?)
     } else {
         None
     };
-    let mut cmd = runtime_cmd(&cs, &c);
+    let mut cmd = runtime_cmd(cs, &c);
     cmd.args(["start", &c.id]);
     run_runtime(cmd, "start").map_err(fail)?;
     Ok(Started {
@@ -743,8 +800,85 @@ pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container> {
     if cs.state(&c).status != Status::Running {
         return Err(ContainerError::NotRunning(c.name));
     }
+    if restarts(&c) {
+        let _l = cs.lock(&c.id)?;
+        mark_stopped(&cs, &c.id)?;
+    }
     cs.signal(&c, sig)?;
     Ok(c)
+}
+
+/// Whether a restart policy is to bring the container back when it exits.
+fn restarts(c: &Container) -> bool {
+    matches!(
+        c.restart_policy.as_str(),
+        "always" | "unless-stopped" | "on-failure"
+    )
+}
+
+/// Stopped by hand: the policy leaves it alone until the next start.
+fn mark_stopped(cs: &ContainerStore, id: &str) -> Result<()> {
+    let mut c = cs.load(id)?;
+    if !c.manually_stopped {
+        c.manually_stopped = true;
+        cs.save(&c)?;
+    }
+    Ok(())
+}
+
+/// `berth internal-exited ID`, run by the shim once the container's exit is
+/// recorded: applies the restart policy, after docker's backoff (100 ms,
+/// doubled at each restart of a container that ran less than 10 s, at most
+/// one minute). Returns whether it started the container again.
+pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.load(id)?;
+    wait_shim_gone(&cs.shim_dir(id));
+    let st = cs.state(&c);
+    let wanted = |c: &Container, st: &super::store::State| {
+        restarts(c)
+            && !c.manually_stopped
+            && st.status == Status::Exited
+            && match c.restart_policy.as_str() {
+                "on-failure" => {
+                    st.exit_code.unwrap_or(1) != 0
+                        && (c.restart_max == 0 || c.restart_count < c.restart_max)
+                }
+                _ => true,
+            }
+    };
+    if !wanted(&c, &st) {
+        return Ok(false);
+    }
+    let secs = |t: Option<&str>| t.and_then(crate::image::time::parse_rfc3339);
+    let ran = match (
+        secs(c.started_at.as_deref()),
+        secs(st.finished_at.as_deref()),
+    ) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0,
+    };
+    let delay = if ran >= 10 || c.restart_delay_ms == 0 {
+        100
+    } else {
+        (c.restart_delay_ms * 2).min(60_000)
+    };
+    std::thread::sleep(Duration::from_millis(delay));
+    // Looked at again under the lock: a stop, rm or start may have come meanwhile.
+    let _l = cs.lock(id)?;
+    let Ok(mut c2) = cs.load(id) else {
+        return Ok(false);
+    };
+    let st = cs.state(&c2);
+    if !wanted(&c2, &st) || c2.started_at != c.started_at {
+        return Ok(false);
+    }
+    // Its address went with the exit; start attaches it again.
+    net_teardown(root, &c2);
+    c2.restart_count += 1;
+    c2.restart_delay_ms = delay;
+    start_locked(root, &cs, c2, false)?;
+    Ok(true)
 }
 
 /// The stop signal, then SIGKILL after `timeout` seconds.
@@ -752,6 +886,9 @@ pub fn stop(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> 
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
     let _l = cs.lock(&c.id)?;
+    if restarts(&c) {
+        mark_stopped(&cs, &c.id)?;
+    }
     stop_locked(&cs, &c, timeout)?;
     // Its address and ports are free for others while it is stopped; start
     // attaches it again.

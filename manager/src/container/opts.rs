@@ -13,6 +13,7 @@ pub struct CreateOptions {
     pub tty: bool,
     pub interactive: bool,
     pub auto_remove: bool,
+    pub restart: Option<String>,
     pub env: Vec<String>,
     pub env_files: Vec<PathBuf>,
     pub workdir: Option<String>,
@@ -51,6 +52,33 @@ pub struct CreateOptions {
     pub pid: Option<String>,
     pub uts: Option<String>,
     pub log_max_size: Option<String>,
+}
+
+/// `--restart`: docker's policy names; the count bounds on-failure's retries
+/// (0: no bound).
+pub fn parse_restart(s: &str) -> Result<(String, u32)> {
+    let (name, max) = match s.split_once(':') {
+        Some((n, m)) => (n, Some(m)),
+        None => (s, None),
+    };
+    match (name, max) {
+        ("no" | "always" | "unless-stopped", None) => Ok((name.to_string(), 0)),
+        ("on-failure", None) => Ok((name.to_string(), 0)),
+        ("on-failure", Some(m)) => m
+            .parse::<u32>()
+            .map(|m| (name.to_string(), m))
+            .map_err(|_| bad("--restart", s, "the maximum retry count must be a number")),
+        ("always" | "unless-stopped" | "no", Some(_)) => Err(bad(
+            "--restart",
+            s,
+            "only on-failure takes a maximum retry count",
+        )),
+        _ => Err(bad(
+            "--restart",
+            s,
+            "expected no, always, unless-stopped or on-failure[:MAX]",
+        )),
+    }
 }
 
 /// `512m`, `1g`, `1024` (bytes), `2k`... as docker reads --memory.

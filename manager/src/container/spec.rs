@@ -287,6 +287,11 @@ fn host_config(o: &CreateOptions, spec: &Value) -> Value {
         "Init": o.init,
         "ShmSize": shm,
         "IpcMode": o.ipc.clone().unwrap_or_else(|| "private".into()),
+        "RestartPolicy": {
+            "Name": o.restart.as_deref().map(|r| r.split(':').next().unwrap_or(r)).unwrap_or("no"),
+            "MaximumRetryCount": o.restart.as_deref()
+                .and_then(|r| r.split_once(':')).and_then(|(_, m)| m.parse::<u32>().ok()).unwrap_or(0),
+        },
         "PidMode": o.pid.clone().unwrap_or_default(),
         "UTSMode": o.uts.clone().unwrap_or_default(),
         "Sysctls": spec["linux"]["sysctl"].as_object().cloned().unwrap_or_default(),

@@ -61,6 +61,22 @@ pub struct Container {
     /// is never taken for it when the shim is gone.
     #[serde(default)]
     pub init_start: Option<u64>,
+    /// `--restart`: "no", "always", "unless-stopped" or "on-failure".
+    #[serde(default = "no_restart")]
+    pub restart_policy: String,
+    /// on-failure's bound on restarts (0: none).
+    #[serde(default)]
+    pub restart_max: u32,
+    /// Restarts by the policy since the last start by hand.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// The wait before the next restart by the policy: 100 ms, doubled at
+    /// each restart of a container that ran less than 10 s, at most 1 min.
+    #[serde(default)]
+    pub restart_delay_ms: u64,
+    /// Stopped or killed by a user: the policy does not restart it.
+    #[serde(default)]
+    pub manually_stopped: bool,
     /// The shim rotates the log past this many bytes (0: never).
     #[serde(default)]
     pub log_max_size: u64,
@@ -70,6 +86,10 @@ pub struct Container {
     /// Anything else a verb wants to remember (network attachments...).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn no_restart() -> String {
+    "no".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
