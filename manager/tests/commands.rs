@@ -977,3 +977,111 @@ fn port_lists_published_ports() {
     e.fails(&["port", "web", "81"], "no public port");
     e.ok(&["rm", "-f", "web"]);
 }
+
+/// A file of the container's cgroup as the host sees it, on v1 or v2.
+fn cgroup_file(id: &str, v1: (&str, &str), v2: &str) -> String {
+    let p1 = std::path::Path::new("/sys/fs/cgroup")
+        .join(v1.0)
+        .join("berth")
+        .join(id)
+        .join(v1.1);
+    let p2 = std::path::Path::new("/sys/fs/cgroup/berth")
+        .join(id)
+        .join(v2);
+    std::fs::read_to_string(&p1)
+        .or_else(|_| std::fs::read_to_string(&p2))
+        .unwrap_or_else(|e| panic!("{} or {}: {e}", p1.display(), p2.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pause_unpause_and_update() {
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done",
+    ]);
+    let id = e.id_of("p");
+    // The counter, read from the host through the container's upper layer.
+    let n_file = e.root.join("containers").join(&id).join("upper/tmp/n");
+    let count = || std::fs::read_to_string(&n_file).unwrap_or_default();
+    wait_until(10, "the counter", || !count().is_empty());
+    e.ok(&["pause", "p"]);
+    assert_eq!(
+        e.inspect(
+            "p",
+            "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"
+        ),
+        "paused true true"
+    );
+    assert!(e.ok(&["ps"]).contains("(Paused)"));
+    assert_eq!(
+        e.ok(&["ps", "--filter", "status=paused", "--format", "{{.Names}}"]),
+        "p\n"
+    );
+    e.fails(&["exec", "p", "true"], "paused");
+    e.fails(&["pause", "p"], "already paused");
+    let frozen = count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(count(), frozen, "a paused container does not run");
+    e.ok(&["unpause", "p"]);
+    wait_until(5, "the counter again", || count() != frozen);
+    e.fails(&["unpause", "p"], "not paused");
+    assert_eq!(e.inspect("p", "{{.State.Status}}"), "running");
+
+    e.ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "--restart",
+        "on-failure:4",
+        "p",
+    ]);
+    let limits = || {
+        (
+            cgroup_file(&id, ("memory", "memory.limit_in_bytes"), "memory.max"),
+            cgroup_file(&id, ("pids", "pids.max"), "pids.max"),
+            cgroup_file(&id, ("cpu", "cpu.cfs_quota_us"), "cpu.max"),
+        )
+    };
+    let want = |l: (String, String, String)| {
+        assert_eq!(l.0, "67108864");
+        assert_eq!(l.1, "50");
+        assert!(l.2 == "50000" || l.2 == "50000 100000", "{}", l.2);
+    };
+    want(limits());
+    assert_eq!(
+        e.inspect(
+            "p",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} \
+             {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "67108864 50 500000000 on-failure:4"
+    );
+    // Kept for the next start.
+    e.ok(&["restart", "-t", "0", "p"]);
+    want(limits());
+    e.fails(&["update", "p"], "nothing to update");
+    e.fails(&["update", "--memory", "lots", "p"], "--memory");
+    e.fails(&["update", "--restart", "never", "p"], "--restart");
+
+    // A paused container still stops.
+    e.ok(&["pause", "p"]);
+    e.ok(&["stop", "-t", "1", "p"]);
+    assert_eq!(e.inspect("p", "{{.State.Status}}"), "exited");
+    e.ok(&["rm", "p"]);
+    e.assert_nothing_left(&[id]);
+}

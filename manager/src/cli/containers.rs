@@ -17,6 +17,12 @@ pub enum Command {
     Kill(super::kill::Args),
     /// Restart containers
     Restart(super::restart::Args),
+    /// Freeze every process of containers
+    Pause(super::pause::Args),
+    /// Thaw paused containers
+    Unpause(super::pause::Args),
+    /// Change the limits or restart policy of containers
+    Update(super::update::Args),
     /// Remove containers
     Rm(super::rm::Args),
     /// List containers
@@ -68,6 +74,9 @@ pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
         Command::Stop(a) => super::stop::run(g, a),
         Command::Kill(a) => super::kill::run(g, a),
         Command::Restart(a) => super::restart::run(g, a),
+        Command::Pause(a) => super::pause::pause(g, a),
+        Command::Unpause(a) => super::pause::unpause(g, a),
+        Command::Update(a) => super::update::run(g, a),
         Command::Rm(a) => super::rm::run(g, a),
         Command::Ps(a) => super::ps::run(g, a),
         Command::Logs(a) => super::logs::run(g, a),

@@ -45,7 +45,8 @@ pub fn status_text(c: &Container, st: &State) -> String {
                 .as_deref()
                 .and_then(parse_rfc3339)
                 .unwrap_or(now);
-            format!("Up {}", duration(now - t))
+            let paused = if st.paused { " (Paused)" } else { "" };
+            format!("Up {}{paused}", duration(now - t))
         }
         Status::Exited => match (
             st.exit_code,
@@ -65,7 +66,7 @@ fn matches(c: &Container, st: &State, f: &str) -> anyhow::Result<bool> {
     Ok(match k {
         "name" => c.name.contains(v),
         "id" => c.id.starts_with(v),
-        "status" => st.status.as_str() == v,
+        "status" => st.name() == v,
         "ancestor" => c.image == v || c.image_id.contains(v),
         "label" => match v.split_once('=') {
             Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
@@ -103,7 +104,7 @@ fn ports_column(ports: &[String]) -> String {
 pub fn row_json(c: &Container, st: &State, full: bool) -> serde_json::Value {
     serde_json::json!({
         "ID": if full { c.id.as_str() } else { c.short_id() }, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
-        "Command": c.args.join(" "), "CreatedAt": c.created, "State": st.status.as_str(),
+        "Command": c.args.join(" "), "CreatedAt": c.created, "State": st.name(),
         "Status": status_text(c, st), "ExitCode": st.exit_code, "Pid": st.pid,
         "Ports": c.ports.join(", "), "Labels": c.labels,
         "RunningFor": parse_rfc3339(&c.created).map(ago).unwrap_or_default(), "Mounts": c.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),

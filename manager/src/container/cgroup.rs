@@ -20,6 +20,17 @@ fn v1(ctrl: &str, id: &str) -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// Whether the container's processes are frozen (`pause`): the v1 freezer
+/// where there is one (hybrid hosts freeze there), else cgroup2's.
+pub fn frozen(id: &str) -> bool {
+    match v1("freezer", id) {
+        Some(d) => fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN"),
+        None => v2(id)
+            .and_then(|d| fs::read_to_string(d.join("cgroup.freeze")).ok())
+            .is_some_and(|s| s.trim() == "1"),
+    }
+}
+
 fn read_u64(p: PathBuf) -> Option<u64> {
     fs::read_to_string(p).ok()?.trim().parse().ok()
 }

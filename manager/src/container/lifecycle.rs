@@ -805,6 +805,114 @@ pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container> {
         mark_stopped(&cs, &c.id)?;
     }
     cs.signal(&c, sig)?;
+    thaw_if_paused(&cs, &c);
+    Ok(c)
+}
+
+/// `pause`: freezes every process of the container (the runtime's `pause`).
+pub fn pause(root: &Path, name: &str) -> Result<Container> {
+    freeze(root, name, true)
+}
+
+/// `unpause`: thaws them (the runtime's `resume`).
+pub fn unpause(root: &Path, name: &str) -> Result<Container> {
+    freeze(root, name, false)
+}
+
+fn freeze(root: &Path, name: &str, on: bool) -> Result<Container> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let _l = cs.lock(&c.id)?;
+    let st = cs.state(&c);
+    if st.status != Status::Running {
+        return Err(ContainerError::NotRunning(c.name));
+    }
+    if st.paused == on {
+        let what = if on { "already paused" } else { "not paused" };
+        return Err(ContainerError::Other(format!(
+            "container {} is {what}",
+            c.name
+        )));
+    }
+    let mut cmd = runtime_cmd(&cs, &c);
+    cmd.args([if on { "pause" } else { "resume" }, &c.id]);
+    run_runtime(cmd, if on { "pause" } else { "unpause" })?;
+    Ok(c)
+}
+
+/// Frozen processes take a signal only once thawed (SIGKILL too, under the
+/// v1 freezer): after signalling a paused container, thaw it, as docker does.
+fn thaw_if_paused(cs: &ContainerStore, c: &Container) {
+    if super::cgroup::frozen(&c.id) {
+        let mut cmd = runtime_cmd(cs, c);
+        cmd.args(["resume", &c.id]);
+        if let Err(e) = run_runtime(cmd, "unpause") {
+            log::warn!("{e}");
+        }
+    }
+}
+
+/// `update`: new limits for a container, applied at once when it runs
+/// (`RUNTIME update --resources -`) and kept for its next starts; and a new
+/// restart policy.
+pub fn update(root: &Path, name: &str, o: &CreateOptions) -> Result<Container> {
+    let limits = super::spec::resources(o)?;
+    let policy = o
+        .restart
+        .as_deref()
+        .map(super::opts::parse_restart)
+        .transpose()?;
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let _l = cs.lock(&c.id)?;
+    let mut c = cs.load(&c.id)?;
+    if c.auto_remove && policy.as_ref().is_some_and(|(p, _)| p != "no") {
+        return Err(super::bad(
+            "--restart",
+            o.restart.as_deref().unwrap_or_default(),
+            "conflicts with --rm",
+        ));
+    }
+    let cfg = cs.dir_of(&c.id).join("bundle/config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(&cfg).map_err(ioe("reading config.json"))?)
+            .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
+    let res = &mut spec["linux"]["resources"];
+    for (k, v) in limits.as_object().into_iter().flatten() {
+        for (kk, vv) in v.as_object().into_iter().flatten() {
+            res[k][kk] = vv.clone();
+        }
+    }
+    if limits.as_object().is_some_and(|m| !m.is_empty()) && cs.state(&c).status == Status::Running {
+        let mut cmd = runtime_cmd(&cs, &c);
+        cmd.args(["update", "--resources", "-", &c.id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(ioe("running the runtime for update"))?;
+        if let Some(mut i) = child.stdin.take() {
+            use std::io::Write;
+            let _ = i.write_all(&serde_json::to_vec(&limits).expect("json"));
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(ioe("running the runtime for update"))?;
+        if !out.status.success() {
+            return Err(ContainerError::Runtime(format!(
+                "update: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    super::write_atomic(&cfg, &serde_json::to_vec(&spec).expect("spec"))
+        .map_err(ioe("writing config.json"))?;
+    super::spec::set_host_limits(&mut c.host_config, &spec["linux"]["resources"]);
+    if let Some((p, max)) = policy {
+        c.host_config["RestartPolicy"] = serde_json::json!({"Name": p, "MaximumRetryCount": max});
+        c.restart_policy = p;
+        c.restart_max = max;
+    }
+    cs.save(&c)?;
     Ok(c)
 }
 
@@ -902,7 +1010,9 @@ fn stop_locked(cs: &ContainerStore, c: &Container, timeout: Option<u32>) -> Resu
     }
     let sig = signal_number(&c.stop_signal).unwrap_or(libc::SIGTERM);
     let t = timeout.unwrap_or(c.stop_timeout);
-    if cs.signal(c, sig).is_ok() && wait_stopped(cs, c, Some(Duration::from_secs(t as u64))) {
+    let sent = cs.signal(c, sig).is_ok();
+    thaw_if_paused(cs, c);
+    if sent && wait_stopped(cs, c, Some(Duration::from_secs(t as u64))) {
         return Ok(());
     }
     let _ = cs.signal(c, libc::SIGKILL);
@@ -924,6 +1034,7 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<Con
             return Err(ContainerError::Running(c.name));
         }
         let _ = cs.signal(&c, libc::SIGKILL);
+        thaw_if_paused(&cs, &c);
         if !wait_stopped(&cs, &c, Some(Duration::from_secs(10))) {
             return Err(ContainerError::Other(format!(
                 "container {} did not stop after SIGKILL",
@@ -1025,9 +1136,16 @@ pub struct ExecOptions {
 pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
-    if cs.state(&c).status != Status::Running {
+    let st = cs.state(&c);
+    if st.status != Status::Running {
         return Err(ContainerError::Other(format!(
             "container {} is not running: cannot exec into it",
+            c.name
+        )));
+    }
+    if st.paused {
+        return Err(ContainerError::Other(format!(
+            "container {} is paused: unpause it before exec",
             c.name
         )));
     }

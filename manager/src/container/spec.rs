@@ -145,6 +145,53 @@ fn ns_path(
     }
 }
 
+/// linux.resources' memory, cpu and pids from --memory, --memory-swap,
+/// --cpus, --cpu-shares, --cpuset-cpus and --pids-limit (for `create` and
+/// `update`): only what was given.
+pub fn resources(o: &CreateOptions) -> Result<Value> {
+    let mut res = json!({});
+    if let Some((mem, swap)) = parse_memory(o)? {
+        res["memory"] = json!({"limit": mem});
+        if let Some(s) = swap {
+            res["memory"]["swap"] = json!(s);
+        }
+    }
+    if let Some(c) = &o.cpus {
+        let v: f64 = c
+            .parse()
+            .map_err(|_| bad("--cpus", c, "expected a number like 1.5"))?;
+        if !(v > 0.0 && v <= 1024.0) {
+            return Err(bad("--cpus", c, "must be between 0 and the number of CPUs"));
+        }
+        res["cpu"]["period"] = json!(100_000);
+        res["cpu"]["quota"] = json!((v * 100_000.0) as i64);
+    }
+    if let Some(s) = o.cpu_shares {
+        res["cpu"]["shares"] = json!(s);
+    }
+    if let Some(s) = &o.cpuset_cpus {
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ',' || c == '-')
+        {
+            return Err(bad("--cpuset-cpus", s, "expected a list like 0-1,3"));
+        }
+        res["cpu"]["cpus"] = json!(s);
+    }
+    if let Some(p) = o.pids_limit {
+        if p == 0 || p < -1 {
+            return Err(bad(
+                "--pids-limit",
+                &p.to_string(),
+                "must be positive or -1",
+            ));
+        }
+        res["pids"] = json!({"limit": p});
+    }
+    Ok(res)
+}
+
 fn rlimits() -> Value {
     // Docker hands over the daemon's limits; ours are the caller's hard limits.
     let mut out = Vec::new();
@@ -221,11 +268,6 @@ pub struct Built {
 
 /// docker's `HostConfig` of inspect: the values the spec ended up with, named as docker names them.
 fn host_config(o: &CreateOptions, spec: &Value) -> Value {
-    let res = &spec["linux"]["resources"];
-    let nano_cpus = match (res["cpu"]["quota"].as_i64(), res["cpu"]["period"].as_i64()) {
-        (Some(q), Some(p)) if p > 0 => q * 1_000_000_000 / p,
-        _ => 0,
-    };
     let shm = spec["mounts"]
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["destination"] == "/dev/shm"))
@@ -269,14 +311,8 @@ fn host_config(o: &CreateOptions, spec: &Value) -> Value {
             })
             .collect()
     };
-    json!({
+    let mut hc = json!({
         "Binds": o.volumes.iter().filter(|v| v.contains(':')).collect::<Vec<_>>(),
-        "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
-        "MemorySwap": res["memory"]["swap"].as_i64().unwrap_or(0),
-        "NanoCpus": nano_cpus,
-        "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
-        "CpusetCpus": res["cpu"]["cpus"].as_str().unwrap_or(""),
-        "PidsLimit": res["pids"]["limit"].as_i64(),
         "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
         "Privileged": o.privileged,
         "CapAdd": caps(&o.cap_add),
@@ -300,7 +336,23 @@ fn host_config(o: &CreateOptions, spec: &Value) -> Value {
         "Tmpfs": tmpfs,
         "LogConfig": {"Type": "k8s-file", "Config": o.log_max_size.as_ref()
             .map(|m| json!({"max-size": m})).unwrap_or_else(|| json!({}))},
-    })
+    });
+    set_host_limits(&mut hc, &spec["linux"]["resources"]);
+    hc
+}
+
+/// The limits in docker's `HostConfig` (Memory, NanoCpus...) from linux.resources.
+pub fn set_host_limits(hc: &mut Value, res: &Value) {
+    let nano_cpus = match (res["cpu"]["quota"].as_i64(), res["cpu"]["period"].as_i64()) {
+        (Some(q), Some(p)) if p > 0 => q * 1_000_000_000 / p,
+        _ => 0,
+    };
+    hc["Memory"] = json!(res["memory"]["limit"].as_i64().unwrap_or(0));
+    hc["MemorySwap"] = json!(res["memory"]["swap"].as_i64().unwrap_or(0));
+    hc["NanoCpus"] = json!(nano_cpus);
+    hc["CpuShares"] = json!(res["cpu"]["shares"].as_u64().unwrap_or(0));
+    hc["CpusetCpus"] = json!(res["cpu"]["cpus"].as_str().unwrap_or(""));
+    hc["PidsLimit"] = json!(res["pids"]["limit"].as_i64());
 }
 
 pub fn parse_memory(o: &CreateOptions) -> Result<Option<(i64, Option<i64>)>> {
@@ -654,45 +706,10 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
     spec["mounts"] = json!(mounts);
 
     // Resources.
+    let limits = resources(o)?;
     let res = &mut spec["linux"]["resources"];
-    if let Some((mem, swap)) = parse_memory(o)? {
-        res["memory"] = json!({"limit": mem});
-        if let Some(s) = swap {
-            res["memory"]["swap"] = json!(s);
-        }
-    }
-    if let Some(c) = &o.cpus {
-        let v: f64 = c
-            .parse()
-            .map_err(|_| bad("--cpus", c, "expected a number like 1.5"))?;
-        if !(v > 0.0 && v <= 1024.0) {
-            return Err(bad("--cpus", c, "must be between 0 and the number of CPUs"));
-        }
-        res["cpu"]["period"] = json!(100_000);
-        res["cpu"]["quota"] = json!((v * 100_000.0) as i64);
-    }
-    if let Some(s) = o.cpu_shares {
-        res["cpu"]["shares"] = json!(s);
-    }
-    if let Some(s) = &o.cpuset_cpus {
-        if s.is_empty()
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == ',' || c == '-')
-        {
-            return Err(bad("--cpuset-cpus", s, "expected a list like 0-1,3"));
-        }
-        res["cpu"]["cpus"] = json!(s);
-    }
-    if let Some(p) = o.pids_limit {
-        if p == 0 || p < -1 {
-            return Err(bad(
-                "--pids-limit",
-                &p.to_string(),
-                "must be positive or -1",
-            ));
-        }
-        res["pids"] = json!({"limit": p});
+    for (k, v) in limits.as_object().into_iter().flatten() {
+        res[k] = v.clone();
     }
     let mut devices = Vec::new();
     for d in &o.devices {

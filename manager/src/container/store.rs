@@ -119,16 +119,28 @@ pub struct State {
     pub exit_code: Option<i32>,
     pub finished_at: Option<String>,
     pub oom_killed: bool,
+    /// Running, with its processes frozen (`pause`).
+    pub paused: bool,
 }
 
 impl State {
-    fn running(pid: i32) -> State {
+    /// docker's State.Status: the status, or "paused".
+    pub fn name(&self) -> &'static str {
+        if self.paused {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
+
+    fn running(pid: i32, id: &str) -> State {
         State {
             status: Status::Running,
             pid,
             exit_code: None,
             finished_at: None,
             oom_killed: false,
+            paused: super::cgroup::frozen(id),
         }
     }
 }
@@ -473,6 +485,7 @@ impl ContainerStore {
                 exit_code: None,
                 finished_at: None,
                 oom_killed: false,
+                paused: false,
             };
         }
         if let Ok(b) = fs::read(shim.join("exit")) {
@@ -483,6 +496,7 @@ impl ContainerStore {
                     exit_code: Some(e.exit_code),
                     finished_at: Some(e.exited_at),
                     oom_killed: oom || e.exit_code == 137 && oom_in_cgroup(&c.id),
+                    paused: false,
                 };
             }
         }
@@ -491,12 +505,12 @@ impl ContainerStore {
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
-            return State::running(pid);
+            return State::running(pid, &c.id);
         }
         // The shim died without an exit record: the init may still live on,
         // re-parented to the host's init. That is the truth ps must show.
         if let Some(pid) = self.orphan_pid(c) {
-            return State::running(pid);
+            return State::running(pid, &c.id);
         }
         State {
             status: Status::Exited,
@@ -504,6 +518,7 @@ impl ContainerStore {
             exit_code: None,
             finished_at: None,
             oom_killed: false,
+            paused: false,
         }
     }
 
