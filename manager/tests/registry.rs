@@ -694,3 +694,53 @@ fn skopeo_pushed_images_pull_and_berth_pushed_images_copy() {
         env.image_json(&pushed)["Digest"]
     );
 }
+
+#[test]
+fn run_and_create_pull_a_missing_image_as_docker_does() {
+    let reg = Registry::start();
+    let src = Env::new("autopull-src");
+    let tar = busybox_tar(src.dir.path());
+    let r = format!("{}/t/bb:1", reg.host());
+    src.ok(&["import", tar.to_str().unwrap(), &r]);
+    src.ok(&["push", &r]);
+
+    let env = Env::new("autopull");
+    let run = |extra: &[&str], args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(args);
+        env.run(&a)
+    };
+    let o = run(&[], &[&r, "echo", "hi"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n");
+    assert!(
+        err.contains(&format!("Unable to find image '{r}' locally")),
+        "{err}"
+    );
+    // Here now: no pull.
+    let o = run(&[], &[&r, "true"]);
+    assert!(o.status.success() && o.stderr.is_empty(), "{o:?}");
+    // --pull always asks the registry again.
+    let o = run(&["--pull", "always"], &[&r, "true"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Status: "),
+        "{o:?}"
+    );
+    let absent = format!("{}/t/absent:1", reg.host());
+    let e = env.fails(&["run", "--pull", "never", &absent, "true"]);
+    assert!(e.contains("no such image"), "{e}");
+    assert!(env.fails(&["run", &absent, "true"]).contains("absent"));
+    let e = env.fails(&["run", "--pull", "sometimes", &r, "true"]);
+    assert!(e.contains("--pull"), "{e}");
+    // create pulls too.
+    env.ok(&["rmi", &r]);
+    let id = env.ok(&["create", "--network", "none", &r, "true"]);
+    assert_eq!(id.trim().len(), 64);
+    env.ok(&["rm", id.trim()]);
+    // Nothing is left of the failed ones.
+    let ps = env.ok(&["ps", "-aq"]);
+    assert!(ps.is_empty(), "{ps}");
+}

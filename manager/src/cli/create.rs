@@ -10,7 +10,9 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let c = lifecycle::create(&g.root, &a.flags.options()?)?;
+    let mut o = a.flags.options()?;
+    o.image_id = super::run::ensure_image(g, &o.image, a.flags.pull.as_deref())?;
+    let c = lifecycle::create(&g.root, &o)?;
     println!("{}", c.id);
     Ok(())
 }

@@ -1,5 +1,7 @@
 use berth::container::lifecycle;
 use berth::container::opts::CreateOptions;
+use berth::image::progress::Progress;
+use berth::image::registry;
 
 /// The flags of `run` and `create`.
 #[derive(clap::Args, Clone)]
@@ -16,6 +18,9 @@ pub struct CreateFlags {
     /// no, always, unless-stopped or on-failure[:MAX-RETRIES]
     #[arg(long)]
     pub restart: Option<String>,
+    /// Pull the image: missing (when it is not here; the default), always or never
+    #[arg(long)]
+    pub pull: Option<String>,
     #[arg(long)]
     pub name: Option<String>,
     /// KEY=VALUE, or KEY to take it from berth's environment
@@ -129,6 +134,7 @@ impl CreateFlags {
         }
         Ok(CreateOptions {
             image: self.args[0].clone(),
+            image_id: None,
             cmd: self.args[1..].to_vec(),
             entrypoint: self.entrypoint.clone(),
             name: self.name.clone(),
@@ -189,8 +195,41 @@ pub struct Args {
     pub flags: CreateFlags,
 }
 
+/// docker's `--pull`: the image is pulled when it is not here (`missing`,
+/// the default), every time (`always`) or never. The image's id, when there
+/// is one now.
+pub fn ensure_image(
+    g: &super::Globals,
+    image: &str,
+    policy: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let policy = policy.unwrap_or("missing");
+    if !matches!(policy, "missing" | "always" | "never") {
+        anyhow::bail!("invalid --pull {policy:?}: expected missing, always or never");
+    }
+    let store = g.store()?;
+    let have = match store.resolve(image) {
+        Ok(i) => Some(i.record.id.to_string()),
+        Err(berth::image::store::StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if policy == "never" || (have.is_some() && policy == "missing") {
+        return Ok(have);
+    }
+    if have.is_none() {
+        eprintln!("Unable to find image '{image}' locally");
+    }
+    let r = store.parse_reference(image)?;
+    let progress = Progress::new(false);
+    let (img, digest) = registry::pull(&store, &r, &g.auth_file(), &progress)?;
+    progress.line(&format!("Digest: {digest}"));
+    progress.line(&format!("Status: Downloaded image for {r}"));
+    Ok(Some(img.record.id.to_string()))
+}
+
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let o = a.flags.options()?;
+    let mut o = a.flags.options()?;
+    o.image_id = ensure_image(g, &o.image, a.flags.pull.as_deref())?;
     let c = lifecycle::create(&g.root, &o)?;
     let started = match lifecycle::start(&g.root, &c, !a.detach) {
         Ok(s) => s,

@@ -200,7 +200,7 @@ fn net_teardown(root: &Path, c: &Container) {
 pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let images = Store::open(root)?;
     let cs = ContainerStore::open(root)?;
-    let img = images.resolve(&o.image)?;
+    let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
     let runtime = runtime_path(o.runtime.as_deref())?;
     let net = super::net::mode(o);
     let bridged = is_bridged(&net);

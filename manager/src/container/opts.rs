@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
+    /// The image as the user named it (shown by ps and inspect).
     pub image: String,
+    /// The image's id, when the caller resolved the name already (with
+    /// settings the library does not see, such as --default-registry).
+    pub image_id: Option<String>,
     /// Replaces the image's Cmd (with the entrypoint kept) when non-empty.
     pub cmd: Vec<String>,
     pub entrypoint: Option<String>,
