@@ -933,3 +933,80 @@ fn outbound_traffic_is_masqueraded() {
     );
     let _ = server.wait();
 }
+
+#[test]
+fn static_ip_and_aliases_on_a_user_network() {
+    let n = Net::new(230);
+    n.ok(&["network", "create", "--subnet", "10.230.9.0/24", "pinned"]);
+    n.web(
+        "web",
+        &[
+            "--network",
+            "pinned",
+            "--ip",
+            "10.230.9.77",
+            "--network-alias",
+            "www",
+            "--network-alias",
+            "api.internal",
+        ],
+    );
+    assert_eq!(n.ip_of("web"), "10.230.9.77");
+    assert_eq!(
+        n.e.inspect(
+            "web",
+            "{{.NetworkSettings.IPAddress}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.Gateway}} {{join $v.Aliases \",\"}}{{end}}"
+        ),
+        "10.230.9.77 pinned 10.230.9.1 www,api.internal"
+    );
+    // Peers reach it by its aliases as by its name.
+    for host in ["www", "api.internal", "web"] {
+        let (ok, out) = n.get_from(&["--network", "pinned"], host);
+        assert!(ok, "{host}: {out}");
+    }
+    // The address is its own: another container cannot take it, and it is
+    // the same after a restart.
+    n.e.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "pinned",
+            "--ip",
+            "10.230.9.77",
+            "busybox",
+            "true",
+        ],
+        "in use by container web",
+    );
+    n.ok(&["restart", "-t", "0", "web"]);
+    assert_eq!(n.ip_of("web"), "10.230.9.77");
+    for (args, want) in [
+        (vec!["--ip", "10.230.9.78"], "needs a user network"),
+        (vec!["--network-alias", "x"], "needs a user network"),
+        (
+            vec!["--network", "pinned", "--ip", "10.230.10.5"],
+            "not a free host address",
+        ),
+        (
+            vec!["--network", "pinned", "--ip", "10.230.9.1"],
+            "not a free host address",
+        ),
+        (
+            vec!["--network", "pinned", "--ip", "ten"],
+            "expected an IPv4 address",
+        ),
+        (
+            vec!["--network", "pinned", "--network-alias", "a b"],
+            "not a valid host name",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(&args);
+        a.extend_from_slice(&["busybox", "true"]);
+        n.e.fails(&a, want);
+    }
+    n.ok(&["rm", "-f", "web"]);
+    assert_eq!(n.e.container_dirs(), 0);
+    assert_eq!(n.leases("pinned"), 0);
+}

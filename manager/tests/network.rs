@@ -81,6 +81,7 @@ impl Ns {
             hostname: format!("h-{name}"),
             dns: vec![],
             add_hosts: vec![("extra".into(), "192.0.2.77".into())],
+            ..Default::default()
         };
         network::write_etc_files(&etc, &req, None).unwrap();
         let init = Command::new("unshare")

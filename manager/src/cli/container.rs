@@ -109,12 +109,58 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
         "GraphDriver": {"Name": "overlay", "Data": {
             "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"),
             "MergedDir": dir.join("bundle/rootfs")}},
-        "NetworkSettings": {"Ports": c.ports, "Extra": c.extra},
+        "NetworkSettings": network_settings(cs.root(), c),
     });
     if size {
         v["SizeRw"] = serde_json::json!(super::ps::dir_size(&dir.join("upper")));
     }
     v
+}
+
+/// docker's NetworkSettings: the primary network's address at the top, each
+/// network's under Networks, and Ports as docker maps them.
+fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let atts = berth::network::attachments(root, &c.id).unwrap_or_default();
+    let mut ports = Map::new();
+    let mut networks = Map::new();
+    for a in &atts {
+        for p in &a.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let host = json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": p.host_port.to_string(),
+            });
+            match ports.get_mut(&key) {
+                Some(Value::Array(v)) => v.push(host),
+                _ => {
+                    ports.insert(key, json!([host]));
+                }
+            }
+        }
+        networks.insert(
+            a.network.clone(),
+            json!({
+                "IPAddress": a.ip.to_string(), "IPPrefixLen": a.prefix,
+                "Gateway": a.gateway.to_string(), "MacAddress": a.mac,
+                "Aliases": a.aliases,
+            }),
+        );
+    }
+    let primary = atts
+        .iter()
+        .find(|a| a.network == c.network_mode)
+        .or(atts.first());
+    let s = |f: &dyn Fn(&berth::network::Attachment) -> String| primary.map(f).unwrap_or_default();
+    json!({
+        "IPAddress": s(&|a| a.ip.to_string()),
+        "IPPrefixLen": primary.map(|a| a.prefix).unwrap_or(0),
+        "Gateway": s(&|a| a.gateway.to_string()),
+        "MacAddress": s(&|a| a.mac.clone()),
+        "Ports": ports,
+        "Networks": networks,
+        "Extra": c.extra,
+    })
 }
 
 fn host_config(c: &Container) -> serde_json::Value {

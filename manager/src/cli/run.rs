@@ -49,6 +49,12 @@ pub struct CreateFlags {
     /// none, host, bridge or container:NAME
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address on a user network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Another name peers on a user network reach it by
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Publish a port (bridge networking)
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
@@ -152,6 +158,8 @@ impl CreateFlags {
             tmpfs: self.tmpfs.clone(),
             network: self.network.clone(),
             publish: self.publish.clone(),
+            ip: self.ip.clone(),
+            network_aliases: self.network_alias.clone(),
             publish_all: self.publish_all,
             memory: self.memory.clone(),
             memory_swap: self.memory_swap.clone(),

@@ -237,6 +237,35 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             "conflicts with --rm",
         ));
     }
+    let ip = match &o.ip {
+        Some(s) => Some(
+            s.parse::<std::net::Ipv4Addr>()
+                .map_err(|_| super::bad("--ip", s, "expected an IPv4 address"))?,
+        ),
+        None => None,
+    };
+    let user_net = bridged && net != crate::network::DEFAULT_NETWORK;
+    if !user_net && (ip.is_some() || !o.network_aliases.is_empty()) {
+        let (flag, v) = match &o.ip {
+            Some(s) => ("--ip", s.as_str()),
+            None => ("--network-alias", o.network_aliases[0].as_str()),
+        };
+        return Err(super::bad(
+            flag,
+            v,
+            format!("needs a user network (network create), not --network {net}"),
+        ));
+    }
+    for a in &o.network_aliases {
+        if a.is_empty()
+            || a.len() > 253
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+        {
+            return Err(super::bad("--network-alias", a, "not a valid host name"));
+        }
+    }
     let stop_timeout = o.stop_timeout.unwrap_or(10);
     let log_max_size = match &o.log_max_size {
         Some(s) => super::opts::parse_size("--log-opt max-size", s)?,
@@ -370,6 +399,8 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             hostname: c.hostname.clone(),
             dns: o.dns.clone(),
             add_hosts: parse_add_hosts(&o.add_hosts)?,
+            ip,
+            aliases: o.network_aliases.clone(),
         };
         crate::network::write_etc_files(&dir, &req, None)
             .map_err(|e| ContainerError::Other(e.to_string()))?;

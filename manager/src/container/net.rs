@@ -84,7 +84,10 @@ fn request_for(c: &Container, network: &str) -> NetRequest {
         ..Default::default()
     });
     r.network = network.to_string();
+    // Ports, --ip and aliases belong to the network of --network.
     r.ports.clear();
+    r.ip = None;
+    r.aliases.clear();
     r
 }
 

@@ -28,6 +28,9 @@ pub struct CreateOptions {
     pub tmpfs: Vec<String>,
     pub network: Option<String>,
     pub publish: Vec<String>,
+    /// `--ip`, on the network of `--network`.
+    pub ip: Option<String>,
+    pub network_aliases: Vec<String>,
     /// -P: every port the image EXPOSEs, on a free host port.
     pub publish_all: bool,
     pub memory: Option<String>,

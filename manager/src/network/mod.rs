@@ -96,6 +96,12 @@ pub struct NetRequest {
     pub hostname: String,
     pub dns: Vec<String>,
     pub add_hosts: Vec<(String, String)>,
+    /// `--ip`: this address, not the next free one (user networks only).
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    /// `--network-alias`: more names peers reach it by (user networks only).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// What `setup` made: the container's address on one network.
@@ -108,6 +114,8 @@ pub struct Attachment {
     /// With random host ports resolved.
     pub ports: Vec<PortMap>,
     pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -134,6 +142,7 @@ fn attachment(net: &Network, l: &Lease) -> Attachment {
         mac: l.mac.clone(),
         ports: l.ports.clone(),
         network: net.name.clone(),
+        aliases: l.aliases.clone(),
     }
 }
 
@@ -439,10 +448,9 @@ fn render_hosts(nets: &[Network], container_id: &str) -> String {
         let Some(me) = n.leases.get(container_id) else {
             continue;
         };
-        own.push((
-            IpAddr::V4(me.ip),
-            vec![me.hostname.clone(), me.name.clone()],
-        ));
+        let mut names = vec![me.hostname.clone(), me.name.clone()];
+        names.extend(me.aliases.iter().cloned());
+        own.push((IpAddr::V4(me.ip), names));
         if add_hosts.is_empty() {
             add_hosts = me.add_hosts.clone();
         }
@@ -451,7 +459,9 @@ fn render_hosts(nets: &[Network], container_id: &str) -> String {
         }
         for (id, p) in &n.leases {
             if id != container_id {
-                peers.push((IpAddr::V4(p.ip), vec![p.name.clone()]));
+                let mut names = vec![p.name.clone()];
+                names.extend(p.aliases.iter().cloned());
+                peers.push((IpAddr::V4(p.ip), names));
             }
         }
     }
@@ -567,6 +577,29 @@ fn reserve_ports(nets: &[Network], want: &[PortMap]) -> Result<Vec<PortMap>, Net
     Ok(out)
 }
 
+/// `--ip`: free, and a host address of a user network's subnet.
+fn requested_ip(net: &Network, ip: Ipv4Addr) -> Result<Ipv4Addr, NetError> {
+    if net.default {
+        return Err(NetError::Invalid(
+            "--ip needs a user network: the default bridge hands out its own addresses".into(),
+        ));
+    }
+    let host = (1..=net.subnet.hosts()).any(|n| net.subnet.nth(n) == Some(ip));
+    if !host || ip == net.gateway {
+        return Err(NetError::Invalid(format!(
+            "--ip {ip}: not a free host address of network {} ({}, gateway {})",
+            net.name, net.subnet, net.gateway
+        )));
+    }
+    if let Some(l) = net.leases.values().find(|l| l.ip == ip) {
+        return Err(NetError::Invalid(format!(
+            "--ip {ip}: in use by container {} on network {}",
+            l.name, net.name
+        )));
+    }
+    Ok(ip)
+}
+
 fn allocate_ip(net: &Network) -> Result<Ipv4Addr, NetError> {
     let used: std::collections::HashSet<Ipv4Addr> = net.leases.values().map(|l| l.ip).collect();
     (1..=net.subnet.hosts())
@@ -631,7 +664,15 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
     }
     ensure_up(&store, &nl, &nets[i])?;
     let ports = reserve_ports(&nets, &req.ports)?;
-    let ip = allocate_ip(&nets[i])?;
+    let ip = match req.ip {
+        Some(ip) => requested_ip(&nets[i], ip)?,
+        None => allocate_ip(&nets[i])?,
+    };
+    if !req.aliases.is_empty() && nets[i].default {
+        return Err(NetError::Invalid(
+            "--network-alias needs a user network: the default bridge has no names".into(),
+        ));
+    }
     let mut ifname = None;
     for n in 0..16 {
         let cand = format!("eth{n}");
@@ -662,6 +703,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         ports,
         hostname: req.hostname.clone(),
         add_hosts: req.add_hosts.clone(),
+        aliases: req.aliases.clone(),
         hosts_file: None,
         pid: netns_pid(netns_path),
     };

@@ -63,6 +63,8 @@ pub struct Lease {
     pub hostname: String,
     #[serde(default)]
     pub add_hosts: Vec<(String, String)>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// The container's hosts file, rewritten in place when peers come and go.
     #[serde(default)]
     pub hosts_file: Option<PathBuf>,
