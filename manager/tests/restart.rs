@@ -129,6 +129,36 @@ fn always_restarts_on_the_bridge_until_stopped_by_hand() {
 }
 
 #[test]
+fn update_sets_a_policy_on_a_running_container() {
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "later",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; sleep 1",
+    ]);
+    e.ok(&["update", "--restart", "always", "later"]);
+    wait_until(20, "a restart by the new policy", || {
+        logged_runs(&e, "later") >= 2
+    });
+    assert_eq!(
+        e.inspect("later", "{{.HostConfig.RestartPolicy.Name}}"),
+        "always"
+    );
+    e.ok(&["update", "--restart", "no", "later"]);
+    wait_until(10, "the last run's exit", || !e.running("later"));
+    let n = logged_runs(&e, "later");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(logged_runs(&e, "later"), n, "policy no: not restarted");
+}
+
+#[test]
 fn bad_policies() {
     let e = Env::new();
     for (p, want) in [

@@ -714,8 +714,10 @@ fn start_locked(
         }
         // The policy is applied by `berth internal-exited`, which the shim
         // runs once the exit is recorded, in the host's mount namespace (ours
-        // is private): the shim opens it through an fd we pass down.
-        let host_ns = if restarts(&c) {
+        // is private): the shim opens it through an fd we pass down. Every
+        // container but --rm ones gets it, so that `update --restart` holds
+        // for a running container too.
+        let host_ns = if !c.auto_remove {
             let exe = std::env::current_exe().map_err(ioe("locating the berth binary"))?;
             // SAFETY: F_DUPFD makes a descriptor without FD_CLOEXEC; closed below.
             let fd = unsafe { libc::fcntl(ns.0.as_raw_fd(), libc::F_DUPFD, 3) };
@@ -972,6 +974,9 @@ fn mark_stopped(cs: &ContainerStore, id: &str) -> Result<()> {
 pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
     let cs = ContainerStore::open(root)?;
     let c = cs.load(id)?;
+    if !restarts(&c) || c.manually_stopped {
+        return Ok(false);
+    }
     wait_shim_gone(&cs.shim_dir(id));
     let st = cs.state(&c);
     let wanted = |c: &Container, st: &super::store::State| {
