@@ -684,3 +684,187 @@ fn run_rm_detached_and_names() {
     e.fails(&["run", "--rm", "-w", "rel", "busybox", "true"], "-w");
     assert_eq!(e.container_dirs(), 2);
 }
+
+#[test]
+fn groups_dns_oom_cgroupns_labels_expose_and_cidfile() {
+    let e = Env::new();
+    // --group-add by name (from the image's /etc/group) and by number.
+    let out = sh(
+        &e,
+        &[
+            "--group-add",
+            "user",
+            "--group-add",
+            "4242",
+            "--network",
+            "none",
+        ],
+        "grep Groups /proc/self/status",
+    );
+    let groups: Vec<&str> = out.split_whitespace().skip(1).collect();
+    assert!(
+        groups.contains(&"1000") && groups.contains(&"4242"),
+        "{out}"
+    );
+    e.fails(
+        &[
+            "run",
+            "--rm",
+            "--group-add",
+            "nosuchgroup",
+            "busybox",
+            "true",
+        ],
+        "--group-add",
+    );
+    // --dns-search and --dns-option replace those lines of resolv.conf.
+    let out = sh(
+        &e,
+        &[
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "a.example",
+            "--dns-search",
+            "b.example",
+            "--dns-option",
+            "ndots:3",
+        ],
+        "cat /etc/resolv.conf",
+    );
+    assert!(out.contains("nameserver 192.0.2.53\n"), "{out}");
+    assert!(out.contains("search a.example b.example\n"), "{out}");
+    assert!(out.contains("options ndots:3\n"), "{out}");
+    assert_eq!(out.matches("search").count(), 1, "{out}");
+    let out = sh(
+        &e,
+        &["--network", "none", "--dns-search", "c.example"],
+        "grep search /etc/resolv.conf",
+    );
+    assert_eq!(out, "search c.example\n");
+    // --oom-score-adj (raising it needs no privilege) and --memory-reservation.
+    let out = sh(
+        &e,
+        &["--oom-score-adj", "500", "--network", "none"],
+        "cat /proc/self/oom_score_adj",
+    );
+    assert_eq!(out, "500\n");
+    e.fails(
+        &["run", "--rm", "--oom-score-adj", "2000", "busybox", "true"],
+        "--oom-score-adj",
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "soft",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    let id = e.id_of("soft");
+    let soft = ["memory/berth", "berth"]
+        .iter()
+        .find_map(|d| {
+            let base = std::path::Path::new("/sys/fs/cgroup").join(d).join(&id);
+            std::fs::read_to_string(base.join("memory.soft_limit_in_bytes"))
+                .or_else(|_| std::fs::read_to_string(base.join("memory.low")))
+                .ok()
+        })
+        .expect("the container's memory cgroup");
+    assert_eq!(soft.trim(), "33554432");
+    e.ok(&["rm", "-f", "soft"]);
+    e.fails(
+        &[
+            "run",
+            "--rm",
+            "--memory",
+            "32m",
+            "--memory-reservation",
+            "64m",
+            "busybox",
+            "true",
+        ],
+        "--memory-reservation",
+    );
+    // --cgroupns host: the host's cgroup namespace, not a new one.
+    let host_ns = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    let inside = |flags: &[&str]| {
+        let mut f = vec!["--network", "none"];
+        f.extend_from_slice(flags);
+        sh(&e, &f, "readlink /proc/self/ns/cgroup")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        inside(&["--cgroupns", "host"]),
+        host_ns.display().to_string()
+    );
+    assert_ne!(inside(&[]), host_ns.display().to_string());
+    e.fails(
+        &["run", "--rm", "--cgroupns", "shared", "busybox", "true"],
+        "--cgroupns",
+    );
+    // --label-file, with -l on top.
+    let lf = e.dir.path().join("labels");
+    std::fs::write(&lf, "# comment\ntier=db\n\nowner=ops\n").unwrap();
+    e.ok(&[
+        "create",
+        "--name",
+        "labelled",
+        "--label-file",
+        lf.to_str().unwrap(),
+        "-l",
+        "owner=me",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        e.inspect(
+            "labelled",
+            "{{index .Config.Labels \"tier\"}} {{index .Config.Labels \"owner\"}}"
+        ),
+        "db me"
+    );
+    e.ok(&["rm", "labelled"]);
+    // --expose feeds -P.
+    e.ok(&[
+        "run", "-d", "--name", "exp", "--expose", "7070", "-P", "busybox", "sleep", "30",
+    ]);
+    let port = e.ok(&["port", "exp"]);
+    assert!(port.starts_with("7070/tcp -> "), "{port}");
+    e.ok(&["rm", "-f", "exp"]);
+    // --cidfile: written once the container exists; an existing file is refused.
+    let cid = e.dir.path().join("cid");
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--cidfile",
+        cid.to_str().unwrap(),
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    e.fails(
+        &[
+            "run",
+            "--rm",
+            "--cidfile",
+            cid.to_str().unwrap(),
+            "busybox",
+            "true",
+        ],
+        "--cidfile",
+    );
+    e.ok(&["rm", "-f", id.trim()]);
+    assert_eq!(e.container_dirs(), 0);
+}

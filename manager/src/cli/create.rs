@@ -11,8 +11,10 @@ pub struct Args {
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let mut o = a.flags.options()?;
+    super::run::check_cidfile(a.flags.cidfile.as_deref())?;
     o.image_id = super::run::ensure_image(g, &o.image, a.flags.pull.as_deref())?;
     let c = lifecycle::create(&g.root, &o)?;
+    super::run::write_cidfile(g, a.flags.cidfile.as_deref(), &c.id)?;
     println!("{}", c.id);
     Ok(())
 }

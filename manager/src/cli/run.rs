@@ -96,11 +96,35 @@ pub struct CreateFlags {
     pub stop_timeout: Option<u32>,
     #[arg(short, long = "label")]
     pub label: Vec<String>,
+    /// A file of KEY=VALUE labels, one per line
+    #[arg(long = "label-file")]
+    pub label_file: Vec<std::path::PathBuf>,
     /// HOST:IP
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
     #[arg(long)]
     pub dns: Vec<String>,
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// A port (or range) for -P, besides the image's EXPOSE
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// A supplementary group (name in the image, or GID)
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// private or host
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Write the container's id to this file (which must not exist)
+    #[arg(long)]
+    pub cidfile: Option<std::path::PathBuf>,
     /// Run an init (catatonit) as PID 1 that forwards signals and reaps
     #[arg(long)]
     pub init: bool,
@@ -176,7 +200,29 @@ impl CreateFlags {
             devices: self.device.clone(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
-            labels: self.label.clone(),
+            labels: {
+                let mut l = Vec::new();
+                for f in &self.label_file {
+                    let text = std::fs::read_to_string(f).map_err(|e| {
+                        anyhow::anyhow!("invalid --label-file {}: {e}", f.display())
+                    })?;
+                    l.extend(
+                        text.lines()
+                            .map(str::trim)
+                            .filter(|x| !x.is_empty() && !x.starts_with('#'))
+                            .map(String::from),
+                    );
+                }
+                l.extend(self.label.iter().cloned());
+                l
+            },
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            expose: self.expose.clone(),
+            group_add: self.group_add.clone(),
+            oom_score_adj: self.oom_score_adj,
+            memory_reservation: self.memory_reservation.clone(),
+            cgroupns: self.cgroupns.clone(),
             add_hosts: self.add_host.clone(),
             dns: self.dns.clone(),
             init: self.init,
@@ -235,15 +281,51 @@ pub fn ensure_image(
     Ok(Some(img.record.id.to_string()))
 }
 
+/// `--cidfile`: refused when the file exists (another container may be
+/// writing it, as docker warns), so this is checked before anything is made.
+pub fn check_cidfile(p: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match p {
+        Some(p) if p.exists() => anyhow::bail!(
+            "invalid --cidfile {}: the file exists; another container may use it: delete it first",
+            p.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the id to `--cidfile`; on failure the container is removed again.
+pub fn write_cidfile(
+    g: &super::Globals,
+    p: Option<&std::path::Path>,
+    id: &str,
+) -> anyhow::Result<()> {
+    let Some(p) = p else { return Ok(()) };
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, id.as_bytes()));
+    if let Err(e) = r {
+        let _ = lifecycle::remove(&g.root, id, true, true);
+        anyhow::bail!("writing --cidfile {}: {e}", p.display());
+    }
+    Ok(())
+}
+
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let mut o = a.flags.options()?;
+    check_cidfile(a.flags.cidfile.as_deref())?;
     o.image_id = ensure_image(g, &o.image, a.flags.pull.as_deref())?;
     let c = lifecycle::create(&g.root, &o)?;
+    write_cidfile(g, a.flags.cidfile.as_deref(), &c.id)?;
     let started = match lifecycle::start(&g.root, &c, !a.detach) {
         Ok(s) => s,
         Err(e) => {
             // docker leaves a failed run's container behind; a clean slate is kinder.
             let _ = lifecycle::remove(&g.root, &c.id, true, true);
+            if let Some(p) = &a.flags.cidfile {
+                let _ = std::fs::remove_file(p);
+            }
             return Err(e.into());
         }
     };

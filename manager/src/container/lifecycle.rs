@@ -166,7 +166,10 @@ fn etc_files(dir: &Path, c: &Container, o: &CreateOptions) -> Result<()> {
         }
         resolv.push_str(&format!("nameserver {d}\n"));
     }
-    w("resolv.conf", resolv)
+    w(
+        "resolv.conf",
+        crate::network::etc::with_search_options(&resolv, &o.dns_search, &o.dns_options),
+    )
 }
 
 /// A network of the network module (the default bridge or a user network).
@@ -204,13 +207,14 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let runtime = runtime_path(o.runtime.as_deref())?;
     let net = super::net::mode(o);
     let bridged = is_bridged(&net);
-    let exposed: Vec<String> = img
+    let mut exposed: Vec<String> = img
         .config
         .config
         .as_ref()
         .and_then(|c| c.exposed_ports.as_ref())
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
+    exposed.extend(o.expose.iter().cloned());
     let ports = super::net::ports(o, &exposed)?;
     if !bridged && (!o.publish.is_empty() || o.publish_all) {
         let (flag, v) = match o.publish.first() {
@@ -357,7 +361,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             } else {
                 None
             },
-            group: if o.user.is_some() {
+            group: if o.user.is_some() || !o.group_add.is_empty() {
                 text("etc/group")
             } else {
                 None
@@ -398,6 +402,8 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             ports,
             hostname: c.hostname.clone(),
             dns: o.dns.clone(),
+            dns_search: o.dns_search.clone(),
+            dns_options: o.dns_options.clone(),
             add_hosts: parse_add_hosts(&o.add_hosts)?,
             ip,
             aliases: o.network_aliases.clone(),

@@ -35,6 +35,7 @@ pub struct CreateOptions {
     pub publish_all: bool,
     pub memory: Option<String>,
     pub memory_swap: Option<String>,
+    pub memory_reservation: Option<String>,
     pub cpus: Option<String>,
     pub cpu_shares: Option<u64>,
     pub cpuset_cpus: Option<String>,
@@ -56,6 +57,14 @@ pub struct CreateOptions {
     pub sysctls: Vec<String>,
     pub shm_size: Option<String>,
     pub ipc: Option<String>,
+    /// `--cgroupns`: private (the default) or host.
+    pub cgroupns: Option<String>,
+    pub group_add: Vec<String>,
+    pub oom_score_adj: Option<i32>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--expose`: ports for -P besides the image's.
+    pub expose: Vec<String>,
     pub pid: Option<String>,
     pub uts: Option<String>,
     pub log_max_size: Option<String>,

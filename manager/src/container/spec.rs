@@ -156,6 +156,13 @@ pub fn resources(o: &CreateOptions) -> Result<Value> {
             res["memory"]["swap"] = json!(s);
         }
     }
+    if let Some(r) = &o.memory_reservation {
+        let v = opts::parse_size("--memory-reservation", r)? as i64;
+        if res["memory"]["limit"].as_i64().is_some_and(|l| v > l) {
+            return Err(bad("--memory-reservation", r, "must be at most --memory"));
+        }
+        res["memory"]["reservation"] = json!(v);
+    }
     if let Some(c) = &o.cpus {
         let v: f64 = c
             .parse()
@@ -468,6 +475,13 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         rcx.additional_gids = extra;
         user = u.clone();
     }
+    for g in &o.group_add {
+        let gid = crate::image::config::resolve_group(g, inp.group.as_deref())
+            .map_err(|e| bad("--group-add", g, e.to_string()))?;
+        if !rcx.additional_gids.contains(&gid) {
+            rcx.additional_gids.push(gid);
+        }
+    }
 
     let caps = caps(o)?;
     let dir = inp.dir;
@@ -519,7 +533,11 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         }
     }
     nss.push(json!({"type": "mount"}));
-    nss.push(json!({"type": "cgroup"}));
+    match o.cgroupns.as_deref() {
+        None | Some("private") => nss.push(json!({"type": "cgroup"})),
+        Some("host") => {}
+        Some(v) => return Err(bad("--cgroupns", v, "expected private or host")),
+    }
     // A UTS namespace not our own keeps its hostname (the host's, or the peer's).
     if o.uts
         .as_deref()
@@ -751,6 +769,16 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         ul.push(json!({"type": name, "soft": soft, "hard": hard}));
     }
     spec["process"]["rlimits"] = json!(ul);
+    if let Some(a) = o.oom_score_adj {
+        if !(-1000..=1000).contains(&a) {
+            return Err(bad(
+                "--oom-score-adj",
+                &a.to_string(),
+                "must be between -1000 and 1000",
+            ));
+        }
+        spec["process"]["oomScoreAdj"] = json!(a);
+    }
     if !o.sysctls.is_empty() {
         let mut m = serde_json::Map::new();
         for s in &o.sysctls {

@@ -55,6 +55,18 @@ fn parse_passwd(s: &str) -> Vec<PasswdEntry> {
 }
 
 /// (name, gid, members)
+/// A group by number, or by name in the image's /etc/group (`--group-add`).
+pub fn resolve_group(g: &str, group: Option<&str>) -> Result<u32, ConfigError> {
+    if let Ok(n) = g.parse::<u32>() {
+        return Ok(n);
+    }
+    parse_group(group.unwrap_or(""))
+        .iter()
+        .find(|x| x.0 == g)
+        .map(|x| x.1)
+        .ok_or_else(|| ConfigError::NoSuchGroup(g.to_string()))
+}
+
 fn parse_group(s: &str) -> Vec<(String, u32, Vec<String>)> {
     s.lines()
         .filter_map(|l| {

@@ -34,8 +34,9 @@ fn is_loopback(ns: &str) -> bool {
 }
 
 /// The host's resolv.conf with loopback resolvers dropped (they would point
-/// at the container itself), or the given `dns` servers instead.
-pub fn resolv_conf(dns: &[String]) -> String {
+/// at the container itself), or the given `dns` servers instead; `search`
+/// and `options`, when given, replace the host's search and options lines.
+pub fn resolv_conf(dns: &[String], search: &[String], options: &[String]) -> String {
     let mut host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let only_loopback = |s: &str| {
         let ns: Vec<&str> = s
@@ -66,6 +67,29 @@ pub fn resolv_conf(dns: &[String]) -> String {
     }
     for d in dns {
         out.push_str(&format!("nameserver {d}\n"));
+    }
+    with_search_options(&out, search, options)
+}
+
+/// `--dns-search` and `--dns-option`: each, when given, replaces the
+/// resolv.conf lines of its kind.
+pub fn with_search_options(text: &str, search: &[String], options: &[String]) -> String {
+    let mut out = String::new();
+    for l in text.lines() {
+        let t = l.trim_start();
+        if (!search.is_empty() && (t.starts_with("search") || t.starts_with("domain")))
+            || (!options.is_empty() && t.starts_with("options"))
+        {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
     }
     out
 }
@@ -121,10 +145,17 @@ mod tests {
 
     #[test]
     fn resolv_drops_loopback_and_takes_dns() {
-        let s = resolv_conf(&["192.0.2.53".into()]);
+        let s = resolv_conf(&["192.0.2.53".into()], &[], &[]);
         assert!(s.contains("nameserver 192.0.2.53\n"));
         assert_eq!(s.matches("nameserver").count(), 1, "{s}");
-        assert!(!resolv_conf(&[]).contains("nameserver 127."));
+        assert!(!resolv_conf(&[], &[], &[]).contains("nameserver 127."));
+        let s = resolv_conf(
+            &[],
+            &["a.example".into(), "b.example".into()],
+            &["ndots:2".into()],
+        );
+        assert!(s.contains("search a.example b.example\n") && s.contains("options ndots:2\n"));
+        assert_eq!(s.matches("search").count(), 1);
     }
 
     #[test]

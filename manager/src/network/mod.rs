@@ -95,6 +95,10 @@ pub struct NetRequest {
     pub ports: Vec<PortMap>,
     pub hostname: String,
     pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
     pub add_hosts: Vec<(String, String)>,
     /// `--ip`: this address, not the next free one (user networks only).
     #[serde(default)]
@@ -855,7 +859,10 @@ pub fn write_etc_files_in(
         etc::write_in_place(&p, s).map_err(|e| NetError::Io(format!("writing {}", p.display()), e))
     };
     w("hostname", &format!("{}\n", req.hostname))?;
-    w("resolv.conf", &etc::resolv_conf(&req.dns))?;
+    w(
+        "resolv.conf",
+        &etc::resolv_conf(&req.dns, &req.dns_search, &req.dns_options),
+    )?;
     let Some(root) = root else {
         let own = [(
             IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
