@@ -84,6 +84,18 @@ fn always_restarts_on_the_bridge_until_stopped_by_hand() {
     ]);
     wait_until(20, "three runs", || logged_runs(&e, "loop") >= 3);
     assert!(e.ok(&["logs", "loop"]).lines().all(|l| l == "run-net"));
+    // The backoff has grown: ps says so while it waits.
+    wait_until(20, "a Restarting status", || {
+        e.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=loop",
+            "--format",
+            "{{.Status}} {{.State}}",
+        ])
+        .starts_with("Restarting (0) ")
+    });
     e.ok(&["stop", "-t", "1", "loop"]);
     let n = logged_runs(&e, "loop");
     let count = e.inspect("loop", "{{.RestartCount}}");

@@ -74,7 +74,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
             "Status": st.name(),
             "Running": st.status == berth::container::Status::Running,
             "Paused": st.paused,
-            "Restarting": false,
+            "Restarting": st.restarting,
             "OOMKilled": st.oom_killed,
             "Dead": false,
             "Pid": st.pid,

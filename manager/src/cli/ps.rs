@@ -52,6 +52,9 @@ pub fn status_text(c: &Container, st: &State) -> String {
             st.exit_code,
             st.finished_at.as_deref().and_then(parse_rfc3339),
         ) {
+            (Some(code), Some(t)) if st.restarting => {
+                format!("Restarting ({code}) {} ago", duration(now - t))
+            }
             (Some(code), Some(t)) => format!("Exited ({code}) {} ago", duration(now - t)),
             (Some(code), None) => format!("Exited ({code})"),
             (None, _) => "Exited (unknown)".into(),
@@ -119,7 +122,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         let st = cs.state(&c);
         // As in docker, only a status filter reaches past the running ones without -a.
         let all = a.all || a.filter.iter().any(|f| f.starts_with("status="));
-        if !all && st.status != Status::Running {
+        if !all && st.status != Status::Running && !st.restarting {
             continue;
         }
         let mut ok = true;

@@ -1013,6 +1013,8 @@ pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
     } else {
         (c.restart_delay_ms * 2).min(60_000)
     };
+    // `ps` and `inspect` say "restarting" while this waits.
+    let _mark = super::store::RestartMark::new(&cs.dir_of(id));
     std::thread::sleep(Duration::from_millis(delay));
     // Looked at again under the lock: a stop, rm or start may have come meanwhile.
     let _l = cs.lock(id)?;

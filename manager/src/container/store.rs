@@ -121,6 +121,41 @@ pub struct State {
     pub oom_killed: bool,
     /// Running, with its processes frozen (`pause`).
     pub paused: bool,
+    /// Exited, and its restart policy is about to start it again.
+    pub restarting: bool,
+}
+
+/// `<container dir>/restarting`, while `internal-exited` waits out the
+/// backoff: its pid and start time, so that a killed waiter is no mark.
+pub struct RestartMark(PathBuf);
+
+impl RestartMark {
+    pub fn new(dir: &Path) -> RestartMark {
+        let me = std::process::id() as i32;
+        let start = proc_start(me).map(|s| s.0).unwrap_or(0);
+        let p = dir.join("restarting");
+        let _ = write_atomic(&p, format!("{me} {start}").as_bytes());
+        RestartMark(p)
+    }
+
+    fn live(dir: &Path) -> bool {
+        let Ok(s) = fs::read_to_string(dir.join("restarting")) else {
+            return false;
+        };
+        let mut f = s.split_whitespace().map(|x| x.parse::<u64>().ok());
+        match (f.next().flatten(), f.next().flatten()) {
+            (Some(pid), Some(start)) => {
+                proc_start(pid as i32).is_some_and(|(s, zombie)| s == start && !zombie)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Drop for RestartMark {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 impl State {
@@ -128,6 +163,8 @@ impl State {
     pub fn name(&self) -> &'static str {
         if self.paused {
             "paused"
+        } else if self.restarting {
+            "restarting"
         } else {
             self.status.as_str()
         }
@@ -141,6 +178,7 @@ impl State {
             finished_at: None,
             oom_killed: false,
             paused: super::cgroup::frozen(id),
+            restarting: false,
         }
     }
 }
@@ -486,6 +524,7 @@ impl ContainerStore {
                 finished_at: None,
                 oom_killed: false,
                 paused: false,
+                restarting: false,
             };
         }
         if let Ok(b) = fs::read(shim.join("exit")) {
@@ -497,6 +536,7 @@ impl ContainerStore {
                     finished_at: Some(e.exited_at),
                     oom_killed: oom || e.exit_code == 137 && oom_in_cgroup(&c.id),
                     paused: false,
+                    restarting: RestartMark::live(&self.dir_of(&c.id)),
                 };
             }
         }
@@ -519,6 +559,7 @@ impl ContainerStore {
             finished_at: None,
             oom_killed: false,
             paused: false,
+            restarting: false,
         }
     }
 
