@@ -1085,3 +1085,53 @@ fn pause_unpause_and_update() {
     e.ok(&["rm", "p"]);
     e.assert_nothing_left(&[id]);
 }
+
+#[test]
+fn system_prune_removes_what_nothing_uses() {
+    let e = Env::new();
+    e.ok(&["run", "-d", "--name", "keep", "busybox", "sh", "-c", LOOP]);
+    e.ok(&[
+        "run",
+        "--name",
+        "done",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    e.ok(&[
+        "run",
+        "--name",
+        "anon",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        "busybox",
+        "true",
+    ]);
+    e.ok(&["volume", "create", "named"]);
+    e.ok(&["network", "create", "--subnet", "10.232.3.0/24", "idle"]);
+    let tar = containers_common::busybox_tar(e.dir.path(), &[("x", "other\n")]);
+    e.ok(&["import", tar.to_str().unwrap(), "extra:1"]);
+
+    let out = e.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(out.contains("Deleted Containers:\n"), "{out}");
+    assert!(out.contains("Deleted Networks:\nidle\n"), "{out}");
+    assert!(out.contains("Deleted Volumes:\n"), "{out}");
+    assert!(out.contains("Deleted Images:\ndeleted: sha256:"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(e.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keep\n");
+    assert_eq!(
+        e.ok(&["volume", "ls", "-q"]),
+        "named\n",
+        "named volumes stay"
+    );
+    assert!(!e.ok(&["network", "ls"]).contains("idle"));
+    let images = e.ok(&["images", "--format", "{{.Repository}}"]);
+    assert!(
+        images.contains("busybox") && !images.contains("extra"),
+        "{images}"
+    );
+    e.ok(&["rm", "-f", "keep"]);
+}

@@ -13,11 +13,24 @@ pub enum Verb {
     Df,
     /// Show system information
     Info(super::info::Args),
+    /// Remove stopped containers, unused networks, dangling images (and more with -a, --volumes)
+    Prune {
+        /// Every image no container uses, not only untagged ones
+        #[arg(short, long)]
+        all: bool,
+        /// Anonymous volumes no container uses, too
+        #[arg(long)]
+        volumes: bool,
+        /// Do not ask (berth never asks; accepted for docker compatibility)
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     match a.command {
         Verb::Info(a) => super::info::run(g, a),
+        Verb::Prune { all, volumes, .. } => prune(g, all, volumes),
         Verb::Df => {
             let store = g.store()?;
             let imgs = store.images()?;
@@ -76,4 +89,50 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// docker's `system prune`: containers first, so that what they held is
+/// unused when networks, volumes and images are pruned.
+fn prune(g: &super::Globals, all: bool, volumes: bool) -> anyhow::Result<()> {
+    let section = |title: &str, items: &[String]| {
+        if !items.is_empty() {
+            println!("Deleted {title}:");
+            for i in items {
+                println!("{i}");
+            }
+            println!();
+        }
+    };
+    let cs = ContainerStore::open(&g.root)?;
+    let mut reclaimed: u64 = 0;
+    for c in cs.list() {
+        if cs.state(&c).status != berth::container::Status::Running {
+            reclaimed += super::ps::dir_size(&cs.dir_of(&c.id).join("upper"));
+        }
+    }
+    section("Containers", &berth::container::lifecycle::prune(&g.root)?);
+    section("Networks", &berth::network::prune(&g.root)?);
+    if volumes {
+        let vs = berth::volume::VolumeStore::open(&g.root)?;
+        let sizes: std::collections::HashMap<String, u64> = vs
+            .list()
+            .iter()
+            .map(|v| (v.name.clone(), super::ps::dir_size(&vs.data_dir(&v.name))))
+            .collect();
+        let gone = vs.prune(false)?;
+        reclaimed += gone.iter().filter_map(|n| sizes.get(n)).sum::<u64>();
+        section("Volumes", &gone);
+    }
+    let store = g.store()?;
+    let sizes: std::collections::HashMap<String, u64> = store
+        .images()?
+        .iter()
+        .map(|i| (i.id.to_string(), i.size))
+        .collect();
+    let gone: Vec<String> = store.prune(all)?.iter().map(|d| d.to_string()).collect();
+    reclaimed += gone.iter().filter_map(|d| sizes.get(d)).sum::<u64>();
+    let lines: Vec<String> = gone.iter().map(|d| format!("deleted: {d}")).collect();
+    section("Images", &lines);
+    println!("Total reclaimed space: {}", super::size(reclaimed, false));
+    Ok(())
 }
