@@ -61,6 +61,8 @@ pub enum Command {
     Version(super::version::Args),
     /// Show system information
     Info(super::info::Args),
+    /// Show what berth did: containers, images, networks, volumes
+    Events(super::events::Args),
     /// Run by a container's shim when it exits: applies its restart policy
     #[command(hide = true)]
     InternalExited { id: String },
@@ -90,6 +92,7 @@ pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
         Command::Export(a) => super::export::run(g, a),
         Command::Cp(a) => super::cp::run(g, a),
         Command::Stats(a) => super::stats::run(g, a),
+        Command::Events(a) => super::events::run(g, a),
         // Our stderr is the shim's log: a failed restart is told there.
         Command::InternalExited { id } => berth::container::lifecycle::on_exit(&g.root, &id)
             .map(|_| ())

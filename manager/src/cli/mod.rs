@@ -11,6 +11,7 @@ pub mod containers;
 pub mod cp;
 pub mod create;
 pub mod diff;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod history;

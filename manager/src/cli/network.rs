@@ -69,6 +69,13 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
             }
             let n = network::create(root, &name, subnet.as_deref(), gateway.as_deref())
                 .with_context(|| format!("creating network {name}"))?;
+            berth::events::emit(
+                root,
+                "network",
+                "create",
+                &n.id,
+                &[("name", &name), ("type", "bridge")],
+            );
             println!("{}", n.id);
         }
         Cmd::Ls { quiet } => {
@@ -104,7 +111,11 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
         }
         Cmd::Rm { names } => {
             for name in &names {
+                let id = network::inspect(root, name)
+                    .map(|n| n.id)
+                    .unwrap_or_default();
                 network::remove(root, name).with_context(|| format!("removing network {name}"))?;
+                berth::events::emit(root, "network", "destroy", &id, &[("name", name)]);
                 println!("{name}");
             }
         }
@@ -112,13 +123,27 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
             network: net,
             container,
         } => {
-            berth::container::net::connect(root, &net, &container)?;
+            let c = berth::container::net::connect(root, &net, &container)?;
+            berth::events::emit(
+                root,
+                "network",
+                "connect",
+                &net,
+                &[("container", &c.id), ("name", &net)],
+            );
         }
         Cmd::Disconnect {
             network: net,
             container,
         } => {
             if berth::container::net::disconnect(root, &net, &container)? {
+                berth::events::emit(
+                    root,
+                    "network",
+                    "disconnect",
+                    &net,
+                    &[("container", &container), ("name", &net)],
+                );
                 return Ok(());
             }
             let n = network::inspect(root, &net)?;
@@ -131,6 +156,13 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                     format!("container {container} is not attached to network {net}")
                 })?;
             network::disconnect(root, &net, &id)?;
+            berth::events::emit(
+                root,
+                "network",
+                "disconnect",
+                &net,
+                &[("container", &id), ("name", &net)],
+            );
         }
         Cmd::Prune { force: _ } => {
             for n in network::prune(root)? {

@@ -7,6 +7,19 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    ContainerStore::open(&g.root)?.rename(&a.container, &a.new_name)?;
+    let cs = ContainerStore::open(&g.root)?;
+    let c = cs.find(&a.container)?;
+    cs.rename(&c.id, &a.new_name)?;
+    berth::events::emit(
+        &g.root,
+        "container",
+        "rename",
+        &c.id,
+        &[
+            ("name", &a.new_name),
+            ("oldName", &c.name),
+            ("image", &c.image),
+        ],
+    );
     Ok(())
 }

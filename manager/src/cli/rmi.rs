@@ -12,7 +12,16 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let mut failed = None;
     for i in &a.images {
         match store.remove(i, a.force) {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Ok(lines) => {
+                for l in &lines {
+                    if let Some(n) = l.strip_prefix("Untagged: ") {
+                        berth::events::emit(&g.root, "image", "untag", n, &[("name", n)]);
+                    } else if let Some(d) = l.strip_prefix("Deleted: ") {
+                        berth::events::emit(&g.root, "image", "delete", d, &[]);
+                    }
+                    println!("{l}");
+                }
+            }
             Err(e) => {
                 if a.images.len() > 1 {
                     eprintln!("berth: {e}");

@@ -276,6 +276,13 @@ pub fn ensure_image(
     let r = store.parse_reference(image)?;
     let progress = Progress::new(false);
     let (img, digest) = registry::pull(&store, &r, &g.auth_file(), &progress)?;
+    berth::events::emit(
+        &g.root,
+        "image",
+        "pull",
+        &r.to_string(),
+        &[("name", &r.to_string())],
+    );
     progress.line(&format!("Digest: {digest}"));
     progress.line(&format!("Status: Downloaded image for {r}"));
     Ok(Some(img.record.id.to_string()))

@@ -13,6 +13,8 @@ pub enum Verb {
     Df,
     /// Show system information
     Info(super::info::Args),
+    /// Show what berth did: containers, images, networks, volumes
+    Events(super::events::Args),
     /// Remove stopped containers, unused networks, dangling images (and more with -a, --volumes)
     Prune {
         /// Every image no container uses, not only untagged ones
@@ -30,6 +32,7 @@ pub enum Verb {
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     match a.command {
         Verb::Info(a) => super::info::run(g, a),
+        Verb::Events(a) => super::events::run(g, a),
         Verb::Prune { all, volumes, .. } => prune(g, all, volumes),
         Verb::Df => {
             let store = g.store()?;

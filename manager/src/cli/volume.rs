@@ -58,7 +58,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                     (k.to_string(), v.to_string())
                 })
                 .collect();
-            println!("{}", vs.create(&name, labels, false)?.name);
+            let v = vs.create(&name, labels, false)?;
+            berth::events::emit(&g.root, "volume", "create", &v.name, &[("driver", "local")]);
+            println!("{}", v.name);
         }
         Verb::Ls { quiet, format } => {
             let list = vs.list();
@@ -95,6 +97,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         Verb::Rm { force, names } => {
             super::containers::each(&names, |n| {
                 vs.remove(n, force)?;
+                berth::events::emit(&g.root, "volume", "destroy", n, &[("driver", "local")]);
                 println!("{n}");
                 Ok(())
             })?;

@@ -21,6 +21,7 @@ use super::opts::CreateOptions;
 use super::spec::{self, BuildInput};
 use super::store::{wait_shim_gone, Container, ContainerStore, Status};
 use super::{ioe, ContainerError, Result};
+use crate::image::lock::FileLock;
 use crate::image::store::Store;
 use crate::volume::VolumeStore;
 use std::cell::RefCell;
@@ -425,7 +426,17 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     .map_err(ioe("writing config.json"))?;
     cs.save(&c)?;
     undo.armed = false;
+    event(root, &c, "create", &[]);
     Ok(c)
+}
+
+/// A container event for `berth events`, with docker's attributes: name,
+/// image and the container's labels.
+fn event(root: &Path, c: &Container, action: &str, extra: &[(&str, &str)]) {
+    let mut attrs: Vec<(&str, &str)> = vec![("name", &c.name), ("image", &c.image)];
+    attrs.extend(c.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    attrs.extend_from_slice(extra);
+    crate::events::emit(root, "container", action, &c.id, &attrs);
 }
 
 /// Restores the host's mount namespace when dropped.
@@ -721,9 +732,10 @@ fn start_locked(
         // The policy is applied by `berth internal-exited`, which the shim
         // runs once the exit is recorded, in the host's mount namespace (ours
         // is private): the shim opens it through an fd we pass down. Every
-        // container but --rm ones gets it, so that `update --restart` holds
-        // for a running container too.
-        let host_ns = if !c.auto_remove {
+        // container gets it (so that `update --restart` holds for a running
+        // one, and a detached --rm one is removed once it exits) but an
+        // attached --rm one, whose caller reports and removes it.
+        let host_ns = if !(c.auto_remove && attach) {
             let exe = std::env::current_exe().map_err(ioe("locating the berth binary"))?;
             // SAFETY: F_DUPFD makes a descriptor without FD_CLOEXEC; closed below.
             let fd = unsafe { libc::fcntl(ns.0.as_raw_fd(), libc::F_DUPFD, 3) };
@@ -799,6 +811,7 @@ fn start_locked(
     let mut cmd = runtime_cmd(cs, &c);
     cmd.args(["start", &c.id]);
     run_runtime(cmd, "start").map_err(fail)?;
+    event(root, &c, "start", &[]);
     Ok(Started {
         container: c,
         attach: sock,
@@ -845,6 +858,7 @@ pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container> {
     }
     cs.signal(&c, sig)?;
     thaw_if_paused(&cs, &c);
+    event(root, &c, "kill", &[("signal", &sig.to_string())]);
     Ok(c)
 }
 
@@ -876,6 +890,7 @@ fn freeze(root: &Path, name: &str, on: bool) -> Result<Container> {
     let mut cmd = runtime_cmd(&cs, &c);
     cmd.args([if on { "pause" } else { "resume" }, &c.id]);
     run_runtime(cmd, if on { "pause" } else { "unpause" })?;
+    event(root, &c, if on { "pause" } else { "unpause" }, &[]);
     Ok(c)
 }
 
@@ -980,11 +995,20 @@ fn mark_stopped(cs: &ContainerStore, id: &str) -> Result<()> {
 pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
     let cs = ContainerStore::open(root)?;
     let c = cs.load(id)?;
+    wait_shim_gone(&cs.shim_dir(id));
+    let st = cs.state(&c);
+    let code = st.exit_code.map(|x| x.to_string()).unwrap_or_default();
+    event(root, &c, "die", &[("exitCode", &code)]);
+    if c.auto_remove {
+        // A detached --rm: nobody else is there to remove it.
+        if let Ok(Some(_l)) = FileLock::try_exclusive(&cs.dir_of(id).join("lock")) {
+            cleanup(&cs, &c, true)?;
+        }
+        return Ok(false);
+    }
     if !restarts(&c) || c.manually_stopped {
         return Ok(false);
     }
-    wait_shim_gone(&cs.shim_dir(id));
-    let st = cs.state(&c);
     let wanted = |c: &Container, st: &super::store::State| {
         restarts(c)
             && !c.manually_stopped
@@ -1045,6 +1069,7 @@ pub fn stop(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> 
     // Its address and ports are free for others while it is stopped; start
     // attaches it again.
     net_teardown(root, &c);
+    event(root, &c, "stop", &[]);
     Ok(c)
 }
 
@@ -1101,6 +1126,7 @@ fn cleanup(cs: &ContainerStore, c: &Container, volumes: bool) -> Result<()> {
         }
     }
     cs.remove_dir(&c.id)?;
+    event(cs.root(), c, "destroy", &[]);
     if volumes {
         if let Ok(vs) = VolumeStore::open(cs.root()) {
             for m in c.mounts.iter().filter(|m| m.kind == "volume") {
@@ -1159,6 +1185,8 @@ pub fn finish_attached(
         }
     };
     if c.auto_remove {
+        // No exit command runs for an attached --rm container: we report it.
+        event(root, c, "die", &[("exitCode", &code.to_string())]);
         let _l = cs.lock(&c.id)?;
         cleanup(&cs, c, true)?;
     }
