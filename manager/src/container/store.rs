@@ -159,7 +159,7 @@ impl Drop for RestartMark {
 }
 
 impl State {
-    /// docker's State.Status: the status, or "paused".
+    /// docker's State.Status: the status, or "paused" or "restarting".
     pub fn name(&self) -> &'static str {
         if self.paused {
             "paused"
