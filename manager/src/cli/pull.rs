@@ -10,23 +10,30 @@ pub struct Args {
     pub quiet: bool,
 }
 
-pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let store = g.store()?;
-    let r = store.parse_reference(&a.reference)?;
-    let progress = Progress::new(a.quiet);
-    let (img, digest) = registry::pull(&store, &r, &g.auth_file(), &progress)?;
-    berth::events::emit(
-        &g.root,
-        "image",
-        "pull",
-        &r.to_string(),
-        &[("name", &r.to_string())],
-    );
+/// Pulls `reference` with docker's progress lines on stderr and an event;
+/// the image's id.
+pub fn pull(
+    g: &super::Globals,
+    store: &berth::image::store::Store,
+    reference: &str,
+    quiet: bool,
+) -> anyhow::Result<String> {
+    let r = store.parse_reference(reference)?;
+    let progress = Progress::new(quiet);
+    let (img, digest) = registry::pull(store, &r, &g.auth_file(), &progress)?;
+    let name = r.to_string();
+    berth::events::emit(&g.root, "image", "pull", &name, &[("name", &name)]);
     progress.line(&format!("Digest: {digest}"));
     progress.line(&format!(
         "Status: Downloaded image for {r} ({})",
         img.record.id.short()
     ));
-    println!("{r}");
+    Ok(img.record.id.to_string())
+}
+
+pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    let store = g.store()?;
+    pull(g, &store, &a.reference, a.quiet)?;
+    println!("{}", store.parse_reference(&a.reference)?);
     Ok(())
 }

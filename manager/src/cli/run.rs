@@ -1,7 +1,37 @@
 use berth::container::lifecycle;
 use berth::container::opts::CreateOptions;
-use berth::image::progress::Progress;
-use berth::image::registry;
+
+/// The resource limits, for `run`, `create` and `update`.
+#[derive(clap::Args, Clone)]
+pub struct LimitFlags {
+    /// Memory limit (512m, 1g...)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap (-1: unlimited swap)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPUs (1.5)
+    #[arg(long)]
+    pub cpus: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl LimitFlags {
+    /// Into `o`, which has none of them yet.
+    pub fn apply(&self, o: &mut CreateOptions) {
+        o.memory = self.memory.clone();
+        o.memory_swap = self.memory_swap.clone();
+        o.cpus = self.cpus.clone();
+        o.cpu_shares = self.cpu_shares;
+        o.cpuset_cpus = self.cpuset_cpus.clone();
+        o.pids_limit = self.pids_limit;
+    }
+}
 
 /// The flags of `run` and `create`.
 #[derive(clap::Args, Clone)]
@@ -61,18 +91,8 @@ pub struct CreateFlags {
     /// Publish every EXPOSEd port on a free host port
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long)]
-    pub cpus: Option<String>,
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
     #[arg(long = "read-only")]
     pub read_only: bool,
     #[arg(long = "cap-add")]
@@ -162,7 +182,7 @@ impl CreateFlags {
                 _ => anyhow::bail!("invalid --log-opt {o:?}: only max-size=SIZE is supported"),
             }
         }
-        Ok(CreateOptions {
+        let mut o = CreateOptions {
             image: self.args[0].clone(),
             image_id: None,
             cmd: self.args[1..].to_vec(),
@@ -185,12 +205,6 @@ impl CreateFlags {
             ip: self.ip.clone(),
             network_aliases: self.network_alias.clone(),
             publish_all: self.publish_all,
-            memory: self.memory.clone(),
-            memory_swap: self.memory_swap.clone(),
-            cpus: self.cpus.clone(),
-            cpu_shares: self.cpu_shares,
-            cpuset_cpus: self.cpuset_cpus.clone(),
-            pids_limit: self.pids_limit,
             read_only: self.read_only,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
@@ -233,7 +247,10 @@ impl CreateFlags {
             pid: self.pid.clone(),
             uts: self.uts.clone(),
             log_max_size,
-        })
+            ..Default::default()
+        };
+        self.limits.apply(&mut o);
+        Ok(o)
     }
 }
 
@@ -273,19 +290,7 @@ pub fn ensure_image(
     if have.is_none() {
         eprintln!("Unable to find image '{image}' locally");
     }
-    let r = store.parse_reference(image)?;
-    let progress = Progress::new(false);
-    let (img, digest) = registry::pull(&store, &r, &g.auth_file(), &progress)?;
-    berth::events::emit(
-        &g.root,
-        "image",
-        "pull",
-        &r.to_string(),
-        &[("name", &r.to_string())],
-    );
-    progress.line(&format!("Digest: {digest}"));
-    progress.line(&format!("Status: Downloaded image for {r}"));
-    Ok(Some(img.record.id.to_string()))
+    Ok(Some(super::pull::pull(g, &store, image, false)?))
 }
 
 /// `--cidfile`: refused when the file exists (another container may be
