@@ -1135,3 +1135,127 @@ fn system_prune_removes_what_nothing_uses() {
     );
     e.ok(&["rm", "-f", "keep"]);
 }
+
+/// Processes whose command line names this test's root (checkers left behind).
+fn processes_of(e: &Env, what: &str) -> usize {
+    let root = e.root.to_string_lossy().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .filter_map(|d| std::fs::read(d.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&root) && c.contains(what))
+        .count()
+}
+
+#[test]
+fn health_checks_run_and_report() {
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let health = |n: &str| e.inspect(n, "{{.State.Health.Status}}");
+    wait_until(10, "unhealthy", || health("hc") == "unhealthy");
+    assert!(e.ok(&["ps"]).contains("(unhealthy)"));
+    assert_eq!(
+        e.ok(&[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "hc\n"
+    );
+    e.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    wait_until(10, "healthy", || health("hc") == "healthy");
+    assert!(e.ok(&["ps"]).contains("(healthy)"));
+    assert_eq!(e.inspect("hc", "{{.State.Health.FailingStreak}}"), "0");
+    let codes = e.inspect("hc", "{{range .State.Health.Log}}{{.ExitCode}} {{end}}");
+    assert!(codes.ends_with('0'), "{codes}");
+    let ev = e.ok(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        "container=hc",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert!(
+        ev.contains("health_status: unhealthy\n") && ev.contains("health_status: healthy\n"),
+        "{ev}"
+    );
+    // A check that outlives its timeout fails, and is killed.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--network",
+        "none",
+        "--health-cmd",
+        "sleep 7",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    wait_until(10, "unhealthy by timeout", || health("slow") == "unhealthy");
+    let log = e.inspect("slow", "{{range .State.Health.Log}}{{.Output}};{{end}}");
+    assert!(log.contains("exceeded timeout"), "{log}");
+    std::thread::sleep(Duration::from_millis(300));
+    let left = e.ok(&[
+        "exec",
+        "slow",
+        "sh",
+        "-c",
+        "ps -o args | grep -c '^sleep 7' || true",
+    ]);
+    assert!(
+        left.trim().parse::<u32>().unwrap() <= 1,
+        "checks pile up: {left}"
+    );
+    // Checkers end with their container's run.
+    e.ok(&["rm", "-f", "hc", "slow"]);
+    wait_until(10, "no checker left", || {
+        processes_of(&e, "internal-health") == 0
+    });
+    for (args, want) in [
+        (vec!["--health-interval", "1s"], "needs --health-cmd"),
+        (
+            vec!["--health-cmd", "true", "--health-interval", "10"],
+            "duration",
+        ),
+        (
+            vec!["--health-cmd", "true", "--no-healthcheck"],
+            "conflicts",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(&args);
+        a.extend_from_slice(&["busybox", "true"]);
+        e.fails(&a, want);
+    }
+}

@@ -75,6 +75,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
             "Running": st.status == berth::container::Status::Running,
             "Paused": st.paused,
             "Restarting": st.restarting,
+            "Health": berth::container::health::read(cs, c),
             "OOMKilled": st.oom_killed,
             "Dead": false,
             "Pid": st.pid,
@@ -93,6 +94,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
         "Driver": "overlay",
         "Mounts": c.mounts,
         "Config": {
+            "Healthcheck": c.health,
             "Hostname": c.hostname,
             "User": c.user,
             "Tty": c.tty,

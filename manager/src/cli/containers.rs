@@ -66,6 +66,9 @@ pub enum Command {
     /// Run by a container's shim when it exits: applies its restart policy
     #[command(hide = true)]
     InternalExited { id: String },
+    /// Run at each start of a container with a health check: runs the check
+    #[command(hide = true)]
+    InternalHealth { id: String },
 }
 
 pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
@@ -93,6 +96,7 @@ pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
         Command::Cp(a) => super::cp::run(g, a),
         Command::Stats(a) => super::stats::run(g, a),
         Command::Events(a) => super::events::run(g, a),
+        Command::InternalHealth { id } => Ok(berth::container::health::monitor(&g.root, &id)?),
         // Our stderr is the shim's log: a failed restart is told there.
         Command::InternalExited { id } => berth::container::lifecycle::on_exit(&g.root, &id)
             .map(|_| ())

@@ -46,7 +46,12 @@ pub fn status_text(c: &Container, st: &State) -> String {
                 .and_then(parse_rfc3339)
                 .unwrap_or(now);
             let paused = if st.paused { " (Paused)" } else { "" };
-            format!("Up {}{paused}", duration(now - t))
+            let health = match st.health.as_deref() {
+                Some("starting") => " (health: starting)".to_string(),
+                Some(h) => format!(" ({h})"),
+                None => String::new(),
+            };
+            format!("Up {}{paused}{health}", duration(now - t))
         }
         Status::Exited => match (
             st.exit_code,
@@ -76,8 +81,9 @@ fn matches(c: &Container, st: &State, f: &str) -> anyhow::Result<bool> {
             None => c.labels.contains_key(v),
         },
         "exited" => st.exit_code.map(|x| x.to_string()).as_deref() == Some(v),
+        "health" => st.health.as_deref().unwrap_or("none") == v,
         _ => anyhow::bail!(
-            "invalid --filter {f:?}: keys are name, id, status, label, ancestor, exited"
+            "invalid --filter {f:?}: keys are name, id, status, label, ancestor, exited, health"
         ),
     })
 }

@@ -145,6 +145,23 @@ pub struct CreateFlags {
     /// Write the container's id to this file (which must not exist)
     #[arg(long)]
     pub cidfile: Option<std::path::PathBuf>,
+    /// A shell command whose success means healthy
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Between checks (default 30s)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// For one check to answer (default 30s)
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Failures in a row that make it unhealthy (default 3)
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<u32>,
+    /// Failures during this time after start do not count
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Run an init (catatonit) as PID 1 that forwards signals and reaps
     #[arg(long)]
     pub init: bool,
@@ -237,6 +254,12 @@ impl CreateFlags {
             oom_score_adj: self.oom_score_adj,
             memory_reservation: self.memory_reservation.clone(),
             cgroupns: self.cgroupns.clone(),
+            health_cmd: self.health_cmd.clone(),
+            health_interval: self.health_interval.clone(),
+            health_timeout: self.health_timeout.clone(),
+            health_start_period: self.health_start_period.clone(),
+            health_retries: self.health_retries,
+            no_healthcheck: self.no_healthcheck,
             add_hosts: self.add_host.clone(),
             dns: self.dns.clone(),
             init: self.init,

@@ -271,6 +271,14 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             return Err(super::bad("--network-alias", a, "not a valid host name"));
         }
     }
+    let health = super::health::config(
+        o.health_cmd.as_deref(),
+        o.health_interval.as_deref(),
+        o.health_timeout.as_deref(),
+        o.health_start_period.as_deref(),
+        o.health_retries,
+        o.no_healthcheck,
+    )?;
     let stop_timeout = o.stop_timeout.unwrap_or(10);
     let log_max_size = match &o.log_max_size {
         Some(s) => super::opts::parse_size("--log-opt max-size", s)?,
@@ -286,6 +294,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         auto_remove: o.auto_remove,
         restart_policy,
         restart_max,
+        health,
         stop_timeout,
         runtime,
         network_mode: net,
@@ -812,6 +821,9 @@ fn start_locked(
     cmd.args(["start", &c.id]);
     run_runtime(cmd, "start").map_err(fail)?;
     event(root, &c, "start", &[]);
+    if let Err(e) = super::health::spawn(root, &c) {
+        log::warn!("container {}: {e}", c.name);
+    }
     Ok(Started {
         container: c,
         attach: sock,
@@ -1193,6 +1205,7 @@ pub fn finish_attached(
     Ok(Some(code))
 }
 
+#[derive(Default)]
 pub struct ExecOptions {
     pub cmd: Vec<String>,
     pub detach: bool,
@@ -1222,53 +1235,7 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
         )));
     }
     let dir = cs.dir_of(&c.id);
-    let spec: serde_json::Value = serde_json::from_slice(
-        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
-    )
-    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
-    let mut p = spec["process"].clone();
-    p["args"] = serde_json::json!(o.cmd);
-    p["terminal"] = serde_json::json!(o.tty);
-    let mut env: Vec<String> = c.env.clone();
-    for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
-        let k = e
-            .split_once('=')
-            .map(|x| x.0.to_string())
-            .unwrap_or_default();
-        env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
-        env.push(e);
-    }
-    p["env"] = serde_json::json!(env);
-    if let Some(w) = &o.workdir {
-        if !w.starts_with('/') {
-            return Err(super::bad(
-                "-w",
-                w,
-                "the working directory must be absolute",
-            ));
-        }
-        p["cwd"] = serde_json::json!(w);
-    }
-    if let Some(u) = &o.user {
-        let images = Store::open(root)?;
-        let img = images.resolve(&c.image_id)?;
-        let read = |f: &str| {
-            fs::read_to_string(format!("/proc/{}/root/etc/{f}", cs.state(&c).pid))
-                .ok()
-                .or_else(|| {
-                    images
-                        .read_image_file(&img, &format!("etc/{f}"))
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                })
-        };
-        let (uid, gid, extra) = crate::image::config::resolve_user(
-            u,
-            read("passwd").as_deref(),
-            read("group").as_deref(),
-        )
-        .map_err(|e| super::bad("-u", u, e.to_string()))?;
-        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
-    }
+    let p = exec_process(root, &cs, &c, o)?;
     let eid = super::random_id();
     let edir = dir.join("exec").join(&eid[..16]);
     fs::create_dir_all(&edir).map_err(ioe("creating the exec dir"))?;
@@ -1346,6 +1313,126 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     };
     wait_shim_gone(&edir);
     Ok(code)
+}
+
+/// Runs `RUNTIME exec` of `process` in the foreground with its output
+/// captured (for health checks): its exit code (None: killed after
+/// `timeout`) and up to 4 KiB of its stdout and stderr.
+pub fn exec_captured(
+    cs: &ContainerStore,
+    c: &Container,
+    process: &serde_json::Value,
+    timeout: Duration,
+) -> Result<(Option<i32>, String)> {
+    let edir = cs
+        .dir_of(&c.id)
+        .join("exec")
+        .join(&super::random_id()[..16]);
+    fs::create_dir_all(&edir).map_err(ioe("creating the exec dir"))?;
+    let run = || -> Result<(Option<i32>, String)> {
+        let pfile = edir.join("process.json");
+        fs::write(&pfile, serde_json::to_vec(process).expect("process"))
+            .map_err(ioe("writing process.json"))?;
+        let out = edir.join("out");
+        let f = fs::File::create(&out).map_err(ioe("creating the output file"))?;
+        let mut cmd = runtime_cmd(cs, c);
+        cmd.arg("exec")
+            .arg("--process")
+            .arg(&pfile)
+            .arg("--pid-file")
+            .arg(edir.join("pid"))
+            .arg(&c.id)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().map_err(ioe("dup"))?)
+            .stderr(f);
+        let mut child = cmd.spawn().map_err(ioe("running the runtime's exec"))?;
+        let end = Instant::now() + timeout;
+        let code = loop {
+            if let Some(st) = child.try_wait().map_err(ioe("waiting for the exec"))? {
+                use std::os::unix::process::ExitStatusExt;
+                break Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
+            }
+            if Instant::now() >= end {
+                // The process first (the runtime cannot pass SIGKILL on), then the runtime.
+                if let Some(pid) = fs::read_to_string(edir.join("pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2) of the exec'd process the runtime just named.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut text = fs::read(&out).unwrap_or_default();
+        text.truncate(4096);
+        Ok((code, String::from_utf8_lossy(&text).into_owned()))
+    };
+    let r = run();
+    let _ = fs::remove_dir_all(&edir);
+    r
+}
+
+/// The process.json of an exec: the container's process with `o`'s command,
+/// environment, working directory and user.
+pub fn exec_process(
+    root: &Path,
+    cs: &ContainerStore,
+    c: &Container,
+    o: &ExecOptions,
+) -> Result<serde_json::Value> {
+    let dir = cs.dir_of(&c.id);
+    let spec: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
+    )
+    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
+    let mut p = spec["process"].clone();
+    p["args"] = serde_json::json!(o.cmd);
+    p["terminal"] = serde_json::json!(o.tty);
+    let mut env: Vec<String> = c.env.clone();
+    for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
+        let k = e
+            .split_once('=')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default();
+        env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
+        env.push(e);
+    }
+    p["env"] = serde_json::json!(env);
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            return Err(super::bad(
+                "-w",
+                w,
+                "the working directory must be absolute",
+            ));
+        }
+        p["cwd"] = serde_json::json!(w);
+    }
+    if let Some(u) = &o.user {
+        let images = Store::open(root)?;
+        let img = images.resolve(&c.image_id)?;
+        let read = |f: &str| {
+            fs::read_to_string(format!("/proc/{}/root/etc/{f}", cs.state(c).pid))
+                .ok()
+                .or_else(|| {
+                    images
+                        .read_image_file(&img, &format!("etc/{f}"))
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                })
+        };
+        let (uid, gid, extra) = crate::image::config::resolve_user(
+            u,
+            read("passwd").as_deref(),
+            read("group").as_deref(),
+        )
+        .map_err(|e| super::bad("-u", u, e.to_string()))?;
+        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+    }
+    Ok(p)
 }
 
 pub fn restart(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> {

@@ -28,6 +28,7 @@ pub mod attach;
 pub mod cgroup;
 pub mod commit;
 pub mod cp;
+pub mod health;
 pub mod lifecycle;
 pub mod logs;
 pub mod net;

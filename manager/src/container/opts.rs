@@ -65,6 +65,12 @@ pub struct CreateOptions {
     pub dns_options: Vec<String>,
     /// `--expose`: ports for -P besides the image's.
     pub expose: Vec<String>,
+    pub health_cmd: Option<String>,
+    pub health_interval: Option<String>,
+    pub health_timeout: Option<String>,
+    pub health_start_period: Option<String>,
+    pub health_retries: Option<u32>,
+    pub no_healthcheck: bool,
     pub pid: Option<String>,
     pub uts: Option<String>,
     pub log_max_size: Option<String>,

@@ -77,6 +77,9 @@ pub struct Container {
     /// Stopped or killed by a user: the policy does not restart it.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// `--health-cmd` and friends.
+    #[serde(default)]
+    pub health: Option<super::health::HealthConfig>,
     /// The shim rotates the log past this many bytes (0: never).
     #[serde(default)]
     pub log_max_size: u64,
@@ -123,6 +126,8 @@ pub struct State {
     pub paused: bool,
     /// Exited, and its restart policy is about to start it again.
     pub restarting: bool,
+    /// Running with a health check: starting, healthy or unhealthy.
+    pub health: Option<String>,
 }
 
 /// `<container dir>/restarting`, while `internal-exited` waits out the
@@ -179,6 +184,7 @@ impl State {
             oom_killed: false,
             paused: super::cgroup::frozen(id),
             restarting: false,
+            health: None,
         }
     }
 }
@@ -525,6 +531,7 @@ impl ContainerStore {
                 oom_killed: false,
                 paused: false,
                 restarting: false,
+                health: None,
             };
         }
         if let Ok(b) = fs::read(shim.join("exit")) {
@@ -537,6 +544,7 @@ impl ContainerStore {
                     oom_killed: oom || e.exit_code == 137 && oom_in_cgroup(&c.id),
                     paused: false,
                     restarting: RestartMark::live(&self.dir_of(&c.id)),
+                    health: None,
                 };
             }
         }
@@ -545,7 +553,9 @@ impl ContainerStore {
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
-            return State::running(pid, &c.id);
+            let mut st = State::running(pid, &c.id);
+            st.health = super::health::read(self, c).map(|h| h.status);
+            return st;
         }
         // The shim died without an exit record: the init may still live on,
         // re-parented to the host's init. That is the truth ps must show.
@@ -560,6 +570,7 @@ impl ContainerStore {
             oom_killed: false,
             paused: false,
             restarting: false,
+            health: None,
         }
     }
 

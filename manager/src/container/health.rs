@@ -1,0 +1,282 @@
+//! Health checks (`--health-cmd` and friends). With no daemon to run them,
+//! each start of a container with a check spawns `berth internal-health ID`,
+//! a small detached process that runs the check every interval through the
+//! runtime's exec, writes the result to `<container dir>/health.json`
+//! (temp + rename) and exits once that run of the container is over.
+
+use super::lifecycle::{exec_captured, exec_process, ExecOptions};
+use super::store::{Container, ContainerStore, Status};
+use super::{bad, ioe, write_atomic, ContainerError, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+/// docker's HealthConfig, durations in nanoseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    /// ["CMD-SHELL", "cmd"] or ["CMD", arg...]
+    pub test: Vec<String>,
+    pub interval: u64,
+    pub timeout: u64,
+    pub start_period: u64,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Probe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// docker's State.Health.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// starting, healthy or unhealthy
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<Probe>,
+    /// The run of the container this is about (its StartedAt).
+    #[serde(default)]
+    pub run: String,
+}
+
+/// Go's durations as docker takes them: `30s`, `1m30s`, `500ms`, `2h`.
+pub fn parse_duration(flag: &'static str, s: &str) -> Result<u64> {
+    let err = || bad(flag, s, "expected a duration like 30s, 1m30s or 500ms");
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        let v: f64 = rest[..n].parse().map_err(|_| err())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(err()),
+        };
+        total += v * mult;
+        rest = &rest[u..];
+    }
+    Ok(total as u64)
+}
+
+/// The check of `run`/`create`'s flags (docker's defaults: every 30 s, 30 s
+/// to answer, 3 failures in a row for unhealthy).
+pub fn config(
+    cmd: Option<&str>,
+    interval: Option<&str>,
+    timeout: Option<&str>,
+    start_period: Option<&str>,
+    retries: Option<u32>,
+    none: bool,
+) -> Result<Option<HealthConfig>> {
+    let Some(cmd) = cmd else {
+        if interval.is_some() || timeout.is_some() || start_period.is_some() || retries.is_some() {
+            return Err(bad(
+                "--health-interval",
+                interval.or(timeout).or(start_period).unwrap_or(""),
+                "needs --health-cmd",
+            ));
+        }
+        return Ok(None);
+    };
+    if none {
+        return Err(bad("--no-healthcheck", "", "conflicts with --health-cmd"));
+    }
+    let d = |flag, v: Option<&str>, def: u64| -> Result<u64> {
+        match v {
+            Some(s) => {
+                let n = parse_duration(flag, s)?;
+                if n > 0 && n < 1_000_000 {
+                    return Err(bad(flag, s, "must be at least 1ms"));
+                }
+                Ok(n)
+            }
+            None => Ok(def),
+        }
+    };
+    let interval = d("--health-interval", interval, 30_000_000_000)?;
+    let timeout = d("--health-timeout", timeout, 30_000_000_000)?;
+    if interval == 0 || timeout == 0 {
+        return Err(bad(
+            "--health-interval",
+            "0",
+            "the interval and the timeout must be above 0",
+        ));
+    }
+    Ok(Some(HealthConfig {
+        test: vec!["CMD-SHELL".into(), cmd.into()],
+        interval,
+        timeout,
+        start_period: d("--health-start-period", start_period, 0)?,
+        retries: retries.unwrap_or(3).max(1),
+    }))
+}
+
+fn file(cs: &ContainerStore, id: &str) -> std::path::PathBuf {
+    cs.dir_of(id).join("health.json")
+}
+
+/// The health of the container's current run, if it has a check.
+pub fn read(cs: &ContainerStore, c: &Container) -> Option<Health> {
+    c.health.as_ref()?;
+    let h: Health = fs::read(file(cs, &c.id))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if h.run.is_empty() || Some(&h.run) != c.started_at.as_ref() {
+        return Some(Health {
+            status: "starting".into(),
+            run: c.started_at.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    Some(h)
+}
+
+/// Spawns the checker of this run; it outlives us.
+pub fn spawn(root: &Path, c: &Container) -> Result<()> {
+    if c.health.is_none() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(ioe("locating the berth binary"))?;
+    let root = root.canonicalize().map_err(ioe("resolving --root"))?;
+    std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&root)
+        .args(["internal-health", &c.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(ioe("starting the health checker"))?;
+    Ok(())
+}
+
+use std::os::unix::process::CommandExt;
+
+/// `berth internal-health ID`: checks until this run of the container ends.
+pub fn monitor(root: &Path, id: &str) -> Result<()> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.load(id)?;
+    let Some(cfg) = c.health.clone() else {
+        return Ok(());
+    };
+    let run = c.started_at.clone().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut h = Health {
+        status: "starting".into(),
+        run: run.clone(),
+        ..Default::default()
+    };
+    save(&cs, id, &h)?;
+    let (argv, shell) = match cfg.test.split_first() {
+        Some((k, rest)) if k == "CMD-SHELL" => (rest.to_vec(), true),
+        Some((k, rest)) if k == "CMD" => (rest.to_vec(), false),
+        _ => return Err(ContainerError::Other("invalid health check".into())),
+    };
+    let cmd = if shell {
+        vec!["/bin/sh".into(), "-c".into(), argv.join(" ")]
+    } else {
+        argv
+    };
+    loop {
+        std::thread::sleep(Duration::from_nanos(cfg.interval));
+        let Ok(c) = cs.load(id) else {
+            return Ok(());
+        };
+        let st = cs.state(&c);
+        if st.status != Status::Running || c.started_at.as_deref() != Some(run.as_str()) {
+            return Ok(());
+        }
+        if st.paused {
+            continue;
+        }
+        let o = ExecOptions {
+            cmd: cmd.clone(),
+            ..Default::default()
+        };
+        let start = super::now_rfc3339();
+        let p = exec_process(root, &cs, &c, &o)?;
+        let (code, output) = exec_captured(&cs, &c, &p, Duration::from_nanos(cfg.timeout))?;
+        let (code, output) = match code {
+            Some(x) => (x, output),
+            None => (
+                -1,
+                format!(
+                    "Health check exceeded timeout ({} ms)",
+                    cfg.timeout / 1_000_000
+                ),
+            ),
+        };
+        let before = h.status.clone();
+        if code == 0 {
+            h.failing_streak = 0;
+            h.status = "healthy".into();
+        } else if started.elapsed() >= Duration::from_nanos(cfg.start_period) {
+            h.failing_streak += 1;
+            if h.failing_streak >= cfg.retries {
+                h.status = "unhealthy".into();
+            }
+        }
+        h.log.push(Probe {
+            start,
+            end: super::now_rfc3339(),
+            exit_code: code,
+            output,
+        });
+        if h.log.len() > 5 {
+            h.log.remove(0);
+        }
+        save(&cs, id, &h)?;
+        if h.status != before {
+            crate::events::emit(
+                root,
+                "container",
+                &format!("health_status: {}", h.status),
+                id,
+                &[("name", &c.name), ("image", &c.image)],
+            );
+        }
+    }
+}
+
+fn save(cs: &ContainerStore, id: &str, h: &Health) -> Result<()> {
+    write_atomic(&file(cs, id), &serde_json::to_vec(h).expect("health"))
+        .map_err(ioe("writing health.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("x", "30s").unwrap(), 30_000_000_000);
+        assert_eq!(parse_duration("x", "1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(parse_duration("x", "500ms").unwrap(), 500_000_000);
+        assert_eq!(parse_duration("x", "1.5h").unwrap(), 5_400_000_000_000);
+        assert!(parse_duration("x", "10").is_err());
+        assert!(parse_duration("x", "ms").is_err());
+        assert!(parse_duration("x", "").is_err());
+    }
+}
