@@ -166,6 +166,7 @@ pub fn spawn(root: &Path, c: &Container) -> Result<()> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        .current_dir("/")
         .process_group(0)
         .spawn()
         .map_err(ioe("starting the health checker"))?;
@@ -216,17 +217,19 @@ pub fn monitor(root: &Path, id: &str) -> Result<()> {
             ..Default::default()
         };
         let start = super::now_rfc3339();
-        let p = exec_process(root, &cs, &c, &o)?;
-        let (code, output) = exec_captured(&cs, &c, &p, Duration::from_nanos(cfg.timeout))?;
-        let (code, output) = match code {
-            Some(x) => (x, output),
-            None => (
+        // A check that cannot even start is a failed check, not the end of checking.
+        let probe = exec_process(root, &cs, &c, &o)
+            .and_then(|p| exec_captured(&cs, &c, &p, Duration::from_nanos(cfg.timeout)));
+        let (code, output) = match probe {
+            Ok((Some(x), output)) => (x, output),
+            Ok((None, _)) => (
                 -1,
                 format!(
                     "Health check exceeded timeout ({} ms)",
                     cfg.timeout / 1_000_000
                 ),
             ),
+            Err(e) => (-1, e.to_string()),
         };
         let before = h.status.clone();
         if code == 0 {
