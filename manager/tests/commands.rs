@@ -432,15 +432,7 @@ fn top_and_stats() {
     assert!(j[0]["PIDs"].as_u64().unwrap() >= 3, "{j}");
 
     // Without --no-stream the table is redrawn until interrupted.
-    let mut c = e.cmd(&["stats", "t"]);
-    c.stdout(Stdio::piped()).stdin(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
+    let (mut child, reader) = spawn_collecting(e.cmd(&["stats", "t"]));
     std::thread::sleep(Duration::from_millis(2500));
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -543,15 +535,7 @@ fn logs_follow_tail_since_timestamps() {
     e.fails(&["logs", "--tail", "x", "l"], "--tail");
 
     // -f prints what comes later and ends with the container.
-    let mut c = e.cmd(&["logs", "-f", "--tail", "1", "l"]);
-    c.stdout(Stdio::piped()).stdin(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
+    let (mut child, reader) = spawn_collecting(e.cmd(&["logs", "-f", "--tail", "1", "l"]));
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none(), "-f keeps following");
     e.ok(&["kill", "l"]);
@@ -976,6 +960,21 @@ fn port_lists_published_ports() {
     );
     e.fails(&["port", "web", "81"], "no public port");
     e.ok(&["rm", "-f", "web"]);
+}
+
+/// Starts `c` with its stdout read to the end on a thread of its own.
+fn spawn_collecting(
+    mut c: std::process::Command,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    c.stdout(Stdio::piped()).stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    (child, reader)
 }
 
 /// A file of the container's cgroup as the host sees it, on v1 or v2.
