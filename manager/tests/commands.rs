@@ -1236,8 +1236,69 @@ fn health_checks_run_and_report() {
         left.trim().parse::<u32>().unwrap() <= 1,
         "checks pile up: {left}"
     );
+    // An image's HEALTHCHECK (here from import --change) is the default check,
+    // its options under the flags; --no-healthcheck drops it.
+    let tar = containers_common::busybox_tar(e.dir.path(), &[]);
+    e.ok(&[
+        "import",
+        "-c",
+        "HEALTHCHECK --interval=200ms --retries=1 CMD test -f /tmp/ok",
+        tar.to_str().unwrap(),
+        "checked:1",
+    ]);
+    let img: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "checked:1"])).unwrap();
+    assert_eq!(
+        img[0]["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "test -f /tmp/ok"])
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "img",
+        "--network",
+        "none",
+        "checked:1",
+        "sleep",
+        "60",
+    ]);
+    wait_until(10, "the image's check fails", || {
+        health("img") == "unhealthy"
+    });
+    e.ok(&["exec", "img", "touch", "/tmp/ok"]);
+    wait_until(10, "the image's check passes", || {
+        health("img") == "healthy"
+    });
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "unchecked",
+        "--network",
+        "none",
+        "--no-healthcheck",
+        "checked:1",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(e.inspect("unchecked", "{{json .State.Health}}"), "null");
+    assert!(!e
+        .ok(&["ps"])
+        .lines()
+        .any(|l| l.contains("unchecked") && l.contains("health")));
+    e.fails(
+        &[
+            "import",
+            "-c",
+            "HEALTHCHECK --every=1s CMD true",
+            tar.to_str().unwrap(),
+            "x:1",
+        ],
+        "HEALTHCHECK",
+    );
     // Checkers end with their container's run.
-    e.ok(&["rm", "-f", "hc", "slow"]);
+    e.ok(&["rm", "-f", "hc", "slow", "img", "unchecked"]);
     wait_until(10, "no checker left", || {
         processes_of(&e, "internal-health") == 0
     });

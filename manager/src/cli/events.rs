@@ -46,11 +46,15 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         })
     };
     let print = |e: &Event| -> anyhow::Result<()> {
-        match (&template, a.format.as_deref()) {
-            (Some(t), _) => println!("{}", t.render(&serde_json::to_value(e)?)?),
-            (None, Some("json")) => println!("{}", serde_json::to_string(e)?),
-            _ => println!("{}", e.line()),
-        }
+        let line = match (&template, a.format.as_deref()) {
+            (Some(t), _) => t.render(&serde_json::to_value(e)?)?,
+            (None, Some("json")) => serde_json::to_string(e)?,
+            _ => e.line(),
+        };
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()?;
         Ok(())
     };
     let now = std::time::SystemTime::now()
@@ -60,7 +64,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     if let Some(s) = since {
         for e in events::history(&g.root) {
             if e.time_nano >= s && until.is_none_or(|u| e.time_nano <= u) && wanted(&e) {
-                print(&e)?;
+                if let Err(x) = print(&e) {
+                    return done_if_pipe(x);
+                }
             }
         }
     }
@@ -80,5 +86,13 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         }
         true
     });
-    err.map_or(Ok(()), Err)
+    err.map_or(Ok(()), done_if_pipe)
+}
+
+/// `berth events | head -1`: once the reader is gone, so are we, quietly.
+fn done_if_pipe(e: anyhow::Error) -> anyhow::Result<()> {
+    match e.downcast_ref::<std::io::Error>() {
+        Some(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(e),
+    }
 }

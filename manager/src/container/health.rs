@@ -48,86 +48,93 @@ pub struct Health {
 
 /// Go's durations as docker takes them: `30s`, `1m30s`, `500ms`, `2h`.
 pub fn parse_duration(flag: &'static str, s: &str) -> Result<u64> {
-    let err = || bad(flag, s, "expected a duration like 30s, 1m30s or 500ms");
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let v: f64 = rest[..n].parse().map_err(|_| err())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(err()),
-        };
-        total += v * mult;
-        rest = &rest[u..];
-    }
-    Ok(total as u64)
+    crate::image::time::parse_go_duration(s)
+        .ok_or_else(|| bad(flag, s, "expected a duration like 30s, 1m30s or 500ms"))
 }
 
-/// The check of `run`/`create`'s flags (docker's defaults: every 30 s, 30 s
-/// to answer, 3 failures in a row for unhealthy).
+/// The check of `run`/`create`: `--health-cmd`, else the image's
+/// HEALTHCHECK, with the other flags over the image's values and docker's
+/// defaults under both (every 30 s, 30 s to answer, 3 failures in a row).
 pub fn config(
-    cmd: Option<&str>,
-    interval: Option<&str>,
-    timeout: Option<&str>,
-    start_period: Option<&str>,
-    retries: Option<u32>,
-    none: bool,
+    o: &super::opts::CreateOptions,
+    image: Option<&serde_json::Value>,
 ) -> Result<Option<HealthConfig>> {
-    let Some(cmd) = cmd else {
-        if interval.is_some() || timeout.is_some() || start_period.is_some() || retries.is_some() {
-            return Err(bad(
-                "--health-interval",
-                interval.or(timeout).or(start_period).unwrap_or(""),
-                "needs --health-cmd",
-            ));
+    if o.no_healthcheck {
+        if let Some(c) = &o.health_cmd {
+            return Err(bad("--health-cmd", c, "conflicts with --no-healthcheck"));
         }
         return Ok(None);
-    };
-    if none {
-        return Err(bad("--no-healthcheck", "", "conflicts with --health-cmd"));
     }
-    let d = |flag, v: Option<&str>, def: u64| -> Result<u64> {
+    let image = image.filter(|h| {
+        h["Test"]
+            .as_array()
+            .and_then(|t| t.first())
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t != "NONE")
+    });
+    let test: Vec<String> = match (&o.health_cmd, image) {
+        (Some(c), _) => vec!["CMD-SHELL".into(), c.clone()],
+        (None, Some(h)) => serde_json::from_value(h["Test"].clone()).unwrap_or_default(),
+        (None, None) => {
+            let given = [
+                ("--health-interval", &o.health_interval),
+                ("--health-timeout", &o.health_timeout),
+                ("--health-start-period", &o.health_start_period),
+            ];
+            if let Some((flag, Some(v))) = given.iter().find(|(_, v)| v.is_some()) {
+                return Err(bad(
+                    flag,
+                    v,
+                    "needs --health-cmd (or an image with a HEALTHCHECK)",
+                ));
+            }
+            if let Some(r) = o.health_retries {
+                return Err(bad(
+                    "--health-retries",
+                    &r.to_string(),
+                    "needs --health-cmd",
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    let from_image = |k: &str| image.and_then(|h| h[k].as_u64()).filter(|n| *n > 0);
+    let d = |flag, v: &Option<String>, key: &str, def: u64| -> Result<u64> {
         match v {
             Some(s) => {
                 let n = parse_duration(flag, s)?;
-                if n > 0 && n < 1_000_000 {
+                if n < 1_000_000 {
                     return Err(bad(flag, s, "must be at least 1ms"));
                 }
                 Ok(n)
             }
-            None => Ok(def),
+            None => Ok(from_image(key).unwrap_or(def)),
         }
     };
-    let interval = d("--health-interval", interval, 30_000_000_000)?;
-    let timeout = d("--health-timeout", timeout, 30_000_000_000)?;
-    if interval == 0 || timeout == 0 {
-        return Err(bad(
-            "--health-interval",
-            "0",
-            "the interval and the timeout must be above 0",
-        ));
-    }
+    let start_period = match &o.health_start_period {
+        Some(s) => parse_duration("--health-start-period", s)?,
+        None => from_image("StartPeriod").unwrap_or(0),
+    };
     Ok(Some(HealthConfig {
-        test: vec!["CMD-SHELL".into(), cmd.into()],
-        interval,
-        timeout,
-        start_period: d("--health-start-period", start_period, 0)?,
-        retries: retries.unwrap_or(3).max(1),
+        test,
+        interval: d(
+            "--health-interval",
+            &o.health_interval,
+            "Interval",
+            30_000_000_000,
+        )?,
+        timeout: d(
+            "--health-timeout",
+            &o.health_timeout,
+            "Timeout",
+            30_000_000_000,
+        )?,
+        start_period,
+        retries: o
+            .health_retries
+            .or_else(|| from_image("Retries").map(|r| r as u32))
+            .unwrap_or(3)
+            .max(1),
     }))
 }
 
@@ -275,6 +282,7 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("x", "30s").unwrap(), 30_000_000_000);
+        assert_eq!(parse_duration("x", "2m").unwrap(), 120_000_000_000);
         assert_eq!(parse_duration("x", "1m30s").unwrap(), 90_000_000_000);
         assert_eq!(parse_duration("x", "500ms").unwrap(), 500_000_000);
         assert_eq!(parse_duration("x", "1.5h").unwrap(), 5_400_000_000_000);

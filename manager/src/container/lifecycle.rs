@@ -272,12 +272,11 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         }
     }
     let health = super::health::config(
-        o.health_cmd.as_deref(),
-        o.health_interval.as_deref(),
-        o.health_timeout.as_deref(),
-        o.health_start_period.as_deref(),
-        o.health_retries,
-        o.no_healthcheck,
+        o,
+        img.config
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref()),
     )?;
     let stop_timeout = o.stop_timeout.unwrap_or(10);
     let log_max_size = match &o.log_max_size {

@@ -289,6 +289,7 @@ mod tests {
                     .into(),
                 ),
                 volumes: Some([("/data".to_string(), serde_json::json!({}))].into()),
+                healthcheck: None,
             }),
             ..Default::default()
         };

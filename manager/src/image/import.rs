@@ -75,6 +75,41 @@ fn pairs(v: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D]
+/// [--retries=N] CMD command` or `HEALTHCHECK NONE`, as docker stores it.
+fn healthcheck(value: &str) -> Result<serde_json::Value, &'static str> {
+    if value.eq_ignore_ascii_case("NONE") {
+        return Ok(serde_json::json!({"Test": ["NONE"]}));
+    }
+    let mut h = serde_json::json!({});
+    let mut rest = value;
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (flag, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let (k, v) = flag
+            .split_once('=')
+            .ok_or("HEALTHCHECK options are --name=value")?;
+        let dur = || crate::image::time::parse_go_duration(v).ok_or("bad HEALTHCHECK duration");
+        match k {
+            "interval" => h["Interval"] = dur()?.into(),
+            "timeout" => h["Timeout"] = dur()?.into(),
+            "start-period" => h["StartPeriod"] = dur()?.into(),
+            "retries" => h["Retries"] = v.parse::<u32>().map_err(|_| "bad --retries")?.into(),
+            _ => return Err("HEALTHCHECK options: interval, timeout, start-period, retries"),
+        }
+        rest = after.trim_start();
+    }
+    let cmd = rest
+        .strip_prefix("CMD")
+        .filter(|c| c.starts_with(char::is_whitespace))
+        .ok_or("expected HEALTHCHECK [OPTIONS] CMD command, or NONE")?
+        .trim();
+    h["Test"] = match serde_json::from_str::<Vec<String>>(cmd) {
+        Ok(argv) => std::iter::once("CMD".to_string()).chain(argv).collect(),
+        Err(_) => serde_json::json!(["CMD-SHELL", cmd]),
+    };
+    Ok(h)
+}
+
 /// Applies one `--change` instruction, e.g. `CMD ["/bin/sh"]` or `ENV A=1`.
 pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<(), ImportError> {
     let bad = |why| ImportError::Change(change.to_string(), why);
@@ -118,6 +153,7 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<(), Impor
                 p.insert(port, serde_json::json!({}));
             }
         }
+        "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck(value).map_err(bad)?),
         "VOLUME" => {
             let v = cfg.volumes.get_or_insert_with(Default::default);
             let list = serde_json::from_str::<Vec<String>>(value)
@@ -128,7 +164,7 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<(), Impor
         }
         _ => {
             return Err(bad(
-                "supported: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR",
+                "supported: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR",
             ))
         }
     }
