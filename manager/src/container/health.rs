@@ -207,6 +207,12 @@ pub fn monitor(root: &Path, id: &str) -> Result<()> {
     } else {
         argv
     };
+    // The probe's process.json is the same for the whole run: made once.
+    let o = ExecOptions {
+        cmd,
+        ..Default::default()
+    };
+    let process = exec_process(root, &cs, &c, &o)?;
     loop {
         std::thread::sleep(Duration::from_nanos(cfg.interval));
         let Ok(c) = cs.load(id) else {
@@ -219,14 +225,9 @@ pub fn monitor(root: &Path, id: &str) -> Result<()> {
         if st.paused {
             continue;
         }
-        let o = ExecOptions {
-            cmd: cmd.clone(),
-            ..Default::default()
-        };
         let start = super::now_rfc3339();
         // A check that cannot even start is a failed check, not the end of checking.
-        let probe = exec_process(root, &cs, &c, &o)
-            .and_then(|p| exec_captured(&cs, &c, &p, Duration::from_nanos(cfg.timeout)));
+        let probe = exec_captured(&cs, &c, &process, Duration::from_nanos(cfg.timeout));
         let (code, output) = match probe {
             Ok((Some(x), output)) => (x, output),
             Ok((None, _)) => (
