@@ -229,6 +229,11 @@ impl ContainerDir {
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Ok(false);
         }
+        // Looked at again under the lock: a create that finished between the
+        // first look and the lock wrote its state before letting go of it.
+        if path.join(STATE_FILE).exists() {
+            return Ok(false);
+        }
         fs::remove_dir_all(&path).map_err(io_err(format!("remove {}", path.display())))?;
         Ok(true)
     }
