@@ -6,10 +6,12 @@ use super::store::{Container, ContainerStore, Status};
 use super::{ioe, ContainerError, Result};
 use crate::image::digest::{chain_ids, Digest, HashingWriter};
 use crate::image::import::apply_change;
+use crate::image::merged::{is_opaque, Merged};
 use crate::image::store::Store;
 use crate::image::types::{Descriptor, History, Manifest};
+use fsroot::Entry;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -17,48 +19,39 @@ fn is_whiteout(m: &fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
-fn is_opaque(p: &Path) -> bool {
-    let mut buf = [0u8; 4];
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    // SAFETY: reads at most 4 bytes of one xattr into buf.
-    let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n == 1 && buf[0] == b'y'
+/// Calls `f` on every entry of the upper dir, parents first, names sorted.
+/// The dir is the container's to change while we read it: the walk is on fds
+/// and never follows a symlink (see the fsroot crate).
+fn walk(upper: &Path, f: &mut dyn FnMut(&Path, &Entry) -> io::Result<()>) -> io::Result<()> {
+    let top = Entry::of(fsroot::open_dir(upper)?)?;
+    fsroot::walk(&top, Path::new(""), &mut |r, e| f(r, e).map(|_| true))
 }
 
-/// Entries of the upper dir, parents first: (path relative to /, metadata).
-fn walk(upper: &Path) -> io::Result<Vec<(PathBuf, fs::Metadata)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let mut names: Vec<_> = fs::read_dir(upper.join(&rel))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names.into_iter().rev() {
-            let r = rel.join(&n);
-            let m = fs::symlink_metadata(upper.join(&r))?;
-            if m.is_dir() {
-                stack.push(r.clone());
-            }
-            out.push((r, m));
-        }
+/// Appends one entry, read from its fd, to a tar.
+fn append<W: Write>(b: &mut tar::Builder<W>, rel: &Path, e: &Entry) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&e.meta, tar::HeaderMode::Complete);
+    let ft = e.meta.file_type();
+    if ft.is_file() {
+        // A live file may change size while read: exactly the size the
+        // header says is written, cut or padded with zeros.
+        let n = e.meta.len();
+        let data = e.open_file()?.take(n).chain(io::repeat(0)).take(n);
+        return b.append_data(&mut h, rel, data);
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn in_image(lowers: &[PathBuf], rel: &Path) -> bool {
-    lowers
-        .iter()
-        .any(|l| fs::symlink_metadata(l.join(rel)).is_ok_and(|m| !is_whiteout(&m)))
+    h.set_size(0);
+    if ft.is_symlink() {
+        return b.append_link(&mut h, rel, e.read_link()?);
+    }
+    if ft.is_char_device() || ft.is_block_device() {
+        let rdev = e.meta.rdev();
+        h.set_device_major(libc::major(rdev))?;
+        h.set_device_minor(libc::minor(rdev))?;
+    } else if ft.is_socket() {
+        // Sockets have no tar form (docker skips them too).
+        return Ok(());
+    }
+    b.append_data(&mut h, rel, io::empty())
 }
 
 /// docker diff: `A /added`, `C /changed`, `D /deleted`.
@@ -67,48 +60,49 @@ pub fn diff(root: &Path, name: &str) -> Result<Vec<String>> {
     let c = cs.find(name)?;
     let images = Store::open(root)?;
     let img = images.resolve(&c.image_id)?;
-    let lowers = images.layer_dirs(&img);
+    let lowers =
+        Merged::open(&images.layer_dirs(&img)).map_err(ioe("opening the image's layers"))?;
     let upper = cs.dir_of(&c.id).join("upper");
     let mut out = Vec::new();
-    for (rel, m) in walk(&upper).map_err(ioe("reading the container's layer"))? {
-        let kind = if is_whiteout(&m) {
+    walk(&upper, &mut |rel, e| {
+        let kind = if is_whiteout(&e.meta) {
             'D'
-        } else if in_image(&lowers, &rel) {
+        } else if lowers.exists(rel) {
             'C'
         } else {
             'A'
         };
         out.push(format!("{kind} /{}", rel.display()));
-    }
+        Ok(())
+    })
+    .map_err(ioe("reading the container's layer"))?;
     Ok(out)
 }
 
 /// Writes the upper dir as a layer tar: whiteouts become `.wh.` files.
 fn layer_tar<W: Write>(upper: &Path, w: W) -> io::Result<W> {
     let mut b = tar::Builder::new(w);
-    b.follow_symlinks(false);
-    for (rel, m) in walk(upper)? {
-        let p = upper.join(&rel);
-        if is_whiteout(&m) {
+    walk(upper, &mut |rel, e| {
+        if is_whiteout(&e.meta) {
             let name = rel.file_name().unwrap_or_default().to_string_lossy();
             let wh = rel.with_file_name(format!(".wh.{name}"));
             let mut h = tar::Header::new_gnu();
             h.set_size(0);
             h.set_mode(0o644);
             h.set_entry_type(tar::EntryType::Regular);
-            h.set_mtime(m.mtime().max(0) as u64);
-            b.append_data(&mut h, &wh, io::empty())?;
-            continue;
+            h.set_mtime(e.meta.mtime().max(0) as u64);
+            return b.append_data(&mut h, &wh, io::empty());
         }
-        b.append_path_with_name(&p, &rel)?;
-        if m.is_dir() && is_opaque(&p) {
+        append(&mut b, rel, e)?;
+        if is_opaque(e) {
             let mut h = tar::Header::new_gnu();
             h.set_size(0);
             h.set_mode(0o644);
             h.set_entry_type(tar::EntryType::Regular);
             b.append_data(&mut h, rel.join(".wh..wh..opq"), io::empty())?;
         }
-    }
+        Ok(())
+    })?;
     b.into_inner()
 }
 
@@ -225,25 +219,11 @@ pub fn export<W: Write>(root: &Path, name: &str, w: W) -> Result<W> {
     let c = cs.find(name)?;
     super::lifecycle::with_rootfs(root, &c, |rootfs| {
         let mut b = tar::Builder::new(w);
-        b.follow_symlinks(false);
-        let dev = fs::symlink_metadata(rootfs)?.dev();
-        let mut stack = vec![PathBuf::new()];
-        while let Some(rel) = stack.pop() {
-            let mut names: Vec<_> = fs::read_dir(rootfs.join(&rel))?
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name())
-                .collect();
-            names.sort();
-            for n in names.into_iter().rev() {
-                let r = rel.join(&n);
-                let p = rootfs.join(&r);
-                let m = fs::symlink_metadata(&p)?;
-                b.append_path_with_name(&p, &r)?;
-                if m.is_dir() && m.dev() == dev {
-                    stack.push(r);
-                }
-            }
-        }
+        let dev = rootfs.meta.dev();
+        fsroot::walk(rootfs, Path::new(""), &mut |rel, e| {
+            append(&mut b, rel, e)?;
+            Ok(e.meta.dev() == dev)
+        })?;
         b.into_inner()
     })
 }

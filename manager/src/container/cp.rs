@@ -1,94 +1,52 @@
-//! `cp` between the host and a container's root. Paths inside the container
-//! are resolved as the container would see them: symlinks (absolute or with
-//! `..`) never lead out of its root.
+//! `cp` between the host and a container's root. A path inside the container
+//! is resolved once, by the kernel, as the container would see it (symlinks,
+//! absolute or with `..`, never lead out of its root), and the copy then works
+//! on the fds that resolution gave: a symlink swapped in while it runs is
+//! never followed (CVE-2018-15664).
 
 use super::store::ContainerStore;
 use super::{ContainerError, Result};
-use std::fs;
+use fsroot::Entry;
+use std::ffi::OsStr;
 use std::io;
-use std::path::{Component, Path, PathBuf};
-
-/// Resolves `p` inside `root`, following symlinks as if `root` were `/`.
-/// The last component is not followed when `follow_last` is false.
-pub fn resolve_in_root(root: &Path, p: &str, follow_last: bool) -> io::Result<PathBuf> {
-    let mut todo: Vec<String> = p
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .rev()
-        .map(String::from)
-        .collect();
-    let mut cur = PathBuf::new();
-    let mut links = 0;
-    while let Some(c) = todo.pop() {
-        match c.as_str() {
-            "." => continue,
-            ".." => {
-                cur.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let next = cur.join(&c);
-        let last = todo.is_empty();
-        match fs::symlink_metadata(root.join(&next)) {
-            Ok(m) if m.file_type().is_symlink() && (!last || follow_last) => {
-                links += 1;
-                if links > 40 {
-                    return Err(io::Error::other("too many levels of symbolic links"));
-                }
-                let target = fs::read_link(root.join(&next))?;
-                if target.is_absolute() {
-                    cur = PathBuf::new();
-                }
-                for comp in target.components().rev() {
-                    if let Component::Normal(s) = comp {
-                        todo.push(s.to_string_lossy().into_owned());
-                    } else if comp == Component::ParentDir {
-                        todo.push("..".into());
-                    }
-                }
-            }
-            _ => cur = next,
-        }
-    }
-    Ok(root.join(cur))
-}
-
-fn copy_any(src: &Path, dst: &Path) -> io::Result<()> {
-    let m = fs::symlink_metadata(src)?;
-    if m.is_dir() {
-        if !dst.exists() {
-            fs::create_dir(dst)?;
-        }
-        crate::volume::copy_tree(src, dst)
-    } else if m.file_type().is_symlink() {
-        let _ = fs::remove_file(dst);
-        std::os::unix::fs::symlink(fs::read_link(src)?, dst)
-    } else {
-        if fs::symlink_metadata(dst).is_ok_and(|d| d.file_type().is_symlink()) {
-            fs::remove_file(dst)?;
-        }
-        fs::copy(src, dst).map(|_| ())
-    }
-}
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 
 fn err(e: io::Error, what: String) -> ContainerError {
     ContainerError::Other(format!("{what}: {e}"))
+}
+
+/// Where `name` lands under the host path `host`: inside it if it is a
+/// directory, else at `host` itself. The host side is the caller's own.
+fn host_target(host: &Path, name: Option<&OsStr>) -> io::Result<(OwnedFd, std::ffi::OsString)> {
+    if host.is_dir() {
+        if let Some(n) = name {
+            return Ok((fsroot::open_dir(host)?, n.to_owned()));
+        }
+    }
+    let parent = match host.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let n = host
+        .file_name()
+        .ok_or_else(|| io::Error::other(format!("{}: not a file name", host.display())))?;
+    Ok((fsroot::open_dir(parent)?, n.to_owned()))
 }
 
 pub fn from_container(root: &Path, name: &str, path: &str, host: &Path) -> Result<()> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
     super::lifecycle::with_rootfs(root, &c, |rootfs| {
-        let src = resolve_in_root(rootfs, path, true)?;
-        fs::symlink_metadata(&src)
+        let src = Entry::in_root(rootfs.fd.as_fd(), Path::new(path), true)
             .map_err(|e| io::Error::new(e.kind(), format!("{path} in the container: {e}")))?;
-        let dst = if host.is_dir() {
-            host.join(src.file_name().unwrap_or_default())
-        } else {
-            host.to_path_buf()
-        };
-        copy_any(&src, &dst)
+        let base = Path::new(path).file_name();
+        if base.is_none() && src.meta.is_dir() && host.is_dir() {
+            // The container's root itself: its content goes into `host`.
+            return fsroot::copy_tree(&src, fsroot::open_dir(host)?.as_fd());
+        }
+        let (dir, n) = host_target(host, base.or(Some(OsStr::new("rootfs"))))?;
+        fsroot::copy_entry(&src, dir.as_fd(), &n)
     })
     .map_err(|e| match e {
         ContainerError::Io { source, .. } => err(source, format!("cannot copy {name}:{path}")),
@@ -99,15 +57,28 @@ pub fn from_container(root: &Path, name: &str, path: &str, host: &Path) -> Resul
 pub fn to_container(root: &Path, host: &Path, name: &str, path: &str) -> Result<()> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
-    fs::symlink_metadata(host).map_err(|e| err(e, format!("cannot read {}", host.display())))?;
+    let src = fsroot::open_path(host, libc::O_PATH | libc::O_NOFOLLOW)
+        .and_then(Entry::of)
+        .map_err(|e| err(e, format!("cannot read {}", host.display())))?;
+    let host_name = host.file_name().ok_or_else(|| {
+        err(
+            io::Error::other("not a file name"),
+            host.display().to_string(),
+        )
+    })?;
     super::lifecycle::with_rootfs(root, &c, |rootfs| {
-        let target = resolve_in_root(rootfs, path, true)?;
-        let dst = if target.is_dir() {
-            target.join(host.file_name().unwrap_or_default())
-        } else {
-            target
-        };
-        copy_any(host, &dst)
+        let r = rootfs.fd.as_fd();
+        let p = Path::new(path);
+        // As docker: a path ending in "/" must be a directory that exists.
+        let must_be_dir = path.ends_with('/') || path.ends_with("/.");
+        match Entry::in_root(r, p, true) {
+            Ok(t) if t.meta.is_dir() => fsroot::copy_entry(&src, t.fd.as_fd(), host_name),
+            Ok(_) if must_be_dir => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            Err(e) if must_be_dir => Err(e),
+            Ok(_) => into_parent(r, p, &src),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => into_parent(r, p, &src),
+            Err(e) => Err(e),
+        }
     })
     .map_err(|e| match e {
         ContainerError::Io { source, .. } => err(source, format!("cannot copy into {name}:{path}")),
@@ -115,26 +86,16 @@ pub fn to_container(root: &Path, host: &Path, name: &str, path: &str) -> Result<
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn symlinks_stay_inside() {
-        let d = std::env::temp_dir().join(format!("berth-cp-{}", std::process::id()));
-        fs::create_dir_all(d.join("etc")).unwrap();
-        std::os::unix::fs::symlink("/etc", d.join("link")).unwrap();
-        std::os::unix::fs::symlink("../../../../etc/passwd", d.join("etc/evil")).unwrap();
-        assert_eq!(
-            resolve_in_root(&d, "/link/x", true).unwrap(),
-            d.join("etc/x")
-        );
-        assert_eq!(
-            resolve_in_root(&d, "/etc/evil", true).unwrap(),
-            d.join("etc/passwd")
-        );
-        assert_eq!(resolve_in_root(&d, "/../../x", true).unwrap(), d.join("x"));
-        assert_eq!(resolve_in_root(&d, "/link", false).unwrap(), d.join("link"));
-        fs::remove_dir_all(&d).unwrap();
-    }
+/// Copies `src` to `p` itself: its parent resolved in the root, its last name
+/// replaced (a symlink there is replaced, not followed).
+fn into_parent(root: std::os::fd::BorrowedFd, p: &Path, src: &Entry) -> io::Result<()> {
+    let n = p
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file name"))?;
+    let parent = fsroot::open_in_root(
+        root,
+        p.parent().unwrap_or(Path::new("/")),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )?;
+    fsroot::copy_entry(src, parent.as_fd(), n)
 }

@@ -26,7 +26,7 @@ use crate::image::store::Store;
 use crate::volume::VolumeStore;
 use std::cell::RefCell;
 use std::fs;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -705,11 +705,20 @@ fn start_locked(
             bind_peer_shm(pid, &shm)?;
         }
         if let Ok(vs) = VolumeStore::open(root) {
+            let rootfs = fsroot::open_dir(&dir.join("bundle/rootfs"))
+                .map_err(ioe("opening the container's rootfs"))?;
             for m in c.mounts.iter().filter(|m| m.kind == "volume") {
-                let src = dir
-                    .join("bundle/rootfs")
-                    .join(m.destination.trim_start_matches('/'));
-                vs.populate(&m.name, &src)
+                // The image's content at the mount point, resolved inside
+                // the rootfs: an image's symlink there must not copy a host
+                // directory into the volume.
+                let src = fsroot::open_in_root(
+                    rootfs.as_fd(),
+                    Path::new(&m.destination),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                )
+                .and_then(fsroot::Entry::of)
+                .ok();
+                vs.populate(&m.name, src.as_ref())
                     .map_err(|e| ContainerError::Other(e.to_string()))?;
             }
         }
@@ -1414,14 +1423,21 @@ pub fn exec_process(
     if let Some(u) = &o.user {
         let images = Store::open(root)?;
         let img = images.resolve(&c.image_id)?;
+        // The live root's files first: the container may have added the user.
+        let live = fsroot::open_dir(Path::new(&format!("/proc/{}/root", cs.state(c).pid))).ok();
         let read = |f: &str| {
-            fs::read_to_string(format!("/proc/{}/root/etc/{f}", cs.state(c).pid))
-                .ok()
-                .or_else(|| {
-                    images
-                        .read_image_file(&img, &format!("etc/{f}"))
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+            let rel = format!("etc/{f}");
+            live.as_ref()
+                .and_then(|r| {
+                    fsroot::read_in_root(
+                        r.as_fd(),
+                        Path::new(&rel),
+                        crate::image::merged::READ_LIMIT,
+                    )
+                    .ok()
                 })
+                .or_else(|| images.read_image_file(&img, &rel))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
         };
         let (uid, gid, extra) = crate::image::config::resolve_user(
             u,
@@ -1452,22 +1468,27 @@ pub fn prune(root: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Runs `f` on the container's merged root: the live one of a running
-/// container, else the overlay mounted for the call in a namespace of our own.
+/// Runs `f` on the container's merged root, held by an fd: the live one of a
+/// running container (as it sees it, its volumes included), else the overlay
+/// mounted for the call in a namespace of our own. Paths inside it are the
+/// container's to resolve: see the fsroot crate.
 pub fn with_rootfs<T>(
     root: &Path,
     c: &Container,
-    f: impl FnOnce(&Path) -> std::io::Result<T>,
+    f: impl FnOnce(&fsroot::Entry) -> std::io::Result<T>,
 ) -> Result<T> {
     let cs = ContainerStore::open(root)?;
     let st = cs.state(c);
+    let open = |p: &Path| fsroot::open_dir(p).and_then(fsroot::Entry::of);
     if st.status == Status::Running && st.pid > 0 {
-        let p = PathBuf::from(format!("/proc/{}/root", st.pid));
-        return f(&p).map_err(ioe("reading the container's files"));
+        let r = open(Path::new(&format!("/proc/{}/root", st.pid)))
+            .map_err(ioe("opening the container's root"))?;
+        return f(&r).map_err(ioe("reading the container's files"));
     }
     let images = Store::open(root)?;
     let dir = cs.dir_of(&c.id);
     let _l = cs.lock(&c.id)?;
     let _ns = enter_private_ns(&images, c, &dir)?;
-    f(&dir.join("bundle/rootfs")).map_err(ioe("reading the container's files"))
+    let r = open(&dir.join("bundle/rootfs")).map_err(ioe("opening the container's root"))?;
+    f(&r).map_err(ioe("reading the container's files"))
 }

@@ -10,6 +10,7 @@ pub mod digest;
 pub mod import;
 pub mod layers;
 pub mod lock;
+pub mod merged;
 pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -28,8 +28,6 @@ use super::types::{ImageConfig, Manifest};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -663,39 +661,13 @@ impl Store {
             .collect()
     }
 
-    /// Reads a file as it appears in the image's merged root (whiteouts and
-    /// opaque directories honoured), e.g. `etc/passwd` to resolve users.
+    /// Reads a file as it appears in the image's merged root (whiteouts,
+    /// opaque directories and the image's own symlinks honoured, none of them
+    /// followed out of it), e.g. `etc/passwd` to resolve users.
     pub fn read_image_file(&self, image: &Image, rel: &str) -> Option<Vec<u8>> {
-        let rel = Path::new(rel.trim_start_matches('/'));
-        for dir in self.layer_dirs(image) {
-            let mut cur = dir.clone();
-            let mut hidden_below = false;
-            let comps: Vec<_> = rel.components().collect();
-            for (i, c) in comps.iter().enumerate() {
-                cur.push(c);
-                let m = match fs::symlink_metadata(&cur) {
-                    Ok(m) => m,
-                    Err(_) => break,
-                };
-                if m.file_type().is_char_device() && m.rdev() == 0 {
-                    return None;
-                }
-                if i + 1 == comps.len() {
-                    return if m.is_file() {
-                        fs::read(&cur).ok()
-                    } else {
-                        None
-                    };
-                }
-                if is_opaque(&cur) {
-                    hidden_below = true;
-                }
-            }
-            if hidden_below {
-                return None;
-            }
-        }
-        None
+        super::merged::Merged::open(&self.layer_dirs(image))
+            .ok()?
+            .read(Path::new(rel))
     }
 
     /// The image's config converted for the runtime (conversion.md), with
@@ -918,20 +890,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn is_opaque(p: &Path) -> bool {
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
-        .unwrap_or_default();
-    let mut buf = [0u8; 4];
-    // SAFETY: valid path and buffer.
-    let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n == 1 && buf[0] == b'y'
 }

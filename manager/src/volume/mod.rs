@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -199,9 +200,10 @@ impl VolumeStore {
         Ok(out)
     }
 
-    /// Copies `src` (the image's content at the mount point) into an empty,
+    /// Copies `src` (the image's content at the mount point, a directory
+    /// held by an fd; none if the image has nothing there) into an empty,
     /// never-populated volume, once.
-    pub fn populate(&self, name: &str, src: &Path) -> Result<(), VolumeError> {
+    pub fn populate(&self, name: &str, src: Option<&fsroot::Entry>) -> Result<(), VolumeError> {
         let _l = self.lock()?;
         let mut v = self.get(name)?;
         if v.populated {
@@ -211,40 +213,18 @@ impl VolumeStore {
         let empty = fs::read_dir(&data)
             .map(|mut r| r.next().is_none())
             .unwrap_or(false);
-        if empty && src.is_dir() {
-            copy_tree(src, &data).map_err(ioe(format!(
-                "copying the image's {} into volume {name}",
-                src.display()
-            )))?;
+        if let Some(src) = src.filter(|s| empty && s.meta.is_dir()) {
+            let what = || format!("copying the image's content into volume {name}");
+            let dst = fsroot::open_dir(&data).map_err(ioe(what()))?;
+            fsroot::copy_tree(src, dst.as_fd()).map_err(ioe(what()))?;
+            // The volume's root takes the mode and owner of the image's directory.
+            std::os::unix::fs::chown(&data, Some(src.meta.uid()), Some(src.meta.gid()))
+                .and_then(|_| {
+                    fs::set_permissions(&data, fs::Permissions::from_mode(src.meta.mode() & 0o7777))
+                })
+                .map_err(ioe(what()))?;
         }
         v.populated = true;
         self.save(&v)
     }
-}
-
-/// Copies a directory's content keeping modes, owners, symlinks and times of files.
-pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
-    let m = fs::symlink_metadata(src)?;
-    fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))?;
-    std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()))?;
-    for e in fs::read_dir(src)? {
-        let e = e?;
-        let (s, d) = (e.path(), dst.join(e.file_name()));
-        let m = fs::symlink_metadata(&s)?;
-        let ft = m.file_type();
-        if ft.is_dir() {
-            fs::create_dir(&d)?;
-            copy_tree(&s, &d)?;
-            continue;
-        } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(&s)?, &d)?;
-        } else if ft.is_file() {
-            fs::copy(&s, &d)?;
-        } else {
-            // Devices, fifos and sockets in an image volume are not worth a mknod here.
-            continue;
-        }
-        std::os::unix::fs::lchown(&d, Some(m.uid()), Some(m.gid()))?;
-    }
-    Ok(())
 }
