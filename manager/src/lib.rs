@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod events;
+pub mod fault;
 pub mod format;
 pub mod image;
 pub mod network;

@@ -309,6 +309,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         ..Default::default()
     };
     let mut c = cs.create(c, o.name.as_deref())?;
+    crate::fault::point("create:recorded");
     let mut undo = Undo {
         cs: &cs,
         images: &images,
@@ -432,6 +433,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         serde_json::to_vec(&built.spec).expect("spec"),
     )
     .map_err(ioe("writing config.json"))?;
+    crate::fault::point("create:bundle-written");
     cs.save(&c)?;
     undo.armed = false;
     event(root, &c, "create", &[]);
@@ -653,6 +655,30 @@ fn runtime_delete(cs: &ContainerStore, c: &Container) {
     }
 }
 
+/// Ends a start that a killed berth left half done: its shim lives and the
+/// container was created (the init waits to be started), but the start was
+/// never recorded, so the container reads as `Created` and nothing would
+/// ever end that shim. Called with the container's lock held, which every
+/// start holds from the shim's spawn to its record: a live shim here is
+/// nobody's work in progress.
+fn end_interrupted_start(cs: &ContainerStore, c: &Container) -> Result<()> {
+    let shim_dir = cs.shim_dir(&c.id);
+    if c.started_at.is_some() || !super::store::shim_alive(&shim_dir) {
+        return Ok(());
+    }
+    let _ = attach::send_signal(&shim_dir, libc::SIGKILL);
+    if !super::store::wait_shim_gone_for(&shim_dir, Duration::from_secs(10)) {
+        return Err(ContainerError::Other(format!(
+            "the shim of container {} did not exit after its process was killed",
+            c.name
+        )));
+    }
+    runtime_delete(cs, c);
+    let _ = fs::remove_file(shim_dir.join("exit"));
+    net_teardown(cs.root(), c);
+    Ok(())
+}
+
 /// What `start` hands back: a connection to the process's stdio if asked for.
 pub struct Started {
     pub container: Container,
@@ -677,6 +703,7 @@ fn start_locked(
     mut c: Container,
     attach: bool,
 ) -> Result<Started> {
+    end_interrupted_start(cs, &c)?;
     let st = cs.state(&c);
     if st.status == Status::Running {
         return Err(ContainerError::AlreadyRunning(c.name.clone()));
@@ -805,9 +832,11 @@ fn start_locked(
             )));
         }
     };
+    crate::fault::point("start:shim-created");
     c.started_at = Some(super::now_rfc3339());
     c.init_start = super::store::proc_start(pid).map(|s| s.0);
     cs.save(&c)?;
+    crate::fault::point("start:recorded");
     let c0 = c.clone();
     let fail = |e: ContainerError| {
         let _ = attach::send_signal(&shim_dir, libc::SIGKILL);
@@ -1094,6 +1123,7 @@ pub fn stop(root: &Path, name: &str, timeout: Option<u32>) -> Result<Container> 
 }
 
 fn stop_locked(cs: &ContainerStore, c: &Container, timeout: Option<u32>) -> Result<()> {
+    end_interrupted_start(cs, c)?;
     if cs.state(c).status != Status::Running {
         return Ok(());
     }
@@ -1118,6 +1148,7 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<Con
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
     let _l = cs.lock(&c.id)?;
+    end_interrupted_start(&cs, &c)?;
     if cs.state(&c).status == Status::Running {
         if !force {
             return Err(ContainerError::Running(c.name));
@@ -1137,7 +1168,14 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<Con
 
 /// Everything but a running process: runtime state, image hold, volumes, dir.
 fn cleanup(cs: &ContainerStore, c: &Container, volumes: bool) -> Result<()> {
-    wait_shim_gone(&cs.shim_dir(&c.id));
+    // The process is gone; a shim still holding its dir is only finishing
+    // its records. Never wait on it for ever.
+    if !super::store::wait_shim_gone_for(&cs.shim_dir(&c.id), Duration::from_secs(10)) {
+        return Err(ContainerError::Other(format!(
+            "the shim of container {} does not exit",
+            c.name
+        )));
+    }
     runtime_delete(cs, c);
     net_teardown(cs.root(), c);
     if let Ok(d) = crate::image::digest::Digest::parse(&c.image_id) {

@@ -637,6 +637,20 @@ pub fn wait_shim_gone(shim_dir: &Path) {
     }
 }
 
+/// Waits up to `t` for the shim of `shim_dir` to exit; whether it did.
+pub fn wait_shim_gone_for(shim_dir: &Path, t: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + t;
+    loop {
+        if !shim_alive(shim_dir) {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn oom_in_cgroup(id: &str) -> bool {
     // The cgroup is gone once the runtime deleted the container; v1 only while it lives.
     fs::read_to_string(format!(

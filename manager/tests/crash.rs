@@ -1,0 +1,151 @@
+//! berth killed with SIGKILL in the middle of a command: the next ordinary
+//! command must finish or undo what it left, within seconds, and leave
+//! nothing behind (no shim, no runtime state, no dir, no cgroup, no mount),
+//! and the name must be free again. Named points (BERTH_FAULT) make each
+//! case certain; a delay sweep adds the points nobody named.
+
+mod containers_common;
+
+use containers_common::Env;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Waits for `c` at most `secs`; its exit code, or a panic naming `what`.
+fn wait_for(mut c: Child, secs: u64, what: &str) -> i32 {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if Instant::now() > end {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("{what} still runs after {secs}s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes whose command line names this test's root (shims do).
+fn processes_of(e: &Env) -> Vec<String> {
+    let root = e.root.to_str().unwrap().to_string();
+    let mut out = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&root) && !cmd.contains("crash-") {
+                out.push(cmd);
+            }
+        }
+    }
+    out
+}
+
+/// `rm -f NAME` finishes within seconds and leaves nothing of the container.
+fn removes_cleanly(e: &Env, name: &str) {
+    let id = e
+        .berth(&["inspect", "-f", "{{.Id}}", name])
+        .stdout
+        .trim()
+        .to_string();
+    let rm = e
+        .cmd(&["rm", "-f", name])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        wait_for(rm, 30, &format!("rm -f {name}")),
+        0,
+        "rm -f {name} failed"
+    );
+    assert_eq!(e.container_dirs(), 0, "a container dir is left");
+    let ids = if id.is_empty() { vec![] } else { vec![id] };
+    e.assert_nothing_left(&ids);
+    // A shim runs the exit command after it has let go of the dir: give
+    // that a moment, never for ever.
+    let end = Instant::now() + Duration::from_secs(10);
+    while !processes_of(e).is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(processes_of(e), Vec::<String>::new(), "processes are left");
+    // The name is free again.
+    e.ok(&["create", "--name", name, "busybox", "true"]);
+    e.ok(&["rm", name]);
+}
+
+#[test]
+fn a_run_killed_at_each_named_point_is_undone_by_rm() {
+    let e = Env::new();
+    for (i, point) in [
+        "create:recorded",
+        "create:bundle-written",
+        "start:shim-created",
+        "start:recorded",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("p{i}");
+        let o = e
+            .cmd(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"])
+            .env("BERTH_FAULT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(9),
+            "{point}: berth was not killed there"
+        );
+        removes_cleanly(&e, &name);
+    }
+}
+
+#[test]
+fn a_start_after_an_interrupted_one_runs_the_container() {
+    let e = Env::new();
+    for point in ["start:shim-created", "start:recorded"] {
+        let o = e
+            .cmd(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"])
+            .env("BERTH_FAULT", point)
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let start = e
+            .cmd(&["start", "s"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // After `start:recorded` the container reads as running (its init
+        // waits to be started): start is refused, as for any running one.
+        let code = wait_for(start, 30, "start");
+        if point == "start:shim-created" {
+            assert_eq!(code, 0, "{point}: start failed");
+            e.ok(&["exec", "s", "true"]);
+        }
+        e.ok(&["stop", "-t", "1", "s"]);
+        removes_cleanly(&e, "s");
+    }
+}
+
+#[test]
+fn a_run_killed_after_any_delay_is_undone_by_rm() {
+    let e = Env::new();
+    for ms in (0..60).step_by(4) {
+        let name = format!("d{ms}");
+        let mut c = e
+            .cmd(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = c.kill();
+        let _ = c.wait();
+        if e.berth(&["inspect", &name]).code != 0 {
+            // Killed before the record existed: nothing to undo.
+            assert_eq!(e.container_dirs(), 0);
+            continue;
+        }
+        removes_cleanly(&e, &name);
+    }
+}
