@@ -489,6 +489,64 @@ fn rename_and_prefixes_resolve() {
     assert_ne!(e.id_of(&short), a);
 }
 
+/// `logs` streams and `--tail` reads from the end: with its address space
+/// capped far below the log's size, both still print the end of the log
+/// (they used to read the whole file into memory, and printed nothing).
+#[test]
+fn logs_of_a_log_larger_than_memory() {
+    use std::os::unix::process::CommandExt;
+    let e = Env::new();
+    e.ok(&["run", "--name", "big", "busybox", "echo", "first"]);
+    let log = e
+        .root
+        .join("containers")
+        .join(e.id_of("big"))
+        .join("shim/ctr.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let line = format!(
+        "2024-01-01T00:00:00.000000001Z stdout F {}\n",
+        "x".repeat(250)
+    );
+    let block = line.repeat(4096);
+    for _ in 0..128 {
+        f.write_all(block.as_bytes()).unwrap();
+    }
+    f.write_all(
+        b"2024-01-01T00:00:01Z stdout F next-to-last\n2024-01-01T00:00:01Z stdout F last\n",
+    )
+    .unwrap();
+    drop(f);
+    assert!(std::fs::metadata(&log).unwrap().len() > 128 << 20);
+    let capped = |args: &[&str]| {
+        let mut c = e.cmd(args);
+        // SAFETY: setrlimit between fork and exec touches no shared state.
+        unsafe {
+            c.pre_exec(|| {
+                let l = libc::rlimit {
+                    rlim_cur: 64 << 20,
+                    rlim_max: 64 << 20,
+                };
+                libc::setrlimit(libc::RLIMIT_AS, &l);
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(
+        capped(&["logs", "--tail", "2", "big"]),
+        "next-to-last\nlast\n"
+    );
+    let all = capped(&["logs", "big"]);
+    assert!(all.starts_with("first\n") && all.ends_with("next-to-last\nlast\n"));
+    assert_eq!(all.lines().count(), 4096 * 128 + 3);
+}
+
 #[test]
 fn logs_follow_tail_since_timestamps() {
     let e = Env::new();

@@ -127,37 +127,194 @@ fn emit(lines: &[Line], o: &LogOptions) {
     let _ = out.flush();
 }
 
+/// A record longer than this is cut: the shim writes partial records long
+/// before, so only a damaged log has one.
+const MAX_RECORD: u64 = 1 << 20;
+
+/// The log files, oldest first, read as one: (file, its length then).
+struct Logs(Vec<(fs::File, u64)>);
+
+impl Logs {
+    fn open(shim: &Path) -> Logs {
+        let mut v = Vec::new();
+        for f in [shim.join("ctr.log.1"), shim.join("ctr.log")] {
+            if let Ok(f) = fs::File::open(&f) {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                v.push((f, len));
+            }
+        }
+        Logs(v)
+    }
+
+    fn len(&self) -> u64 {
+        self.0.iter().map(|f| f.1).sum()
+    }
+
+    /// Reads the bytes before `end` (of the whole) into the tail of `buf`.
+    fn read_before(&self, end: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut at = end - buf.len() as u64;
+        let mut done = 0;
+        let mut base = 0;
+        for (f, len) in &self.0 {
+            if at < base + len && done < buf.len() {
+                let n = ((base + len - at) as usize).min(buf.len() - done);
+                f.read_exact_at(&mut buf[done..done + n], at - base)?;
+                done += n;
+                at += n as u64;
+            }
+            base += len;
+        }
+        Ok(())
+    }
+
+    /// The offset (of the whole) where the last `records` records begin, or 0.
+    fn records_from_end(&self, records: usize) -> u64 {
+        let mut end = self.len();
+        let mut seen = 0;
+        // The log ends with a newline: it ends the last record, not one before it.
+        let mut skip_last = true;
+        let mut buf = vec![0u8; 64 << 10];
+        while end > 0 {
+            let n = (buf.len() as u64).min(end) as usize;
+            let block = &mut buf[..n];
+            if self.read_before(end, block).is_err() {
+                return 0;
+            }
+            for (i, b) in block.iter().enumerate().rev() {
+                if *b != b'\n' {
+                    continue;
+                }
+                if std::mem::take(&mut skip_last) {
+                    continue;
+                }
+                seen += 1;
+                if seen == records {
+                    return end - n as u64 + i as u64 + 1;
+                }
+            }
+            skip_last = false;
+            end -= n as u64;
+        }
+        0
+    }
+
+    /// Parses every complete record from `from` (of the whole) on; `f` gets
+    /// the lines each record completes, with the record's offset. With
+    /// `mid_record`, `from` may fall inside a record, which is skipped. The
+    /// offset after the last complete record: a record still being written
+    /// is left for the next call.
+    fn parse_from(
+        &self,
+        from: u64,
+        mid_record: bool,
+        parser: &mut Parser,
+        f: &mut dyn FnMut(u64, Vec<Line>),
+    ) -> std::io::Result<u64> {
+        use std::io::{BufRead, Read, Seek, SeekFrom};
+        let mut base = 0;
+        let mut at = from;
+        let mut rec = Vec::new();
+        for (file, len) in &self.0 {
+            if at < base + len {
+                let mut file = file;
+                file.seek(SeekFrom::Start(at - base))?;
+                let mut r = std::io::BufReader::new(file.take(base + len - at));
+                if at == from && mid_record && from > 0 {
+                    at += r.skip_until(b'\n')? as u64;
+                }
+                loop {
+                    rec.clear();
+                    let n = (&mut r).take(MAX_RECORD).read_until(b'\n', &mut rec)?;
+                    if n == 0 {
+                        break;
+                    }
+                    let start = at;
+                    if rec.last() == Some(&b'\n') {
+                        rec.pop();
+                    } else if n as u64 == MAX_RECORD {
+                        // Drop the rest of an overlong record.
+                        at += r.skip_until(b'\n')? as u64;
+                    } else {
+                        // Not complete yet.
+                        return Ok(at);
+                    }
+                    at += n as u64;
+                    let mut out = Vec::new();
+                    parser.feed(&rec, &mut out);
+                    if !out.is_empty() {
+                        f(start, out);
+                    }
+                }
+            }
+            base += len;
+        }
+        Ok(at)
+    }
+}
+
+/// The last `n` lines of the logs, read from their end: the work and the
+/// memory go with `n`, not with the log's size. Also where the parse ended
+/// and its state, for a follow to go on from.
+fn tail(logs: &Logs, n: usize) -> (Vec<Line>, u64, Parser) {
+    if n == 0 {
+        return (Vec::new(), logs.len(), Parser::default());
+    }
+    let mut records = n + 1;
+    loop {
+        let from = logs.records_from_end(records);
+        // A line's first (partial) records may lie before `from`: parsing
+        // begins up to one record's bound earlier, and keeps the lines that
+        // end at or after `from`.
+        let pre = from.saturating_sub(MAX_RECORD);
+        let mut ring = std::collections::VecDeque::with_capacity(n + 1);
+        let mut parser = Parser::default();
+        let end = logs
+            .parse_from(pre, true, &mut parser, &mut |at, lines| {
+                if at < from {
+                    return;
+                }
+                for l in lines {
+                    if ring.len() == n {
+                        ring.pop_front();
+                    }
+                    ring.push_back(l);
+                }
+            })
+            .unwrap_or(logs.len());
+        if ring.len() >= n || from == 0 {
+            return (ring.into(), end, parser);
+        }
+        records *= 2;
+    }
+}
+
 pub fn show(root: &Path, name: &str, o: &LogOptions) -> Result<()> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
     let shim = cs.shim_dir(&c.id);
     let log = shim.join("ctr.log");
-    let mut parser = Parser::default();
-    let mut lines = Vec::new();
-    let mut rest = Vec::new();
-    for f in [shim.join("ctr.log.1"), log.clone()] {
-        if let Ok(b) = fs::read(&f) {
-            rest.extend_from_slice(&b);
+    let logs = Logs::open(&shim);
+    let read = |e: std::io::Error| ContainerError::Other(format!("reading the log: {e}"));
+    let (end, mut parser) = match o.tail {
+        Some(n) => {
+            let (lines, end, parser) = tail(&logs, n);
+            emit(&lines, o);
+            (end, parser)
         }
-    }
-    let mut offset = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    let consume = |buf: &mut Vec<u8>, out: &mut Vec<Line>, parser: &mut Parser| {
-        let mut at = 0;
-        while let Some(nl) = buf[at..].iter().position(|b| *b == b'\n') {
-            parser.feed(&buf[at..at + nl], out);
-            at += nl + 1;
+        None => {
+            let mut parser = Parser::default();
+            let end = logs
+                .parse_from(0, false, &mut parser, &mut |_, lines| emit(&lines, o))
+                .map_err(read)?;
+            (end, parser)
         }
-        buf.drain(..at);
     };
-    consume(&mut rest, &mut lines, &mut parser);
-    if let Some(n) = o.tail {
-        let skip = lines.len().saturating_sub(n);
-        lines.drain(..skip);
-    }
-    emit(&lines, o);
     if !o.follow {
         return Ok(());
     }
+    // Go on in ctr.log (the last file) from the end of what was shown.
+    let mut offset = end.saturating_sub(logs.len() - logs.0.last().map(|f| f.1).unwrap_or(0));
     loop {
         let alive = shim_alive(&shim);
         let len = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
@@ -165,19 +322,16 @@ pub fn show(root: &Path, name: &str, o: &LogOptions) -> Result<()> {
             // Rotated: the new file starts from zero.
             offset = 0;
         }
+        let before = offset;
         if len > offset {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = fs::File::open(&log)
-                .map_err(|e| ContainerError::Other(format!("reading the log: {e}")))?;
-            let _ = f.seek(SeekFrom::Start(offset));
-            let mut b = Vec::new();
-            let _ = f.read_to_end(&mut b);
-            offset += b.len() as u64;
-            rest.extend_from_slice(&b);
-            let mut new = Vec::new();
-            consume(&mut rest, &mut new, &mut parser);
-            emit(&new, o);
-        } else if !alive {
+            let f = fs::File::open(&log).map_err(read)?;
+            let now = Logs(vec![(f, len)]);
+            offset = now
+                .parse_from(offset, false, &mut parser, &mut |_, lines| emit(&lines, o))
+                .map_err(read)?;
+        }
+        // The shim gone and nothing more (a record it cut short stays unshown).
+        if offset == before && !alive {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -199,6 +353,62 @@ mod tests {
         assert_eq!(out[0].text, b"oops\n");
         assert_eq!(out[1].text, b"hello\n");
         assert_eq!(out[1].time, "2024-01-01T00:00:00.1Z");
+    }
+
+    fn logs_of(content: &[&str]) -> (test_dir::D, Logs) {
+        let d = test_dir::D::new();
+        let mut v = Vec::new();
+        for (i, c) in content.iter().enumerate() {
+            let p = d.0.join(format!("log{i}"));
+            fs::write(&p, c).unwrap();
+            v.push((fs::File::open(&p).unwrap(), c.len() as u64));
+        }
+        (d, Logs(v))
+    }
+
+    mod test_dir {
+        pub struct D(pub std::path::PathBuf);
+        impl D {
+            pub fn new() -> D {
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = std::env::temp_dir().join(format!("berth-logs-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&p).unwrap();
+                D(p)
+            }
+        }
+        impl Drop for D {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.text).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn tail_reads_from_the_end_across_rotation_and_partials() {
+        let t = "2024-01-01T00:00:00.1Z";
+        let old = format!("{t} stdout F a\n{t} stdout F b\n{t} stdout P c1\n");
+        let new = format!(
+            "{t} stderr F e1\n{t} stdout F c2\n{t} stdout P d1\n{t} stderr F e2\n{t} stdout F d2\n"
+        );
+        let (_d, logs) = logs_of(&[&old, &new]);
+        let tail = |n| tail(&logs, n).0;
+        assert_eq!(texts(&tail(1)), ["d1d2\n"]);
+        assert_eq!(texts(&tail(2)), ["e2\n", "d1d2\n"]);
+        assert_eq!(texts(&tail(4)), ["e1\n", "c1c2\n", "e2\n", "d1d2\n"]);
+        assert_eq!(tail(100).len(), 6);
+        assert!(tail(0).is_empty());
+        let mut all = Vec::new();
+        logs.parse_from(0, false, &mut Parser::default(), &mut |_, l| all.extend(l))
+            .unwrap();
+        assert_eq!(texts(&all), texts(&tail(6)));
     }
 
     #[test]
