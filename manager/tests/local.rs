@@ -537,3 +537,57 @@ fn bad_input_gives_one_clear_line_and_leaves_nothing() {
         b"there"
     );
 }
+
+/// Images of up to 128 layers run (docker's limit), each layer's file
+/// visible; the overlay's option string alone held ~43. Above the limit,
+/// one clear line and nothing left.
+#[test]
+fn an_image_of_128_layers_runs_and_129_is_refused() {
+    let env = Env::new("deep");
+    let base = std::fs::read(busybox_tar(&env.path(""))).unwrap();
+    let mut layers = vec![Layer::plain(base)];
+    for i in 1..129 {
+        let content = format!("{i}\n");
+        layers.push(Layer::plain(
+            TarBuf::new()
+                .file(&format!("layers/f{i}"), content.as_bytes())
+                .finish(),
+        ));
+    }
+    let top = layers.pop().unwrap();
+    let b = Built::new(layers, &["/bin/sh"], false);
+    let arch = env.path("deep.tar");
+    b.oci_archive("localhost/deep:128", &arch);
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/deep:128",
+        "sh",
+        "-c",
+        "cat /layers/f1 /layers/f127; ls /layers | wc -l",
+    ]);
+    assert_eq!(out, "1\n127\n127\n");
+
+    let mut layers = b.layers;
+    layers.push(top);
+    let b = Built::new(layers, &["/bin/sh"], false);
+    b.oci_archive("localhost/deep:129", &arch);
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let err = env.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/deep:129",
+        "true",
+    ]);
+    assert!(
+        err.contains("129 layers") && err.contains("at most 128"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(env.ok(&["ps", "-aq"]).is_empty());
+}

@@ -283,6 +283,14 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         Some(s) => super::opts::parse_size("--log-opt max-size", s)?,
         None => 0,
     };
+    let layers = img.record.chain_ids.len();
+    if layers > super::overlay::MAX_LAYERS {
+        return Err(ContainerError::Other(format!(
+            "image {} has {layers} layers: at most {} can run",
+            o.image,
+            super::overlay::MAX_LAYERS
+        )));
+    }
     let rc = images.runtime_config(&img)?;
     let ccfg = img.config.config.clone().unwrap_or_default();
     let c = Container {
@@ -490,32 +498,19 @@ fn enter_private_ns(images: &Store, c: &Container, dir: &Path) -> Result<NsGuard
         "making / private",
     )?;
     let img = images.resolve(&c.image_id)?;
-    let mut lowers: Vec<String> = images
-        .layer_dirs(&img)
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let mut lowers = images.layer_dirs(&img);
     if lowers.is_empty() {
         let e = dir.join("empty");
         fs::create_dir_all(&e).map_err(ioe("creating an empty lower dir"))?;
-        lowers.push(e.display().to_string());
+        lowers.push(e);
     }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowers.join(":"),
-        dir.join("upper").display(),
-        dir.join("work").display()
-    );
-    errno(
-        mount(
-            Some("overlay"),
-            &dir.join("bundle/rootfs"),
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        ),
-        "mounting the container's overlay rootfs",
-    )?;
+    super::overlay::mount(
+        &lowers,
+        &dir.join("upper"),
+        &dir.join("work"),
+        &dir.join("bundle/rootfs"),
+    )
+    .map_err(ioe("mounting the container's overlay rootfs"))?;
     Ok(guard)
 }
 

@@ -33,6 +33,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod net;
 pub mod opts;
+pub mod overlay;
 pub mod seccomp;
 pub mod spec;
 pub mod store;
