@@ -489,6 +489,31 @@ fn rename_and_prefixes_resolve() {
     assert_ne!(e.id_of(&short), a);
 }
 
+/// A short process under `exec -t` is over before berth attaches: its
+/// output waits in the shim for the first client, every time, and no exec
+/// dir is left.
+#[test]
+fn exec_tty_of_a_short_process_never_loses_its_output() {
+    let e = Env::new();
+    e.ok(&["run", "-d", "--name", "x", "busybox", "sleep", "1000"]);
+    for i in 0..20 {
+        let o = e.berth(&["exec", "-t", "x", "echo", &format!("hi{i}")]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert_eq!(
+            o.stdout.replace('\r', ""),
+            format!("hi{i}\n"),
+            "{}",
+            o.stderr
+        );
+    }
+    let o = e.berth(&["exec", "-t", "x", "sh", "-c", "exit 7"]);
+    assert_eq!(o.code, 7);
+    let exec = e.root.join("containers").join(e.id_of("x")).join("exec");
+    wait_until(5, "the exec dirs to go", || {
+        std::fs::read_dir(&exec).unwrap().next().is_none()
+    });
+}
+
 /// `logs` streams and `--tail` reads from the end: with its address space
 /// capped far below the log's size, both still print the end of the log
 /// (they used to read the whole file into memory, and printed nothing).

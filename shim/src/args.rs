@@ -16,6 +16,8 @@ options of create and exec:
   -i, --interactive      keep the process's stdin open for attach clients
   --start                run `RUNTIME start ID` after create (create only)
   --rm                   run `RUNTIME delete --force ID` when the init exits (create only)
+  --hold-output          read no output until the first attach client (at most 30 s),
+                         so that a short process's output all reaches it
   --log-path FILE        container log (default DIR/ctr.log), CRI format
   --log-max-size BYTES   rotate the log to FILE.1 past this size (default 0: never)
   --exit-command PATH    run PATH once the init has exited and the exit is recorded
@@ -42,6 +44,8 @@ pub struct RunOpts {
     pub stdin: bool,
     pub start: bool,
     pub rm: bool,
+    /// Leave the output unread until the first attach client (bounded).
+    pub hold_output: bool,
     pub log_path: Option<PathBuf>,
     pub log_max_size: u64,
     pub exit_command: Option<PathBuf>,
@@ -90,6 +94,7 @@ fn parse_run(mode: Mode, argv: &[String]) -> Result<RunOpts> {
     let (mut id, mut bundle, mut process, mut runtime, mut runtime_root, mut dir) =
         (None, None, None, None, None, None);
     let (mut tty, mut stdin, mut start, mut rm) = (false, false, false, false);
+    let mut hold_output = false;
     let (mut log_path, mut log_max_size) = (None, 0u64);
     let (mut exit_command, mut exit_command_args, mut exit_command_mntns) = (None, vec![], None);
     let mut it = argv.iter();
@@ -137,6 +142,7 @@ fn parse_run(mode: Mode, argv: &[String]) -> Result<RunOpts> {
             }
             "--start" if mode == Mode::Create => start = true,
             "--rm" if mode == Mode::Create => rm = true,
+            "--hold-output" => hold_output = true,
             other => bail!("unknown option {other:?}"),
         }
     }
@@ -158,6 +164,7 @@ fn parse_run(mode: Mode, argv: &[String]) -> Result<RunOpts> {
         runtime_root,
         dir: dir.context("missing --dir")?,
         tty,
+        hold_output,
         stdin,
         start,
         rm,

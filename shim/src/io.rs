@@ -40,6 +40,9 @@ pub const SHIM_PID: &str = "shim.pid";
 pub const LOG: &str = "ctr.log";
 
 const DRAIN: Duration = Duration::from_secs(2);
+/// How long --hold-output waits for its first client: past that its caller
+/// is taken to be gone, and the output goes to the log alone.
+const HOLD: Duration = Duration::from_secs(30);
 const MAX_STDIN_QUEUE: usize = 1 << 20;
 const FORWARDED: [Signal; 5] = [
     Signal::SIGTERM,
@@ -60,6 +63,8 @@ struct Shim {
     sigfd: SignalFd,
     init: Pid,
     exit: Option<(ExitInfo, Instant)>,
+    /// Until when the output is left unread for a first client (--hold-output).
+    hold: Option<Instant>,
 }
 
 pub fn serve(opts: &RunOpts, sync: &mut Sync) -> Result<()> {
@@ -201,6 +206,7 @@ pub fn serve(opts: &RunOpts, sync: &mut Sync) -> Result<()> {
         sigfd,
         init,
         exit: None,
+        hold: opts.hold_output.then(|| Instant::now() + HOLD),
     };
     shim.run();
 
@@ -262,22 +268,46 @@ fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
 }
 
 impl Shim {
+    /// Ends the hold once a client is there or its time is up; whether the
+    /// output is still held.
+    fn holding(&mut self) -> bool {
+        let Some(until) = self.hold else {
+            return false;
+        };
+        if self.server.clients.is_empty() && Instant::now() < until {
+            return true;
+        }
+        self.hold = None;
+        // The drain after the exit counts from now: nothing was read before.
+        if let Some((_, at)) = &mut self.exit {
+            *at = Instant::now();
+        }
+        false
+    }
+
     fn run(&mut self) {
         self.on_sigchld();
         loop {
-            let timeout = match &self.exit {
-                Some((_, at)) => {
+            let holding = self.holding();
+            let timeout = match (&self.exit, self.hold) {
+                (_, Some(until)) => {
+                    until.saturating_duration_since(Instant::now()).as_millis() as i32 + 1
+                }
+                (Some((_, at)), None) => {
                     let left = DRAIN.saturating_sub(at.elapsed());
                     if self.outputs.is_empty() || left.is_zero() {
                         return;
                     }
                     left.as_millis() as i32 + 1
                 }
-                None => -1,
+                (None, None) => -1,
             };
             let mut fds = vec![pollfd(self.sigfd.as_raw_fd(), libc::POLLIN)];
             for (f, _) in &self.outputs {
-                fds.push(pollfd(f.as_raw_fd(), libc::POLLIN));
+                // poll(2) skips a negative fd: a held output is not even
+                // looked at (its hangup would wake us for nothing).
+                let fd = if holding { -1 } else { f.as_raw_fd() };
+                fds.push(pollfd(fd, libc::POLLIN));
             }
             let stdin_at = fds.len();
             if let Some(f) = self.stdin.as_ref().filter(|_| !self.stdin_queue.is_empty()) {

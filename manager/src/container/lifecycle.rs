@@ -1324,6 +1324,11 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     if o.interactive {
         cmd.arg("-i");
     }
+    if !o.detach {
+        // The process runs as soon as the shim has it: its output waits
+        // for us to attach, or a short one would be over before we are.
+        cmd.arg("--hold-output");
+    }
     let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
