@@ -666,10 +666,10 @@ fn stop_signal_and_stop_timeout() {
 fn run_rm_detached_and_names() {
     let e = Env::new();
     e.ok(&["run", "-d", "--rm", "--name", "brief", "busybox", "true"]);
+    // The record goes first, then the dir: wait for both.
     wait_until(10, "the --rm container to go", || {
-        e.ok(&["ps", "-aq"]).is_empty()
+        e.ok(&["ps", "-aq"]).is_empty() && e.container_dirs() == 0
     });
-    assert_eq!(e.container_dirs(), 0);
     // A generated name is docker-like and unique.
     let a = e.ok(&["create", "busybox", "true"]);
     let b = e.ok(&["create", "busybox", "true"]);
@@ -867,4 +867,56 @@ fn groups_dns_oom_cgroupns_labels_expose_and_cidfile() {
     );
     e.ok(&["rm", "-f", id.trim()]);
     assert_eq!(e.container_dirs(), 0);
+}
+
+/// A child killed by the OOM killer while the container's main process
+/// lives on: the container exits 0, yet State.OOMKilled is true and an
+/// `oom` event comes before `die`, as in docker. A later start clears it.
+#[test]
+fn an_oom_kill_inside_is_reported() {
+    let e = Env::new();
+    let since = (berth::image::time::now_unix() - 1).to_string();
+    e.ok(&[
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 64m /dev/zero | tail > /dev/null; echo survived",
+    ]);
+    assert_eq!(e.inspect("oom", "{{.State.ExitCode}}"), "0");
+    assert_eq!(e.inspect("oom", "{{.State.OOMKilled}}"), "true");
+    // The events come from the shim's exit command, after `run` returned.
+    let events = || {
+        e.ok(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &berth::image::time::now_unix().to_string(),
+            "--filter",
+            "container=oom",
+            "--format",
+            "{{.Action}}",
+        ])
+    };
+    wait_until(10, "the die event", || events().contains("die"));
+    let ev = events();
+    let actions: Vec<&str> = ev.lines().collect();
+    let (oom, die) = (
+        actions.iter().position(|a| *a == "oom"),
+        actions.iter().position(|a| a.starts_with("die")),
+    );
+    assert!(oom.is_some() && oom < die, "{actions:?}");
+    // A run without an OOM kill is not reported as one.
+    e.ok(&["start", "-a", "oom"]);
+    e.ok(&[
+        "run", "--name", "fine", "--memory", "16m", "busybox", "true",
+    ]);
+    assert_eq!(e.inspect("fine", "{{.State.OOMKilled}}"), "false");
 }

@@ -31,6 +31,22 @@ pub fn frozen(id: &str) -> bool {
     }
 }
 
+/// How many processes of the container the OOM killer has killed in this
+/// run (the cgroup is made anew at each start): v1's `oom_kill` in
+/// memory.oom_control, else cgroup2's in memory.events.
+pub fn oom_kills(id: &str) -> u64 {
+    let (dir, file) = match v1("memory", id) {
+        Some(d) => (Some(d), "memory.oom_control"),
+        None => (v2(id), "memory.events"),
+    };
+    dir.and_then(|d| fs::read_to_string(d.join(file)).ok())
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn read_u64(p: PathBuf) -> Option<u64> {
     fs::read_to_string(p).ok()?.trim().parse().ok()
 }

@@ -450,6 +450,22 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
 
 /// A container event for `berth events`, with docker's attributes: name,
 /// image and the container's labels.
+/// Reports an exit: `oom` first if the OOM killer killed any process of the
+/// container in this run (the shim's `oom` file, read as State.OOMKilled;
+/// its cgroup is still there, the runtime has not deleted it yet), then
+/// `die`, as docker does.
+fn report_exit(cs: &ContainerStore, c: &Container, code: &str) {
+    let kills = super::cgroup::oom_kills(&c.id);
+    if kills > 0 {
+        let _ = super::write_atomic(
+            &cs.shim_dir(&c.id).join("oom"),
+            kills.to_string().as_bytes(),
+        );
+        event(cs.root(), c, "oom", &[]);
+    }
+    event(cs.root(), c, "die", &[("exitCode", code)]);
+}
+
 fn event(root: &Path, c: &Container, action: &str, extra: &[(&str, &str)]) {
     let mut attrs: Vec<(&str, &str)> = vec![("name", &c.name), ("image", &c.image)];
     attrs.extend(c.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -709,6 +725,7 @@ fn start_locked(
         // A restart: the previous run's runtime state must go first.
         runtime_delete(cs, &c);
         let _ = fs::remove_file(shim_dir.join("exit"));
+        let _ = fs::remove_file(shim_dir.join("oom"));
     }
     let ipc_peer = super::net::refresh_peer_namespaces(cs, &c)?;
     let images = Store::open(root)?;
@@ -1042,7 +1059,7 @@ pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
     wait_shim_gone(&cs.shim_dir(id));
     let st = cs.state(&c);
     let code = st.exit_code.map(|x| x.to_string()).unwrap_or_default();
-    event(root, &c, "die", &[("exitCode", &code)]);
+    report_exit(&cs, &c, &code);
     if c.auto_remove {
         // A detached --rm: nobody else is there to remove it.
         if let Ok(Some(_l)) = FileLock::try_exclusive(&cs.dir_of(id).join("lock")) {
@@ -1239,7 +1256,7 @@ pub fn finish_attached(
     };
     if c.auto_remove {
         // No exit command runs for an attached --rm container: we report it.
-        event(root, c, "die", &[("exitCode", &code.to_string())]);
+        report_exit(&cs, c, &code.to_string());
         let _l = cs.lock(&c.id)?;
         cleanup(&cs, c, true)?;
     }

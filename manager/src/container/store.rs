@@ -541,7 +541,9 @@ impl ContainerStore {
                     pid: 0,
                     exit_code: Some(e.exit_code),
                     finished_at: Some(e.exited_at),
-                    oom_killed: oom || e.exit_code == 137 && oom_in_cgroup(&c.id),
+                    // The cgroup lives on until the next start or rm: it
+                    // is the truth before `internal-exited` wrote `oom`.
+                    oom_killed: oom || super::cgroup::oom_kills(&c.id) > 0,
                     paused: false,
                     restarting: RestartMark::live(&self.dir_of(&c.id)),
                     health: None,
@@ -649,18 +651,6 @@ pub fn wait_shim_gone_for(shim_dir: &Path, t: std::time::Duration) -> bool {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-}
-
-fn oom_in_cgroup(id: &str) -> bool {
-    // The cgroup is gone once the runtime deleted the container; v1 only while it lives.
-    fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory/berth/{id}/memory.oom_control"
-    ))
-    .map(|s| {
-        s.lines()
-            .any(|l| l == "oom_kill 1" || l.starts_with("oom_kill ") && l != "oom_kill 0")
-    })
-    .unwrap_or(false)
 }
 
 #[cfg(test)]
