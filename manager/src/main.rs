@@ -64,6 +64,12 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     cli.globals.init_logging();
+    if matches!(
+        cli.command,
+        Command::Pull(_) | Command::Push(_) | Command::Load(_) | Command::Import(_)
+    ) {
+        berth::image::store::clean_tmp_on_signals(&cli.globals.root);
+    }
     let res = match cli.command {
         Command::Images(a) => cli::images::run(&cli.globals, a),
         Command::Image(a) => cli::image::run(&cli.globals, a),

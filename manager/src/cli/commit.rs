@@ -17,6 +17,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    berth::image::store::clean_tmp_on_signals(&g.root);
     let id = commit::commit(
         &g.root,
         &a.container,

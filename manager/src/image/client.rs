@@ -21,6 +21,24 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, applicat
 /// Concurrent layer downloads, docker's default.
 pub const PARALLEL: usize = 3;
 const RETRIES: u32 = 5;
+/// docker's cap on a manifest (or index).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// The most an image config may hold: real ones are a few KiB.
+pub const MAX_CONFIG: u64 = 8 << 20;
+
+/// A download must move at least `STALL_BYTES` in every `stall_window()`:
+/// a read timeout alone lets a server that sends a byte now and then keep a
+/// pull alive for ever.
+const STALL_BYTES: u64 = 16 << 10;
+
+fn stall_window() -> Duration {
+    // Tests shorten it; a user may lengthen it for a very slow link.
+    let secs = std::env::var("BERTH_STALL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
 
 /// Plain HTTP only for loopback and registries the user marked insecure.
 pub fn uses_http(registry: &str, insecure: &[String]) -> bool {
@@ -355,14 +373,27 @@ impl Client {
             }
         };
         let ct = r.content_type().to_string();
+        let too_big = || RegistryError::Invalid {
+            what: format!("manifest {reference}"),
+            detail: format!("larger than {} MiB", MAX_MANIFEST >> 20),
+        };
+        if r.header("Content-Length")
+            .and_then(|l| l.parse::<u64>().ok())
+            .is_some_and(|l| l > MAX_MANIFEST)
+        {
+            return Err(too_big());
+        }
         let mut body = Vec::new();
-        r.into_reader()
-            .take(8 << 20)
+        Progressing::new(r.into_reader())
+            .take(MAX_MANIFEST + 1)
             .read_to_end(&mut body)
             .map_err(|e| RegistryError::Http {
                 url: url.clone(),
                 detail: e.to_string(),
             })?;
+        if body.len() as u64 > MAX_MANIFEST {
+            return Err(too_big());
+        }
         let kind = types::manifest_kind(&body)
             .filter(|k| !k.is_empty())
             .unwrap_or(ct);
@@ -381,9 +412,17 @@ impl Client {
         self.expect_ok(&url, r)
     }
 
-    pub fn blob_bytes(&self, d: &Digest) -> Result<Vec<u8>, RegistryError> {
+    /// A small blob (an image config) in memory: its declared `size`, at
+    /// most `MAX_CONFIG`.
+    pub fn blob_bytes(&self, d: &Digest, size: u64) -> Result<Vec<u8>, RegistryError> {
+        if size > MAX_CONFIG {
+            return Err(RegistryError::Invalid {
+                what: format!("blob {d}"),
+                detail: format!("declares {size} bytes, more than {} MiB", MAX_CONFIG >> 20),
+            });
+        }
         let mut v = Vec::new();
-        BlobStream::new(self, d.clone(), None)
+        BlobStream::new(self, d.clone(), Some(size))
             .read_to_end(&mut v)
             .map_err(|e| RegistryError::Http {
                 url: self.url(&format!("blobs/{d}")),
@@ -541,7 +580,24 @@ impl Read for BlobStream<'_> {
                     continue;
                 }
             }
+            // Never more than the descriptor declared: one byte past it is
+            // enough to tell a lie.
+            let buf = match self.size {
+                Some(s) => {
+                    let n = (s.saturating_sub(self.offset) + 1).min(buf.len() as u64) as usize;
+                    &mut buf[..n]
+                }
+                None => buf,
+            };
             let r = self.inner.as_mut().expect("connected").read(buf);
+            if let (Ok(n), Some(s)) = (&r, self.size) {
+                if self.offset + *n as u64 > s {
+                    return Err(io::Error::other(format!(
+                        "blob {} is larger than its declared {s} bytes",
+                        self.digest
+                    )));
+                }
+            }
             match r {
                 Ok(0) if self.size.is_some_and(|s| self.offset < s) => {
                     self.fail(io::Error::new(
@@ -586,8 +642,49 @@ impl BlobStream<'_> {
             // No Range support: skip what we already have.
             io::copy(&mut (&mut reader).take(self.offset), &mut io::sink())?;
         }
-        self.inner = Some(reader);
+        self.inner = Some(Box::new(Progressing::new(reader)));
         Ok(())
+    }
+}
+
+/// A reader that fails once a whole stall window passes with less than
+/// `STALL_BYTES` read: the server is alive but does not deliver.
+pub struct Progressing<R> {
+    inner: R,
+    window: Duration,
+    since: std::time::Instant,
+    bytes: u64,
+}
+
+impl<R> Progressing<R> {
+    pub fn new(inner: R) -> Self {
+        Progressing {
+            inner,
+            window: stall_window(),
+            since: std::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Progressing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        if self.bytes >= STALL_BYTES {
+            self.bytes = 0;
+            self.since = std::time::Instant::now();
+        } else if n > 0 && self.since.elapsed() > self.window {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "stalled: less than {} KiB in {} s",
+                    STALL_BYTES >> 10,
+                    self.window.as_secs()
+                ),
+            ));
+        }
+        Ok(n)
     }
 }
 

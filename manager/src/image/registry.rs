@@ -102,7 +102,7 @@ pub fn pull(
     let config_raw = if store.has_blob(&manifest.config.digest) {
         store.read_blob(&manifest.config.digest)?
     } else {
-        client.blob_bytes(&manifest.config.digest)?
+        client.blob_bytes(&manifest.config.digest, manifest.config.size)?
     };
     let config: ImageConfig = parse(&config_raw, "image config")?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {

@@ -172,6 +172,36 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     res
 }
 
+/// Makes SIGINT, SIGTERM and SIGHUP remove this process's work in progress
+/// under `<root>/tmp` (named with our pid, see `unique`) before it dies, as
+/// a finished command would have. Call it before any thread is spawned: the
+/// signals are blocked here and taken by a thread of their own, and every
+/// later thread inherits the mask. Not for commands that start containers,
+/// whose processes would inherit it too.
+pub fn clean_tmp_on_signals(root: &Path) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    let tmp = root.join("tmp");
+    std::thread::spawn(move || {
+        let Ok(sig) = set.wait() else { return };
+        let pid = std::process::id().to_string();
+        for e in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            if name.to_string_lossy().split('-').nth(1) == Some(pid.as_str()) {
+                let p = e.path();
+                let _ = fs::remove_dir_all(&p).or_else(|_| fs::remove_file(&p));
+            }
+        }
+        std::process::exit(128 + sig as i32);
+    });
+}
+
 fn unique() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
