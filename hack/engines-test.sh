@@ -396,11 +396,18 @@ docker_cannot_start() {
     [ "$want" -eq 125 ] || grep -qF -- "$path" <<<"$out" || { echo "the error does not name $path:"; echo "$out"; return 1; }
 }
 check "docker: a missing binary exits 127 (runc's text)" docker_cannot_start 127 /no/such/binary
+check "docker: a command not in PATH exits 127 (runc's text)" docker_cannot_start 127 no-such-command
 check "docker: a non-executable file exits 126 (runc's text)" docker_cannot_start 126 /etc/passwd
 
 check "docker: -e" expect '^bar$' dr -e FOO=bar "$DIMG" sh -c 'echo $FOO'
 check "docker: -w (made if missing)" expect '^/new/dir$' dr -w /new/dir "$DIMG" pwd
 check "docker: --user" expect '^1000 1000$' dr --user 1000:1000 "$DIMG" sh -c 'echo $(id -u) $(id -g)'
+# docker sends no HOME: the runtime takes it from the image's passwd.
+docker_home() {
+    expect '^/root$' dr "$DIMG" sh -c 'echo $HOME' &&
+        expect '^/tmp$' dr --user 1000 "$DIMG" sh -c 'echo $HOME'
+}
+check "docker: HOME of the user" docker_home
 check "docker: --hostname" expect '^h-docker$' dr --hostname h-docker "$DIMG" hostname
 check "docker: --read-only" expect 'Read-only file system' dr --read-only "$DIMG" sh -c 'touch /x; echo done'
 docker_stdin() { echo from-stdin | dr -i "$DIMG" cat; }
