@@ -173,6 +173,19 @@ else
 fi
 cleanup cpu
 
+# --- zeros as dockerd 20.10 sends them for a container without limits:
+# unset, as runc and crun take them (cpu.weight and io.weight refuse 0).
+bundle zeros '["sleep", "1000"]' \
+    '{"cpu": {"shares": 0}, "blockIO": {"weight": 0}, "memory": {"disableOOMKiller": false}}'
+if start_ct zeros; then
+    d=$(cgdir zeros)
+    eq "docker's zeros: cpu.weight stays at its default" 100 "$(rd $d/cpu.weight)"
+    eq "docker's zeros: memory.max stays max" max "$(rd $d/memory.max)"
+else
+    not_ok "docker's zeros (shares 0, blkio weight 0): create/start" "$(cat $B/out)"
+fi
+cleanup zeros
+
 # --- pids: limit written, and a fork loop stopped by it. The inner shell
 # forks until refused (ash then exits): with itself and the outer shell in
 # the cgroup, 3 of its 12 sleeps fit under the limit of 5.

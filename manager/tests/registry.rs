@@ -380,8 +380,17 @@ fn escaping_layers_from_a_registry_are_rejected() {
 #[test]
 fn a_pull_killed_midway_leaves_no_image_and_prune_cleans_up() {
     let reg = Registry::start();
-    let big: Vec<u8> = (0..2_000_000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+    // Noise (xorshift), so that the gzipped layer stays about 2 MB, well
+    // past the proxy's stall: a pattern gzips to a few KB and would be
+    // through before the stall.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let big: Vec<u8> = (0..2_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
         .collect();
     let small = Layer::gzip(TarBuf::new().file("small", b"s").finish());
     let b = Built::new(
@@ -391,6 +400,10 @@ fn a_pull_killed_midway_leaves_no_image_and_prune_cleans_up() {
     );
     reg.upload("k/img", "1", &b);
     let blob = Digest::of(&b.layers[1].blob);
+    assert!(
+        b.layers[1].blob.len() > 1_000_000,
+        "the big layer compressed"
+    );
     let proxy = Proxy::start(
         reg.port,
         Mode::Stall {
@@ -406,27 +419,32 @@ fn a_pull_killed_midway_leaves_no_image_and_prune_cleans_up() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the stalled layer is half written, then kill -9.
+    // Wait until the proxy holds the big layer back (the pull cannot
+    // finish from then on) and the pull has begun writing it, then kill -9.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while tree(&env.root().join("tmp"))
         .iter()
         .filter(|p| p.contains("layer-"))
         .count()
         == 0
-        || !proxy
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains(&blob.to_string()))
+        || proxy.stalled.load(std::sync::atomic::Ordering::SeqCst) == 0
     {
         assert!(
             std::time::Instant::now() < deadline,
             "pull never reached the big layer"
         );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull ended before the stall"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(proxy
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains(&blob.to_string())));
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(env.ok(&["images", "-q"]), "", "no half-visible image");

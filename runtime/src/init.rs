@@ -240,7 +240,7 @@ fn setup_container(
     rfs.pivot(cfg.no_pivot)?;
     setup_terminal(cfg, true)?;
     rfs.finish()?;
-    let (path, filter) = prepare_process(cfg)?;
+    let prepared = prepare_process(cfg)?;
     chan.send(&Msg::Ready).map_err(os("sync with runtime"))?;
 
     // Blocks until `start` opens the other end.
@@ -267,7 +267,7 @@ fn setup_container(
     }
     drop(fifo);
     drop(state_dir);
-    Err(exec_process(cfg, &path, filter))
+    Err(exec_process(cfg, prepared))
 }
 
 /// With `terminal`, a pty from the container's devpts becomes our stdio and
@@ -316,7 +316,14 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
 /// Everything about the process that can fail, done before the runtime is
 /// told we are ready, so that such failures fail `create`/`exec`. Returns
 /// the program's path and the seccomp filter still to install at exec.
-fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program>), InitError> {
+/// What the process is started with, settled before the user switch.
+struct Prepared {
+    path: PathBuf,
+    env: Vec<String>,
+    filter: Option<seccomp::Program>,
+}
+
+fn prepare_process(cfg: &InitConfig) -> Result<Prepared, InitError> {
     let p = &cfg.process;
     let filter = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(seccomp::compile(s)?),
@@ -326,6 +333,7 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     let path = process::lookup(args.first().map(String::as_str).unwrap_or(""), &env)?;
+    let env = process::with_home(env, p.user().uid());
     process::set_rlimits(p)?;
     process::set_oom_score_adj(p)?;
     process::set_io_priority(p)?;
@@ -355,13 +363,12 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
             )))
         }
     }
-    Ok((path, filter))
+    Ok(Prepared { path, env, filter })
 }
 
-fn exec_process(cfg: &InitConfig, path: &Path, filter: Option<seccomp::Program>) -> InitError {
-    let p = &cfg.process;
-    let args = p.args().clone().unwrap_or_default();
-    let env = p.env().clone().unwrap_or_default();
+fn exec_process(cfg: &InitConfig, prepared: Prepared) -> InitError {
+    let Prepared { path, env, filter } = prepared;
+    let args = cfg.process.args().clone().unwrap_or_default();
     if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
         return e.into();
     }
@@ -375,20 +382,20 @@ fn exec_process(cfg: &InitConfig, path: &Path, filter: Option<seccomp::Program>)
             return e.into();
         }
     }
-    process::exec(path, &args, &env).into()
+    process::exec(&path, &args, &env).into()
 }
 
 fn init_exec(cfg: &InitConfig, chan: &mut Channel) -> InitError {
-    let r = (|| -> Result<(PathBuf, Option<seccomp::Program>), InitError> {
+    let r = (|| -> Result<Prepared, InitError> {
         setup_terminal(cfg, false)?;
         prepare_process(cfg)
     })();
     match r {
-        Ok((path, filter)) => {
+        Ok(prepared) => {
             if let Err(e) = chan.send(&Msg::Ready) {
                 return os("sync with runtime")(e);
             }
-            exec_process(cfg, &path, filter)
+            exec_process(cfg, prepared)
         }
         Err(e) => e,
     }

@@ -12,10 +12,17 @@ use std::str::FromStr;
 pub enum ProcessError {
     #[error("{0}: {1}")]
     Os(String, io::Error),
-    #[error("exec: {0:?}: executable file not found in $PATH: no such file or directory")]
+    // runc's words, to the letter: engines make exit codes 127 and 126 out
+    // of the lower-case errno texts and "executable file not found".
+    #[error("exec: {0:?}: stat {0}: no such file or directory")]
     NotFound(String),
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotInPath(String),
     #[error("exec: {0:?}: permission denied")]
     NotExecutable(String),
+    /// execve's ENOENT for a file that is there: its interpreter is not.
+    #[error("exec: {0:?}: no such file or directory")]
+    Enoent(String),
 }
 
 fn os(what: impl Into<String>) -> impl FnOnce(io::Error) -> ProcessError {
@@ -56,7 +63,47 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    Err(ProcessError::NotFound(arg0.into()))
+    Err(ProcessError::NotInPath(arg0.into()))
+}
+
+/// The environment with HOME added if the config has none: runc and crun
+/// set it to the home of the process's uid in the container's /etc/passwd,
+/// or "/" without an entry, and engines count on it (docker sets no HOME).
+/// Call it inside the container's root, before the user switch.
+pub fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let home = read_passwd()
+        .and_then(|p| home_in_passwd(&p, uid))
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+    env
+}
+
+/// The container's /etc/passwd, if it is a regular file: the image owns it,
+/// and a fifo there must not hang the init.
+fn read_passwd() -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open("/etc/passwd")
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take(4 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+fn home_in_passwd(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() == 7 && f[2].parse() == Ok(uid) && !f[5].is_empty()).then(|| f[5].to_string())
+    })
 }
 
 // glibc types the resource as an enum, musl as a plain int.
@@ -407,8 +454,22 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> ProcessError {
     unsafe { libc::execve(p.as_ptr(), ap.as_ptr(), ep.as_ptr()) };
     let err = io::Error::last_os_error();
     match err.raw_os_error() {
-        Some(libc::ENOENT) => ProcessError::NotFound(path.display().to_string()),
+        Some(libc::ENOENT) => ProcessError::Enoent(path.display().to_string()),
         Some(libc::EACCES) => ProcessError::NotExecutable(path.display().to_string()),
         _ => ProcessError::Os(format!("exec {}", path.display()), err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_in_passwd;
+
+    #[test]
+    fn home_is_the_sixth_field_of_the_uids_line() {
+        let p = "root:x:0:0:root:/root:/bin/sh\nbad line\nu:x:1000:1000::/home/u:/bin/sh\nv:x:1001:1001:::/bin/sh\n";
+        assert_eq!(home_in_passwd(p, 0).as_deref(), Some("/root"));
+        assert_eq!(home_in_passwd(p, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(home_in_passwd(p, 1001), None, "an empty home");
+        assert_eq!(home_in_passwd(p, 7), None);
     }
 }

@@ -164,6 +164,32 @@ fn runtime_binary_is_out_of_reach() {
 }
 
 #[test]
+fn home_comes_from_the_containers_passwd_unless_set() {
+    // As runc and crun do: docker sends no HOME, programs expect one.
+    let home = |uid: u32, env: serde_json::Value| {
+        let c = Ctr::with("echo \"$HOME\"", |c| {
+            c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            c["process"]["env"] = env;
+        });
+        c.run_ok().trim().to_string()
+    };
+    assert_eq!(home(0, json!(["PATH=/bin"])), "/root");
+    assert_eq!(home(1000, json!(["PATH=/bin"])), "/home");
+    assert_eq!(home(4242, json!(["PATH=/bin"])), "/", "no passwd entry");
+    assert_eq!(home(0, json!(["PATH=/bin", "HOME=/x"])), "/x");
+    let c = Ctr::with("sleep 60", |c| c["process"]["env"] = json!(["PATH=/bin"]));
+    assert!(c.create().status.success());
+    assert!(c.out(&["start", &c.id]).status.success());
+    let o = c.out(&["exec", "--user", "1000", &c.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "/home",
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn exec_into_a_running_container() {
     let c = Ctr::with("sleep 60", |c| {
         c["process"]["env"] = json!(["PATH=/bin", "WHO=init"])

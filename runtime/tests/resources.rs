@@ -58,6 +58,25 @@ fn update_changes_a_live_limit() {
 }
 
 #[test]
+fn zeros_as_docker_sends_them_leave_the_defaults() {
+    // dockerd 20.10 fills these in for every container that sets no limit.
+    let c = Ctr::with(
+        "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight",
+        |c| {
+            c["linux"]["resources"]["cpu"] = json!({"shares": 0, "quota": 0, "period": 0});
+            c["linux"]["resources"]["blockIO"] = json!({"weight": 0, "leafWeight": 0});
+            c["linux"]["resources"]["memory"] =
+                json!({"limit": 0, "reservation": 0, "disableOOMKiller": false});
+        },
+    );
+    let out = c.run_ok();
+    assert!(
+        matches!(out.trim(), "1024" | "100"),
+        "cpu shares/weight not the default: {out}"
+    );
+}
+
+#[test]
 fn stats_report_usage_and_oom_kills() {
     // tail buffers its whole (newline-free) input: 64 MiB under a 16 MiB limit.
     let c = Ctr::with(

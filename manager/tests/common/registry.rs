@@ -159,7 +159,8 @@ pub enum Mode {
     },
     /// The first GET whose path contains `path` gets only `after` bytes of its response.
     DropFirst { path: String, after: usize },
-    /// GETs whose path contains `path` get `after` bytes, then nothing until the proxy stops.
+    /// GETs whose path contains `path` get `after` bytes (all but the last
+    /// byte of a shorter response), then nothing until the proxy stops.
     Stall { path: String, after: usize },
 }
 
@@ -170,6 +171,9 @@ pub struct Proxy {
     /// "METHOD path range" of every request seen.
     pub log: Arc<Mutex<Vec<String>>>,
     pub drops: Arc<AtomicUsize>,
+    /// Responses `Mode::Stall` holds back right now: their client has had
+    /// all it will get and cannot finish.
+    pub stalled: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -180,17 +184,28 @@ impl Proxy {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let drops = Arc::new(AtomicUsize::new(0));
-        let (s2, l2, d2) = (stop.clone(), log.clone(), drops.clone());
+        let stalled = Arc::new(AtomicUsize::new(0));
+        let (s2, l2, d2, st2) = (stop.clone(), log.clone(), drops.clone(), stalled.clone());
         let thread = std::thread::spawn(move || {
             let mut workers = Vec::new();
             while !s2.load(Ordering::Relaxed) {
                 match l.accept() {
                     Ok((c, _)) => {
                         c.set_nonblocking(false).unwrap();
-                        let (mode, log, drops, stop) =
-                            (mode.clone(), l2.clone(), d2.clone(), s2.clone());
+                        let (mode, log, drops, stop, stalled) = (
+                            mode.clone(),
+                            l2.clone(),
+                            d2.clone(),
+                            s2.clone(),
+                            st2.clone(),
+                        );
                         workers.push(std::thread::spawn(move || {
-                            let _ = handle(c, upstream, port, &mode, &log, &drops, &stop);
+                            let counters = Counters {
+                                drops: &drops,
+                                stalled: &stalled,
+                                stop: &stop,
+                            };
+                            let _ = handle(c, upstream, port, &mode, &log, counters);
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -206,6 +221,7 @@ impl Proxy {
             thread: Some(thread),
             log,
             drops,
+            stalled,
         }
     }
 
@@ -241,14 +257,23 @@ fn respond(
     c.write_all(body)
 }
 
+struct Counters<'a> {
+    drops: &'a AtomicUsize,
+    stalled: &'a AtomicUsize,
+    stop: &'a AtomicBool,
+}
+
 fn handle(
     mut c: TcpStream,
     upstream: u16,
     own_port: u16,
     mode: &Mode,
     log: &Mutex<Vec<String>>,
-    drops: &AtomicUsize,
-    stop: &AtomicBool,
+    Counters {
+        drops,
+        stalled,
+        stop,
+    }: Counters,
 ) -> std::io::Result<()> {
     c.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut r = BufReader::new(c.try_clone()?);
@@ -348,19 +373,29 @@ fn handle(
         Some(n) => {
             let mut buf = vec![0u8; n];
             let mut got = 0;
+            let mut whole = false;
             while got < n {
                 let k = up.read(&mut buf[got..])?;
                 if k == 0 {
+                    whole = true;
                     break;
                 }
                 got += k;
             }
+            // A stall has to hold something back whatever the response's
+            // size (a layer that compresses well may be shorter than
+            // `after`), or the client simply finishes.
+            if stall && whole {
+                got = got.saturating_sub(1);
+            }
             c.write_all(&buf[..got])?;
             c.flush()?;
             if stall {
+                stalled.fetch_add(1, Ordering::SeqCst);
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
+                stalled.fetch_sub(1, Ordering::SeqCst);
             }
             c.shutdown(std::net::Shutdown::Both)?;
         }

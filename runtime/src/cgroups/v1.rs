@@ -3,7 +3,7 @@
 use super::{
     io_err, read_key, read_pids, read_u64, remove_dir, write, CgroupError, Manager, Result, Stats,
 };
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -132,8 +132,10 @@ impl V1 {
         let (Some(m), Some(dir)) = (r.memory().as_ref(), self.dir("memory")) else {
             return Ok(());
         };
-        let limit = m.limit();
-        let swap = m.swap();
+        // 0 is unset for every figure here, as runc has it: engines fill in
+        // zeros for what the user did not ask for.
+        let limit = m.limit().filter(|v| *v != 0);
+        let swap = m.swap().filter(|v| *v != 0);
         let set_limit = |v: i64| write(&dir, "memory.limit_in_bytes", &v.to_string());
         let set_swap = |v: i64| write(&dir, "memory.memsw.limit_in_bytes", &v.to_string());
         match (limit, swap) {
@@ -151,7 +153,7 @@ impl V1 {
             (None, Some(s)) => set_swap(s)?,
             _ => {}
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = m.reservation().filter(|v| *v != 0) {
             write(&dir, "memory.soft_limit_in_bytes", &v.to_string())?;
         }
         if let Some(v) = m.swappiness() {
@@ -176,19 +178,23 @@ impl V1 {
             return Ok(());
         };
         if let Some(dir) = self.dir("cpu") {
-            if let Some(v) = c.shares() {
+            // docker sends `"shares": 0` for every container that sets no
+            // shares; the kernel would take it as its minimum, 2, starving
+            // the container. runc and crun take 0 as unset, here as for the
+            // other figures.
+            if let Some(v) = c.shares().filter(|v| *v != 0) {
                 write(&dir, "cpu.shares", &v.to_string())?;
             }
-            if let Some(v) = c.period() {
+            if let Some(v) = c.period().filter(|v| *v != 0) {
                 write(&dir, "cpu.cfs_period_us", &v.to_string())?;
             }
-            if let Some(v) = c.quota() {
+            if let Some(v) = c.quota().filter(|v| *v != 0) {
                 write(&dir, "cpu.cfs_quota_us", &v.to_string())?;
             }
-            if let Some(v) = c.realtime_period() {
+            if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
                 write(&dir, "cpu.rt_period_us", &v.to_string())?;
             }
-            if let Some(v) = c.realtime_runtime() {
+            if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
                 write(&dir, "cpu.rt_runtime_us", &v.to_string())?;
             }
         }
@@ -221,6 +227,62 @@ impl V1 {
         }
         Ok(())
     }
+}
+
+/// The weights of `linux.resources.blockIO`. A weight of 0 is no weight:
+/// docker sends `"weight": 0` for every container that sets none, and runc
+/// and crun leave the cgroup alone then (0 is outside the kernel's 10..1000
+/// anyway). Kernels since 5.0 have no CFQ: the files exist only with BFQ,
+/// as blkio.bfq.weight(_device), which take the same values.
+fn set_blkio_weights(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    let weight = b.weight().filter(|w| *w != 0);
+    let leaf = b.leaf_weight().filter(|w| *w != 0);
+    let devices: Vec<_> = b
+        .weight_device()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let dev = format!("{}:{}", d.major(), d.minor());
+            (
+                d.weight().filter(|w| *w != 0).map(|w| format!("{dev} {w}")),
+                d.leaf_weight()
+                    .filter(|w| *w != 0)
+                    .map(|w| format!("{dev} {w}")),
+            )
+        })
+        .collect();
+    if weight.is_some() || devices.iter().any(|(w, _)| w.is_some()) {
+        let (w_file, wd_file) = if dir.join("blkio.weight").exists() {
+            ("blkio.weight", "blkio.weight_device")
+        } else if dir.join("blkio.bfq.weight").exists() {
+            ("blkio.bfq.weight", "blkio.bfq.weight_device")
+        } else {
+            return Err(CgroupError::Invalid(
+                "linux.resources.blockIO: weights need blkio.weight or blkio.bfq.weight, and this host has neither (no block device uses the bfq I/O scheduler)".into(),
+            ));
+        };
+        if let Some(w) = weight {
+            write(dir, w_file, &w.to_string())?;
+        }
+        for v in devices.iter().filter_map(|(w, _)| w.as_ref()) {
+            write(dir, wd_file, v)?;
+        }
+    }
+    if leaf.is_some() || devices.iter().any(|(_, l)| l.is_some()) {
+        if !dir.join("blkio.leaf_weight").exists() {
+            return Err(CgroupError::Invalid(
+                "linux.resources.blockIO: leaf weights need blkio.leaf_weight, which only the cfq I/O scheduler (gone since linux 5.0) provides".into(),
+            ));
+        }
+        if let Some(w) = leaf {
+            write(dir, "blkio.leaf_weight", &w.to_string())?;
+        }
+        for v in devices.iter().filter_map(|(_, l)| l.as_ref()) {
+            write(dir, "blkio.leaf_weight_device", v)?;
+        }
+    }
+    Ok(())
 }
 
 /// "c 1:3 rwm" (or "a" for every device).
@@ -320,21 +382,7 @@ impl Manager for V1 {
             write(&dir, "pids.max", &v)?;
         }
         if let (Some(b), Some(dir)) = (r.block_io().as_ref(), self.dir("blkio")) {
-            if let Some(w) = b.weight() {
-                write(&dir, "blkio.weight", &w.to_string())?;
-            }
-            if let Some(w) = b.leaf_weight() {
-                write(&dir, "blkio.leaf_weight", &w.to_string())?;
-            }
-            for d in b.weight_device().as_deref().unwrap_or_default() {
-                if let Some(w) = d.weight() {
-                    write(
-                        &dir,
-                        "blkio.weight_device",
-                        &format!("{}:{} {w}", d.major(), d.minor()),
-                    )?;
-                }
-            }
+            set_blkio_weights(&dir, b)?;
             let throttles = [
                 (
                     b.throttle_read_bps_device(),
@@ -490,5 +538,53 @@ impl Manager for V1 {
             s.pids.limit = read_u64(&d, "pids.max");
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_blkio_weights;
+    use oci_spec::runtime::LinuxBlockIo;
+    use std::fs;
+
+    fn block_io(v: serde_json::Value) -> LinuxBlockIo {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_zero_blkio_weight_touches_nothing() {
+        // No weight files at all, as on a host without bfq: docker's
+        // `"weight": 0` must still pass.
+        let d = test_support::TempDir::new("blkio-zero");
+        let b = block_io(serde_json::json!({
+            "weight": 0, "leafWeight": 0,
+            "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]
+        }));
+        set_blkio_weights(d.path(), &b).unwrap();
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn blkio_weights_go_to_bfq_files_when_that_is_what_the_host_has() {
+        let d = test_support::TempDir::new("blkio-bfq");
+        fs::write(d.path().join("blkio.bfq.weight"), "100").unwrap();
+        let b = block_io(serde_json::json!({
+            "weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 500}]
+        }));
+        set_blkio_weights(d.path(), &b).unwrap();
+        let read = |f: &str| fs::read_to_string(d.path().join(f)).unwrap();
+        assert_eq!(read("blkio.bfq.weight"), "300");
+        assert_eq!(read("blkio.bfq.weight_device"), "8:0 500");
+        assert!(!d.path().join("blkio.weight").exists());
+    }
+
+    #[test]
+    fn a_blkio_weight_without_weight_files_is_a_clear_error() {
+        let d = test_support::TempDir::new("blkio-none");
+        let err = set_blkio_weights(d.path(), &block_io(serde_json::json!({"weight": 300})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("blkio.bfq.weight"), "{err}");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
     }
 }

@@ -80,18 +80,21 @@ impl Manager for V2 {
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
         let d = &self.dir;
+        // 0 is unset for the figures below, as runc and crun have it:
+        // docker fills in `"shares": 0` and `"weight": 0` for every
+        // container, and 0 is outside what cpu.weight and io.weight take.
         if let Some(m) = r.memory() {
-            if let Some(l) = m.limit() {
+            if let Some(l) = m.limit().filter(|v| *v != 0) {
                 write(
                     d,
                     "memory.max",
                     &if l < 0 { "max".into() } else { l.to_string() },
                 )?;
             }
-            if let Some(v) = m.reservation() {
+            if let Some(v) = m.reservation().filter(|v| *v != 0) {
                 write(d, "memory.low", &v.to_string())?;
             }
-            if let Some(s) = m.swap() {
+            if let Some(s) = m.swap().filter(|v| *v != 0) {
                 // OCI's swap is memory+swap (v1 semantics); v2 limits swap alone.
                 let v = match (s, m.limit()) {
                     (s, _) if s < 0 => "max".to_string(),
@@ -102,12 +105,13 @@ impl Manager for V2 {
             }
         }
         if let Some(c) = r.cpu() {
-            if let Some(s) = c.shares() {
+            if let Some(s) = c.shares().filter(|v| *v != 0) {
                 write(d, "cpu.weight", &Self::shares_to_weight(s).to_string())?;
             }
-            if c.quota().is_some() || c.period().is_some() {
-                let q = c
-                    .quota()
+            let quota = c.quota().filter(|v| *v != 0);
+            let period = c.period().filter(|v| *v != 0);
+            if quota.is_some() || period.is_some() {
+                let q = quota
                     .map(|q| {
                         if q <= 0 {
                             "max".to_string()
@@ -116,7 +120,7 @@ impl Manager for V2 {
                         }
                     })
                     .unwrap_or_else(|| "max".into());
-                let p = c.period().unwrap_or(100_000);
+                let p = period.unwrap_or(100_000);
                 write(d, "cpu.max", &format!("{q} {p}"))?;
             }
             if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
@@ -138,7 +142,7 @@ impl Manager for V2 {
             )?;
         }
         if let Some(b) = r.block_io() {
-            if let Some(w) = b.weight() {
+            if let Some(w) = b.weight().filter(|v| *v != 0) {
                 // OCI weights are BFQ's (10..1000); io.weight is 1..10000.
                 // With BFQ the raw value goes to its own file, as runc does.
                 if d.join("io.bfq.weight").exists() {
