@@ -591,3 +591,68 @@ fn an_image_of_128_layers_runs_and_129_is_refused() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(env.ok(&["ps", "-aq"]).is_empty());
 }
+
+/// A GNU sparse member of 256 MiB holding a few bytes stays sparse on disk;
+/// a gzip bomb fails at the store's max_layer_size, leaving nothing, and
+/// loads without it (docker has no such bound by default).
+#[test]
+fn sparse_members_stay_sparse_and_max_layer_size_bounds_a_bomb() {
+    let env = Env::new("amplify");
+    let src = env.path("sparse-src");
+    std::fs::create_dir_all(&src).unwrap();
+    let f = std::fs::File::create(src.join("big")).unwrap();
+    f.set_len(256 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, b"tail", (256 << 20) - 4).unwrap();
+    drop(f);
+    let tar = env.path("sparse.tar");
+    let st = std::process::Command::new("tar")
+        .args(["--sparse", "--format=gnu", "-C"])
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("big")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let data = std::fs::read(&tar).unwrap();
+    assert!(data.len() < 64 << 10, "GNU tar made no sparse member");
+    let b = Built::new(vec![Layer::gzip(data)], &["/x"], false);
+    let arch = env.path("sparse-img.tar");
+    b.oci_archive("localhost/sparse:1", &arch);
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let file = lower_dirs(&env, "localhost/sparse:1")[0].join("big");
+    let m = std::fs::metadata(&file).unwrap();
+    assert_eq!(m.len(), 256 << 20);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "256 MiB of holes took {} bytes on disk",
+        m.blocks() * 512
+    );
+    let mut tail = [0u8; 4];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &std::fs::File::open(&file).unwrap(),
+        &mut tail,
+        (256 << 20) - 4,
+    )
+    .unwrap();
+    assert_eq!(&tail, b"tail");
+
+    // 24 MiB of zeros gzip to ~24 KiB.
+    let bomb = TarBuf::new().file("zeros", &vec![0u8; 24 << 20]).finish();
+    let b = Built::new(vec![Layer::gzip(bomb)], &["/x"], false);
+    assert!(b.layers[0].blob.len() < 1 << 20);
+    b.oci_archive("localhost/bomb:1", &arch);
+    std::fs::create_dir_all(env.root()).unwrap();
+    std::fs::write(
+        env.root().join("registries.json"),
+        r#"{"max_layer_size": 8388608}"#,
+    )
+    .unwrap();
+    let err = env.fails(&["load", "-i", arch.to_str().unwrap()]);
+    assert!(err.contains("max_layer_size"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(tree(&env.root().join("tmp")), Vec::<String>::new());
+    assert!(env.run(&["inspect", "localhost/bomb:1"]).status.code() != Some(0));
+    std::fs::remove_file(env.root().join("registries.json")).unwrap();
+    env.ok(&["load", "-i", arch.to_str().unwrap()]);
+}

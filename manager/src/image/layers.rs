@@ -187,6 +187,79 @@ fn remove_existing(p: &Path, keep_dir: bool) -> Result<(), LayerError> {
     Ok(())
 }
 
+/// Copies `r` into the new file `f`, leaving holes where whole blocks are
+/// zero: a GNU sparse entry of a few bytes that reads as 1 GiB of zeros
+/// (or a plain one) then costs the disk what it holds, not its length.
+fn copy_sparse<R: Read>(r: &mut R, f: &mut fs::File) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom, Write};
+    const BLOCK: usize = 64 << 10;
+    static ZEROS: [u8; BLOCK] = [0; BLOCK];
+    let mut buf = vec![0u8; BLOCK];
+    let mut len = 0u64;
+    let mut hole = false;
+    loop {
+        // Fill a whole block (a short read is not the end).
+        let mut n = 0;
+        while n < BLOCK {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        // Slice equality is a memcmp, fast in a debug build too.
+        if n == BLOCK && buf[..] == ZEROS[..] {
+            f.seek(SeekFrom::Current(n as i64))?;
+            hole = true;
+        } else {
+            f.write_all(&buf[..n])?;
+            hole = false;
+        }
+        len += n as u64;
+    }
+    if hole {
+        // A trailing hole is only a length.
+        f.set_len(len)?;
+    }
+    Ok(len)
+}
+
+/// Fails once more than `limit` bytes were read: a store's bound on what one
+/// layer may unpack to, whatever its compressed size.
+pub struct Bounded<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+impl<R> Bounded<R> {
+    pub fn new(inner: R, limit: u64) -> Self {
+        Bounded {
+            inner,
+            read: 0,
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(io::Error::other(format!(
+                "unpacks to more than {} bytes, the store's max_layer_size",
+                self.limit
+            )));
+        }
+        Ok(n)
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UnpackStats {
     pub entries: u64,
@@ -259,7 +332,7 @@ pub fn unpack<R: Read>(r: R, dest: &Path) -> Result<UnpackStats, LayerError> {
                     .mode(0o600)
                     .open(&full)
                     .map_err(io_err(&full))?;
-                io::copy(&mut e, &mut f).map_err(io_err(&full))?;
+                copy_sparse(&mut e, &mut f).map_err(io_err(&full))?;
             }
             tar::EntryType::Symlink => {
                 let target =

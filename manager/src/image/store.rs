@@ -76,6 +76,10 @@ pub struct Settings {
     pub default_registry: String,
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// The most one layer may unpack to (its uncompressed tar), in bytes;
+    /// none by default, as docker. A gzip bomb then fails at that size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_layer_size: Option<u64>,
 }
 
 fn default_registry() -> String {
@@ -87,6 +91,7 @@ impl Default for Settings {
         Settings {
             default_registry: default_registry(),
             insecure_registries: Vec::new(),
+            max_layer_size: None,
         }
     }
 }
@@ -411,6 +416,7 @@ impl Store {
                 .map_err(ioe(format!("creating {}", diff_dir.display())))?;
             let dec =
                 layers::decompress(&mut net).map_err(ioe(format!("reading layer {shown}")))?;
+            let dec = layers::Bounded::new(dec, self.settings.max_layer_size.unwrap_or(u64::MAX));
             let mut diff = HashingReader::new(dec);
             let res = layers::unpack(&mut diff, &diff_dir);
             // A download or digest failure explains a broken tar better than the tar error does.
@@ -437,6 +443,12 @@ impl Store {
                 });
             }
             computed = (actual, blob_size);
+            if blob_size > 0 && size / blob_size >= 100 {
+                log::warn!(
+                    "layer {shown} expands {}x: {blob_size} bytes unpack to {size}",
+                    size / blob_size
+                );
+            }
             let meta = LayerMeta {
                 chain_id: chain.clone(),
                 diff_id: diff_id.clone(),
