@@ -299,8 +299,12 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
                 unsafe { libc::_exit(1) };
             }
         }
-        let e = selfexe::exec_init_readonly("create", ch.fd());
-        log::debug!("read-only re-exec failed ({e}): falling back to a sealed copy");
+        // The bind mount needs a mount namespace of the container's own: in
+        // one joined by path, or the runtime's, it would land on the host.
+        if flags & libc::CLONE_NEWNS != 0 {
+            let e = selfexe::exec_init_readonly("create", ch.fd());
+            log::debug!("read-only re-exec failed ({e}): falling back to a sealed copy");
+        }
         let e = match selfexe::sealed_copy() {
             Ok(memfd) => selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd()),
             Err(e) => e,

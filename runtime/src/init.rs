@@ -96,7 +96,11 @@ pub fn main() -> ! {
         Mode::Create => init_container(&cfg, &mut chan),
         Mode::Exec => init_exec(&cfg, &mut chan),
     };
-    let _ = chan.send(&Msg::Error(err.to_string()));
+    if chan.send(&Msg::Error(err.to_string())).is_err() {
+        // `create` has returned (the failure came after `start`): the
+        // container's stderr is the only place left to say why it ended.
+        eprintln!("berth-runtime init: {err}");
+    }
     std::process::exit(1);
 }
 
@@ -336,6 +340,10 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
         // Without no_new_privs the kernel only takes a filter from a holder
         // of CAP_SYS_ADMIN: install it now, before the capabilities go.
         if let Some(f) = filter.take() {
+            // The filter then judges our own last steps too, and a profile
+            // need not allow close_range (docker's older ones do not): mark
+            // the fds while we still may.
+            process::cloexec_from(3 + cfg.preserve_fds)?;
             seccomp::install(&f)?;
         }
     }
@@ -358,12 +366,27 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
     Ok((path, filter))
 }
 
+/// Whether prepare_process installed the seccomp filter before the
+/// capabilities were dropped (no noNewPrivileges).
+fn filter_installed_early(cfg: &InitConfig) -> bool {
+    cfg.process.no_new_privileges() != Some(true)
+        && cfg
+            .spec
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.seccomp().is_some())
+}
+
 fn exec_process(cfg: &InitConfig, path: &Path, filter: Option<seccomp::Program>) -> InitError {
     let p = &cfg.process;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
-    if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
-        return e.into();
+    // Already done before a filter installed early (prepare_process); every
+    // fd opened since is close-on-exec.
+    if !filter_installed_early(cfg) {
+        if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
+            return e.into();
+        }
     }
     if let Err(e) = process::reset_signals() {
         return e.into();
