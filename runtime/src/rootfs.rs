@@ -332,7 +332,14 @@ impl Rootfs<'_> {
         let flag = self
             .root_propagation()
             .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        mount(None, Path::new("/"), None, flag | libc::MS_REC, None)
+        // An unbindable tree could not give us the rootfs's bind mount: the
+        // root becomes unbindable in finish(), after the pivot.
+        let early = if flag & libc::MS_UNBINDABLE != 0 {
+            libc::MS_SLAVE
+        } else {
+            flag
+        };
+        mount(None, Path::new("/"), None, early | libc::MS_REC, None)
             .map_err(os("set propagation of", "/"))?;
         mount(
             Some(self.rootfs),
@@ -342,6 +349,11 @@ impl Rootfs<'_> {
             None,
         )
         .map_err(os("bind", self.rootfs))?;
+        if early & libc::MS_SHARED != 0 {
+            // pivot_root refuses a shared new root; finish() shares it again.
+            mount(None, self.rootfs, None, libc::MS_PRIVATE, None)
+                .map_err(os("make private", self.rootfs))?;
+        }
         // pivot_root refuses a shared parent: make just that one mount private.
         if let Some(parent) = self.rootfs.parent() {
             if let Some(mp) = mount_point_of(parent) {
