@@ -335,6 +335,8 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
     process::set_io_priority(p)?;
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
+    // Checked now too: a filter installed below may deny getcwd (CVE-2024-21626).
+    cwd_is_inside(cwd, false)?;
     let mut filter = filter;
     if !nnp {
         // Without no_new_privs the kernel only takes a filter from a holder
@@ -355,15 +357,25 @@ fn prepare_process(cfg: &InitConfig) -> Result<(PathBuf, Option<seccomp::Program
     // a leaked fd would show up as unreachable (CVE-2024-21626).
     nix::unistd::chdir(cwd.as_path())
         .map_err(|e| os(format!("chdir to cwd {cwd:?} as uid {}", p.user().uid()))(e.into()))?;
-    match std::env::current_dir() {
-        Ok(d) if d.is_absolute() => {}
-        _ => {
-            return Err(InitError::Other(format!(
-                "cwd {cwd:?} is outside the container"
-            )))
-        }
-    }
+    cwd_is_inside(cwd, filter_installed_early(cfg))?;
     Ok((path, filter))
+}
+
+/// The kernel's getcwd names a cwd that the root cannot reach
+/// "(unreachable)...", never an absolute path (libc turns that into ENOENT,
+/// hence the raw call). With `filtered`, a getcwd that fails outright is the
+/// container's seccomp filter denying it, after the same path passed this
+/// check before the filter.
+fn cwd_is_inside(cwd: &Path, filtered: bool) -> Result<(), InitError> {
+    let mut buf = [0u8; 4096];
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    match n {
+        n if n > 0 && buf[0] == b'/' => Ok(()),
+        n if n < 0 && filtered => Ok(()),
+        _ => Err(InitError::Other(format!(
+            "cwd {cwd:?} is outside the container"
+        ))),
+    }
 }
 
 /// Whether prepare_process installed the seccomp filter before the
