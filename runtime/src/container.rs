@@ -7,6 +7,7 @@ use crate::console;
 use crate::hooks::{self, HookError};
 use crate::init::{InitConfig, Mode};
 use crate::namespaces::{self, NsError, JOIN_ORDER};
+use crate::rootfs;
 use crate::selfexe;
 use crate::state::{ContainerDir, State, StateError, Status};
 use crate::sync::{Channel, Msg};
@@ -93,6 +94,9 @@ fn with_status(mut v: serde_json::Value, status: &str) -> Vec<u8> {
 /// Undoes a half-made container when `create` fails at any step.
 struct Cleanup<'a> {
     dir: Option<ContainerDir>,
+    /// The rootfs of a container without a mount namespace of its own,
+    /// whose mounts land on the host.
+    host_mounts: Option<PathBuf>,
     cgroup: Option<Box<dyn cgroups::Manager>>,
     child: i32,
     _p: std::marker::PhantomData<&'a ()>,
@@ -107,6 +111,9 @@ impl Drop for Cleanup<'_> {
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.signal_all(libc::SIGKILL);
             let _ = cg.destroy();
+        }
+        if let Some(r) = self.host_mounts.take() {
+            rootfs::unmount_below(&r);
         }
         if let Some(d) = self.dir.take() {
             let _ = d.remove();
@@ -156,11 +163,6 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let nss = linux.namespaces().clone().unwrap_or_default();
-    if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
-        return Err(Error::Usage(
-            "invalid config: linux.namespaces: a mount namespace is required".into(),
-        ));
-    }
     let mut process = spec.process().clone().expect("validated");
     if process
         .apparmor_profile()
@@ -208,6 +210,8 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut cleanup = Cleanup {
         dir: None,
+        host_mounts: (!nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount))
+            .then(|| bundle.rootfs.clone()),
         cgroup: None,
         child: 0,
         _p: Default::default(),
@@ -388,7 +392,9 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
                 init_pid = p;
             }
             Msg::Hooks(kinds) => {
-                let st = with_status(hook_state.clone(), "creating");
+                // runtime.md: these run at lifecycle steps 3 and 4, after
+                // the environment was made (step 2, `creating`): `created`.
+                let st = with_status(hook_state.clone(), "created");
                 let mut err = None;
                 for k in &kinds {
                     let list = match k.as_str() {
@@ -436,6 +442,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     }
     // Success: nothing to undo. The directory's lock is released on return.
     cleanup.child = 0;
+    cleanup.host_mounts = None;
     cleanup.cgroup = None;
     drop(cleanup.dir.take());
     Ok(Created {
@@ -598,6 +605,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         let _ = cg.signal_all(libc::SIGKILL);
     }
     let spec = stored_spec(&dir).ok();
+    if let Some(root) = spec.as_ref().and_then(host_mounted_rootfs(&st.bundle)) {
+        rootfs::unmount_below(&root);
+    }
     cg.destroy()?;
     dir.remove()?;
     if let Some(spec) = &spec {
@@ -610,6 +620,24 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The rootfs whose mounts a container left on the host: one that named no
+/// mount namespace.
+fn host_mounted_rootfs(bundle: &Path) -> impl FnOnce(&Spec) -> Option<PathBuf> + '_ {
+    move |spec| {
+        let nss = spec
+            .linux()
+            .as_ref()?
+            .namespaces()
+            .clone()
+            .unwrap_or_default();
+        if nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+            return None;
+        }
+        let root = bundle.join(spec.root().as_ref()?.path());
+        fs::canonicalize(&root).ok().or(Some(root))
+    }
 }
 
 pub struct ExecOpts<'a> {

@@ -212,6 +212,7 @@ fn setup_container(
         in_userns: has_new(spec, LinuxNamespaceType::User)
             || nss.iter().any(|n| n.typ() == LinuxNamespaceType::User),
         new_cgroupns: has_new(spec, LinuxNamespaceType::Cgroup),
+        own_mount_ns: nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount),
     };
     rfs.prepare()?;
     let root = rfs.root_fd()?;
@@ -237,7 +238,8 @@ fn setup_container(
         .as_ref()
         .and_then(|h| h.create_container().clone())
     {
-        hooks::run("createContainer", &h, &hook_state(cfg, "creating"))?;
+        // Lifecycle step 5, past step 2 as prestart and createRuntime.
+        hooks::run("createContainer", &h, &hook_state(cfg, "created"))?;
     }
     let state_dir = unsafe { OwnedFd::from_raw_fd(cfg.state_dir_fd) };
     drop(root);

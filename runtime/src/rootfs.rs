@@ -318,6 +318,11 @@ pub struct Rootfs<'a> {
     pub cgroup_path: &'a str,
     pub in_userns: bool,
     pub new_cgroupns: bool,
+    /// False when the config names no mount namespace: the container shares
+    /// the runtime's (config-linux.md#namespaces), so nothing here may touch
+    /// the propagation of host mounts, and what is mounted below the rootfs
+    /// stays on the host until `delete` lifts it (`unmount_below`).
+    pub own_mount_ns: bool,
 }
 
 impl Rootfs<'_> {
@@ -328,6 +333,9 @@ impl Rootfs<'_> {
 
     /// Makes our mounts private to us and turns the rootfs into a mount point.
     pub fn prepare(&self) -> Result<()> {
+        if !self.own_mount_ns {
+            return Ok(());
+        }
         // Slave by default: host mounts still reach us, ours never reach the host.
         let flag = self
             .root_propagation()
@@ -695,7 +703,12 @@ impl Rootfs<'_> {
     /// host's tree unreachable.
     pub fn pivot(&self, no_pivot: bool) -> Result<()> {
         let new = fs::File::open(self.rootfs).map_err(os("open", self.rootfs))?;
-        if no_pivot {
+        if !self.own_mount_ns {
+            // The host's mount namespace: neither pivot_root nor a move of
+            // its root is ours to do.
+            check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
+            check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(os("chroot", self.rootfs))?;
+        } else if no_pivot {
             check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
             mount(
                 Some(Path::new(".")),
@@ -749,6 +762,11 @@ impl Rootfs<'_> {
             .unwrap_or_default()
         {
             mask_path(&root, Path::new(p))?;
+        }
+        if !self.own_mount_ns {
+            // The root is the host's directory, not a mount of ours to
+            // remount (config.rs refuses root.readonly here).
+            return Ok(());
         }
         if self
             .spec
@@ -886,6 +904,26 @@ pub fn default_devices() -> Vec<LinuxDevice> {
 }
 
 /// The mount point (from /proc/self/mountinfo) that contains `p`.
+/// Lifts every mount at or below `dir` (deepest first): what a container
+/// without a mount namespace of its own left on the host.
+pub fn unmount_below(dir: &Path) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut mps: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape(m)))
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    mps.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+    for m in mps {
+        if let Ok(c) = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()) {
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
 fn mount_point_of(p: &Path) -> Option<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mut best: Option<PathBuf> = None;
