@@ -24,6 +24,10 @@ use std::time::Duration;
 /// config.json must not affect the container (runtime.md, create step 2).
 const CONFIG_COPY: &str = "config.json";
 
+/// Without a mount namespace of the container's own: the ids of the mounts
+/// that were below its rootfs before `create`, which are the host's.
+const HOST_MOUNTS: &str = "host-mounts";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -95,8 +99,8 @@ fn with_status(mut v: serde_json::Value, status: &str) -> Vec<u8> {
 struct Cleanup<'a> {
     dir: Option<ContainerDir>,
     /// The rootfs of a container without a mount namespace of its own,
-    /// whose mounts land on the host.
-    host_mounts: Option<PathBuf>,
+    /// whose mounts land on the host, and the ids of the host's own there.
+    host_mounts: Option<(PathBuf, Vec<u64>)>,
     cgroup: Option<Box<dyn cgroups::Manager>>,
     child: i32,
     _p: std::marker::PhantomData<&'a ()>,
@@ -112,8 +116,8 @@ impl Drop for Cleanup<'_> {
             let _ = cg.signal_all(libc::SIGKILL);
             let _ = cg.destroy();
         }
-        if let Some(r) = self.host_mounts.take() {
-            rootfs::unmount_below(&r);
+        if let Some((r, keep)) = self.host_mounts.take() {
+            rootfs::unmount_below(&r, &keep);
         }
         if let Some(d) = self.dir.take() {
             let _ = d.remove();
@@ -210,8 +214,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut cleanup = Cleanup {
         dir: None,
-        host_mounts: (!nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount))
-            .then(|| bundle.rootfs.clone()),
+        host_mounts: None,
         cgroup: None,
         child: 0,
         _p: Default::default(),
@@ -226,6 +229,16 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         return Err(os("mkfifo exec.fifo")(io::Error::last_os_error()));
     }
     write_atomic(&st_path.join(CONFIG_COPY), &bundle.raw, 0o600).map_err(os("save config"))?;
+    if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        // What is mounted below the rootfs now is the host's: `delete` lifts
+        // only what the container adds.
+        let root = fs::canonicalize(&bundle.rootfs).unwrap_or_else(|_| bundle.rootfs.clone());
+        let keep = rootfs::mount_ids_below(&root);
+        let text: Vec<String> = keep.iter().map(u64::to_string).collect();
+        write_atomic(&st_path.join(HOST_MOUNTS), text.join(" ").as_bytes(), 0o600)
+            .map_err(os("save host mounts"))?;
+        cleanup.host_mounts = Some((root, keep));
+    }
 
     let cg = cgroups::manager(&cgroup_path);
     cg.create()?;
@@ -606,7 +619,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     let spec = stored_spec(&dir).ok();
     if let Some(root) = spec.as_ref().and_then(host_mounted_rootfs(&st.bundle)) {
-        rootfs::unmount_below(&root);
+        // Without the record nothing below the rootfs is known to be ours.
+        if let Ok(text) = fs::read_to_string(dir.path.join(HOST_MOUNTS)) {
+            let keep: Vec<u64> = text
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            rootfs::unmount_below(&root, &keep);
+        }
     }
     cg.destroy()?;
     dir.remove()?;

@@ -903,18 +903,33 @@ pub fn default_devices() -> Vec<LinuxDevice> {
     .collect()
 }
 
-/// The mount point (from /proc/self/mountinfo) that contains `p`.
-/// Lifts every mount at or below `dir` (deepest first): what a container
-/// without a mount namespace of its own left on the host.
-pub fn unmount_below(dir: &Path) {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut mps: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape(m)))
-        .filter(|m| m.starts_with(dir))
+/// Mounts at or below `dir`, as (mount id, mount point).
+fn mounts_below(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            Some((id, PathBuf::from(unescape(f.nth(3)?))))
+        })
+        .filter(|(_, m)| m.starts_with(dir))
+        .collect()
+}
+
+/// The ids of the mounts already at or below `dir`: the host's, which
+/// `unmount_below` must leave alone.
+pub fn mount_ids_below(dir: &Path) -> Vec<u64> {
+    mounts_below(dir).into_iter().map(|(id, _)| id).collect()
+}
+
+/// Lifts every mount at or below `dir` but those in `keep` (deepest first,
+/// and the latest of a stack first): what a container without a mount
+/// namespace of its own left on the host.
+pub fn unmount_below(dir: &Path, keep: &[u64]) {
+    let mut mps: Vec<PathBuf> = mounts_below(dir)
+        .into_iter()
+        .filter(|(id, _)| !keep.contains(id))
+        .map(|(_, m)| m)
         .collect();
     mps.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
     for m in mps {
@@ -924,6 +939,7 @@ pub fn unmount_below(dir: &Path) {
     }
 }
 
+/// The mount point (from /proc/self/mountinfo) that contains `p`.
 fn mount_point_of(p: &Path) -> Option<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mut best: Option<PathBuf> = None;
