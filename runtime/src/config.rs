@@ -152,7 +152,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     }
     let mut seen = HashSet::new();
     let mut new_userns = false;
-    let mut new_uts = false;
+    let mut own_uts = false;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         if !seen.insert(ns.typ()) {
             return Err(invalid(format!(
@@ -176,7 +176,10 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         }
         match ns.typ() {
             LinuxNamespaceType::User => new_userns = ns.path().is_none(),
-            LinuxNamespaceType::Uts => new_uts = ns.path().is_none(),
+            // New or joined: either is the container's own, and setting its
+            // hostname is what the config asks (runc and crun do too); only
+            // the runtime's own is off limits.
+            LinuxNamespaceType::Uts => own_uts = true,
             _ => {}
         }
     }
@@ -191,8 +194,27 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
             "linux.uidMappings and linux.gidMappings must be given together",
         ));
     }
-    if (spec.hostname().is_some() || spec.domainname().is_some()) && !new_uts {
-        return Err(invalid("hostname: setting it needs a new uts namespace"));
+    let own_mount_ns = linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    if !own_mount_ns
+        && spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly() == Some(true))
+    {
+        // Read-only would mean remounting the host's own directory.
+        return Err(invalid(
+            "root.readonly: needs a mount namespace (new or joined by path)",
+        ));
+    }
+    if (spec.hostname().is_some() || spec.domainname().is_some()) && !own_uts {
+        return Err(invalid(
+            "hostname: setting it needs a uts namespace (new or joined by path)",
+        ));
     }
     for d in linux.devices().as_deref().unwrap_or_default() {
         if !d.path().is_absolute() {

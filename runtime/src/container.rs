@@ -7,6 +7,7 @@ use crate::console;
 use crate::hooks::{self, HookError};
 use crate::init::{InitConfig, Mode};
 use crate::namespaces::{self, NsError, JOIN_ORDER};
+use crate::rootfs;
 use crate::selfexe;
 use crate::state::{ContainerDir, State, StateError, Status};
 use crate::sync::{Channel, Msg};
@@ -22,6 +23,10 @@ use std::time::Duration;
 /// The config copy kept in the state dir: later edits of the bundle's
 /// config.json must not affect the container (runtime.md, create step 2).
 const CONFIG_COPY: &str = "config.json";
+
+/// Without a mount namespace of the container's own: the ids of the mounts
+/// that were below its rootfs before `create`, which are the host's.
+const HOST_MOUNTS: &str = "host-mounts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -93,6 +98,9 @@ fn with_status(mut v: serde_json::Value, status: &str) -> Vec<u8> {
 /// Undoes a half-made container when `create` fails at any step.
 struct Cleanup<'a> {
     dir: Option<ContainerDir>,
+    /// The rootfs of a container without a mount namespace of its own,
+    /// whose mounts land on the host, and the ids of the host's own there.
+    host_mounts: Option<(PathBuf, Vec<u64>)>,
     cgroup: Option<Box<dyn cgroups::Manager>>,
     child: i32,
     _p: std::marker::PhantomData<&'a ()>,
@@ -107,6 +115,9 @@ impl Drop for Cleanup<'_> {
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.signal_all(libc::SIGKILL);
             let _ = cg.destroy();
+        }
+        if let Some((r, keep)) = self.host_mounts.take() {
+            rootfs::unmount_below(&r, &keep);
         }
         if let Some(d) = self.dir.take() {
             let _ = d.remove();
@@ -156,11 +167,6 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let nss = linux.namespaces().clone().unwrap_or_default();
-    if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
-        return Err(Error::Usage(
-            "invalid config: linux.namespaces: a mount namespace is required".into(),
-        ));
-    }
     let mut process = spec.process().clone().expect("validated");
     if process
         .apparmor_profile()
@@ -208,6 +214,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut cleanup = Cleanup {
         dir: None,
+        host_mounts: None,
         cgroup: None,
         child: 0,
         _p: Default::default(),
@@ -222,6 +229,16 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         return Err(os("mkfifo exec.fifo")(io::Error::last_os_error()));
     }
     write_atomic(&st_path.join(CONFIG_COPY), &bundle.raw, 0o600).map_err(os("save config"))?;
+    if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        // What is mounted below the rootfs now is the host's: `delete` lifts
+        // only what the container adds.
+        let root = fs::canonicalize(&bundle.rootfs).unwrap_or_else(|_| bundle.rootfs.clone());
+        let keep = rootfs::mount_ids_below(&root);
+        let text: Vec<String> = keep.iter().map(u64::to_string).collect();
+        write_atomic(&st_path.join(HOST_MOUNTS), text.join(" ").as_bytes(), 0o600)
+            .map_err(os("save host mounts"))?;
+        cleanup.host_mounts = Some((root, keep));
+    }
 
     let cg = cgroups::manager(&cgroup_path);
     cg.create()?;
@@ -299,8 +316,12 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
                 unsafe { libc::_exit(1) };
             }
         }
-        let e = selfexe::exec_init_readonly("create", ch.fd());
-        log::debug!("read-only re-exec failed ({e}): falling back to a sealed copy");
+        // The bind mount needs a mount namespace of the container's own: in
+        // one joined by path, or the runtime's, it would land on the host.
+        if flags & libc::CLONE_NEWNS != 0 {
+            let e = selfexe::exec_init_readonly("create", ch.fd());
+            log::debug!("read-only re-exec failed ({e}): falling back to a sealed copy");
+        }
         let e = match selfexe::sealed_copy() {
             Ok(memfd) => selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd()),
             Err(e) => e,
@@ -384,7 +405,9 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
                 init_pid = p;
             }
             Msg::Hooks(kinds) => {
-                let st = with_status(hook_state.clone(), "creating");
+                // runtime.md: these run at lifecycle steps 3 and 4, after
+                // the environment was made (step 2, `creating`): `created`.
+                let st = with_status(hook_state.clone(), "created");
                 let mut err = None;
                 for k in &kinds {
                     let list = match k.as_str() {
@@ -432,6 +455,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     }
     // Success: nothing to undo. The directory's lock is released on return.
     cleanup.child = 0;
+    cleanup.host_mounts = None;
     cleanup.cgroup = None;
     drop(cleanup.dir.take());
     Ok(Created {
@@ -594,6 +618,16 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         let _ = cg.signal_all(libc::SIGKILL);
     }
     let spec = stored_spec(&dir).ok();
+    if let Some(root) = spec.as_ref().and_then(host_mounted_rootfs(&st.bundle)) {
+        // Without the record nothing below the rootfs is known to be ours.
+        if let Ok(text) = fs::read_to_string(dir.path.join(HOST_MOUNTS)) {
+            let keep: Vec<u64> = text
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            rootfs::unmount_below(&root, &keep);
+        }
+    }
     cg.destroy()?;
     dir.remove()?;
     if let Some(spec) = &spec {
@@ -606,6 +640,24 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The rootfs whose mounts a container left on the host: one that named no
+/// mount namespace.
+fn host_mounted_rootfs(bundle: &Path) -> impl FnOnce(&Spec) -> Option<PathBuf> + '_ {
+    move |spec| {
+        let nss = spec
+            .linux()
+            .as_ref()?
+            .namespaces()
+            .clone()
+            .unwrap_or_default();
+        if nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+            return None;
+        }
+        let root = bundle.join(spec.root().as_ref()?.path());
+        fs::canonicalize(&root).ok().or(Some(root))
+    }
 }
 
 pub struct ExecOpts<'a> {

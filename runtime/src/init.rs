@@ -96,7 +96,11 @@ pub fn main() -> ! {
         Mode::Create => init_container(&cfg, &mut chan),
         Mode::Exec => init_exec(&cfg, &mut chan),
     };
-    let _ = chan.send(&Msg::Error(err.to_string()));
+    if chan.send(&Msg::Error(err.to_string())).is_err() {
+        // `create` has returned (the failure came after `start`): the
+        // container's stderr is the only place left to say why it ended.
+        eprintln!("berth-runtime init: {err}");
+    }
     std::process::exit(1);
 }
 
@@ -208,6 +212,7 @@ fn setup_container(
         in_userns: has_new(spec, LinuxNamespaceType::User)
             || nss.iter().any(|n| n.typ() == LinuxNamespaceType::User),
         new_cgroupns: has_new(spec, LinuxNamespaceType::Cgroup),
+        own_mount_ns: nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount),
     };
     rfs.prepare()?;
     let root = rfs.root_fd()?;
@@ -233,7 +238,8 @@ fn setup_container(
         .as_ref()
         .and_then(|h| h.create_container().clone())
     {
-        hooks::run("createContainer", &h, &hook_state(cfg, "creating"))?;
+        // Lifecycle step 5, past step 2 as prestart and createRuntime.
+        hooks::run("createContainer", &h, &hook_state(cfg, "created"))?;
     }
     let state_dir = unsafe { OwnedFd::from_raw_fd(cfg.state_dir_fd) };
     drop(root);
@@ -313,16 +319,16 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
     Ok(())
 }
 
-/// Everything about the process that can fail, done before the runtime is
-/// told we are ready, so that such failures fail `create`/`exec`. Returns
-/// the program's path and the seccomp filter still to install at exec.
-/// What the process is started with, settled before the user switch.
+/// What the process is started with, settled before the user switch: the
+/// program's path, its environment and the seccomp filter still to install.
 struct Prepared {
     path: PathBuf,
     env: Vec<String>,
     filter: Option<seccomp::Program>,
 }
 
+/// Everything about the process that can fail, done before the runtime is
+/// told we are ready, so that such failures fail `create`/`exec`.
 fn prepare_process(cfg: &InitConfig) -> Result<Prepared, InitError> {
     let p = &cfg.process;
     let filter = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -339,11 +345,17 @@ fn prepare_process(cfg: &InitConfig) -> Result<Prepared, InitError> {
     process::set_io_priority(p)?;
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
+    // Checked now too: a filter installed below may deny getcwd (CVE-2024-21626).
+    cwd_is_inside(cwd, false)?;
     let mut filter = filter;
     if !nnp {
         // Without no_new_privs the kernel only takes a filter from a holder
         // of CAP_SYS_ADMIN: install it now, before the capabilities go.
         if let Some(f) = filter.take() {
+            // The filter then judges our own last steps too, and a profile
+            // need not allow close_range (docker's older ones do not): mark
+            // the fds while we still may.
+            process::cloexec_from(3 + cfg.preserve_fds)?;
             seccomp::install(&f)?;
         }
     }
@@ -355,22 +367,47 @@ fn prepare_process(cfg: &InitConfig) -> Result<Prepared, InitError> {
     // a leaked fd would show up as unreachable (CVE-2024-21626).
     nix::unistd::chdir(cwd.as_path())
         .map_err(|e| os(format!("chdir to cwd {cwd:?} as uid {}", p.user().uid()))(e.into()))?;
-    match std::env::current_dir() {
-        Ok(d) if d.is_absolute() => {}
-        _ => {
-            return Err(InitError::Other(format!(
-                "cwd {cwd:?} is outside the container"
-            )))
-        }
-    }
+    cwd_is_inside(cwd, filter_installed_early(cfg))?;
     Ok(Prepared { path, env, filter })
+}
+
+/// The kernel's getcwd names a cwd that the root cannot reach
+/// "(unreachable)...", never an absolute path (libc turns that into ENOENT,
+/// hence the raw call). With `filtered`, a getcwd that fails outright is the
+/// container's seccomp filter denying it, after the same path passed this
+/// check before the filter.
+fn cwd_is_inside(cwd: &Path, filtered: bool) -> Result<(), InitError> {
+    let mut buf = [0u8; 4096];
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    match n {
+        n if n > 0 && buf[0] == b'/' => Ok(()),
+        n if n < 0 && filtered => Ok(()),
+        _ => Err(InitError::Other(format!(
+            "cwd {cwd:?} is outside the container"
+        ))),
+    }
+}
+
+/// Whether prepare_process installed the seccomp filter before the
+/// capabilities were dropped (no noNewPrivileges).
+fn filter_installed_early(cfg: &InitConfig) -> bool {
+    cfg.process.no_new_privileges() != Some(true)
+        && cfg
+            .spec
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.seccomp().is_some())
 }
 
 fn exec_process(cfg: &InitConfig, prepared: Prepared) -> InitError {
     let Prepared { path, env, filter } = prepared;
     let args = cfg.process.args().clone().unwrap_or_default();
-    if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
-        return e.into();
+    // Already done before a filter installed early (prepare_process); every
+    // fd opened since is close-on-exec.
+    if !filter_installed_early(cfg) {
+        if let Err(e) = process::cloexec_from(3 + cfg.preserve_fds) {
+            return e.into();
+        }
     }
     if let Err(e) = process::reset_signals() {
         return e.into();

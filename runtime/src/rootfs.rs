@@ -318,6 +318,11 @@ pub struct Rootfs<'a> {
     pub cgroup_path: &'a str,
     pub in_userns: bool,
     pub new_cgroupns: bool,
+    /// False when the config names no mount namespace: the container shares
+    /// the runtime's (config-linux.md#namespaces), so nothing here may touch
+    /// the propagation of host mounts, and what is mounted below the rootfs
+    /// stays on the host until `delete` lifts it (`unmount_below`).
+    pub own_mount_ns: bool,
 }
 
 impl Rootfs<'_> {
@@ -328,11 +333,21 @@ impl Rootfs<'_> {
 
     /// Makes our mounts private to us and turns the rootfs into a mount point.
     pub fn prepare(&self) -> Result<()> {
+        if !self.own_mount_ns {
+            return Ok(());
+        }
         // Slave by default: host mounts still reach us, ours never reach the host.
         let flag = self
             .root_propagation()
             .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        mount(None, Path::new("/"), None, flag | libc::MS_REC, None)
+        // An unbindable tree could not give us the rootfs's bind mount: the
+        // root becomes unbindable in finish(), after the pivot.
+        let early = if flag & libc::MS_UNBINDABLE != 0 {
+            libc::MS_SLAVE
+        } else {
+            flag
+        };
+        mount(None, Path::new("/"), None, early | libc::MS_REC, None)
             .map_err(os("set propagation of", "/"))?;
         mount(
             Some(self.rootfs),
@@ -342,6 +357,11 @@ impl Rootfs<'_> {
             None,
         )
         .map_err(os("bind", self.rootfs))?;
+        if early & libc::MS_SHARED != 0 {
+            // pivot_root refuses a shared new root; finish() shares it again.
+            mount(None, self.rootfs, None, libc::MS_PRIVATE, None)
+                .map_err(os("make private", self.rootfs))?;
+        }
         // pivot_root refuses a shared parent: make just that one mount private.
         if let Some(parent) = self.rootfs.parent() {
             if let Some(mp) = mount_point_of(parent) {
@@ -683,7 +703,12 @@ impl Rootfs<'_> {
     /// host's tree unreachable.
     pub fn pivot(&self, no_pivot: bool) -> Result<()> {
         let new = fs::File::open(self.rootfs).map_err(os("open", self.rootfs))?;
-        if no_pivot {
+        if !self.own_mount_ns {
+            // The host's mount namespace: neither pivot_root nor a move of
+            // its root is ours to do.
+            check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
+            check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(os("chroot", self.rootfs))?;
+        } else if no_pivot {
             check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
             mount(
                 Some(Path::new(".")),
@@ -737,6 +762,11 @@ impl Rootfs<'_> {
             .unwrap_or_default()
         {
             mask_path(&root, Path::new(p))?;
+        }
+        if !self.own_mount_ns {
+            // The root is the host's directory, not a mount of ours to
+            // remount (config.rs refuses root.readonly here).
+            return Ok(());
         }
         if self
             .spec
@@ -871,6 +901,42 @@ pub fn default_devices() -> Vec<LinuxDevice> {
         d
     })
     .collect()
+}
+
+/// Mounts at or below `dir`, as (mount id, mount point).
+fn mounts_below(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            Some((id, PathBuf::from(unescape(f.nth(3)?))))
+        })
+        .filter(|(_, m)| m.starts_with(dir))
+        .collect()
+}
+
+/// The ids of the mounts already at or below `dir`: the host's, which
+/// `unmount_below` must leave alone.
+pub fn mount_ids_below(dir: &Path) -> Vec<u64> {
+    mounts_below(dir).into_iter().map(|(id, _)| id).collect()
+}
+
+/// Lifts every mount at or below `dir` but those in `keep` (deepest first,
+/// and the latest of a stack first): what a container without a mount
+/// namespace of its own left on the host.
+pub fn unmount_below(dir: &Path, keep: &[u64]) {
+    let mut mps: Vec<PathBuf> = mounts_below(dir)
+        .into_iter()
+        .filter(|(id, _)| !keep.contains(id))
+        .map(|(_, m)| m)
+        .collect();
+    mps.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+    for m in mps {
+        if let Ok(c) = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()) {
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
 }
 
 /// The mount point (from /proc/self/mountinfo) that contains `p`.

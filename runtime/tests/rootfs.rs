@@ -249,3 +249,69 @@ fn userns_ctr(script: &str, host: u32) -> Ctr {
     assert!(st.success());
     c
 }
+
+/// A tmpfs the host mounted below a rootfs, lifted at the end whatever happens.
+struct HostMount(std::path::PathBuf);
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn mount_points_below(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| std::path::Path::new(m).starts_with(dir))
+        .collect()
+}
+
+#[test]
+fn without_a_mount_namespace_the_host_keeps_its_mounts_and_none_of_ours() {
+    let c = Ctr::with("readlink /proc/self/ns/mnt; ls /host-mnt", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] == "/proc" || m["destination"] == "/dev");
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("maskedPaths");
+        l.remove("readonlyPaths");
+    });
+    let rootfs = std::fs::canonicalize(c.bundle.rootfs()).unwrap();
+    let host = rootfs.join("host-mnt");
+    std::fs::create_dir_all(&host).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "berth-host"])
+        .arg(&host)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount a tmpfs below the rootfs");
+    let _guard = HostMount(host.clone());
+    std::fs::write(host.join("mine"), "").unwrap();
+    let out = c.run_ok();
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0],
+        ours.to_str().unwrap(),
+        "the container's mount namespace"
+    );
+    assert_eq!(
+        l[1], "mine",
+        "the host's mount below the rootfs, seen inside"
+    );
+    // After delete (run deletes): the host's tmpfs stays, /proc and /dev go.
+    assert_eq!(
+        mount_points_below(&rootfs),
+        vec![host.display().to_string()],
+        "mounts below the rootfs after delete"
+    );
+}

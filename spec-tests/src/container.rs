@@ -371,6 +371,10 @@ impl Drop for Ct<'_> {
             }
         }
         let _ = self.call(&["delete", "--force", &self.id]);
+        // A container without a mount namespace of its own mounts on the
+        // host (crun and runc leave those mounts after delete): lift them
+        // before our directory is removed, never through them.
+        lift_mounts_below(self.dir.path());
         if let Ok(d) = fs::read_dir("/sys/fs/cgroup") {
             for e in d.flatten() {
                 let p = e.path().join(self.cgroup_name());
@@ -378,6 +382,28 @@ impl Drop for Ct<'_> {
                     let _ = fs::remove_dir(&p);
                 }
             }
+        }
+    }
+}
+
+/// Mount points at or below `dir` on the host, deepest first.
+pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        // mountinfo escapes a space as \040; our temp dirs have none.
+        .map(PathBuf::from)
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    v.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+    v
+}
+
+pub fn lift_mounts_below(dir: &Path) {
+    for m in mounts_below(dir) {
+        if let Ok(c) = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()) {
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
     }
 }

@@ -170,6 +170,15 @@ impl V1 {
         if let Some(v) = m.kernel() {
             let _ = write(&dir, "memory.kmem.limit_in_bytes", &v.to_string());
         }
+        if let Some(v) = m.kernel_tcp() {
+            // Still enforced by v1 where the file exists; kernels built
+            // without it have nothing to set.
+            if dir.join("memory.kmem.tcp.limit_in_bytes").exists() {
+                write(&dir, "memory.kmem.tcp.limit_in_bytes", &v.to_string())?;
+            } else {
+                log::warn!("linux.resources.memory.kernelTCP ignored: no memory.kmem.tcp.limit_in_bytes on this host");
+            }
+        }
         Ok(())
     }
 

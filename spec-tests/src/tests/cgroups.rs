@@ -17,6 +17,12 @@ pub fn cases() -> Vec<Case> {
     vec![
         case("cgroups/path", "config-linux.md#cgroups-path", path),
         case("cgroups/memory", "config-linux.md#memory", memory),
+        case(
+            "cgroups/memory-kernel-tcp",
+            "config-linux.md#memory",
+            memory_kernel_tcp,
+        )
+        .deviates("runc 1.1 ignores kernelTCP"),
         case("cgroups/pids", "config-linux.md#pids", pids),
         case(
             "cgroups/pids-enforced",
@@ -105,6 +111,7 @@ fn memory(ctx: &Ctx) -> Result<()> {
     if swap_ok {
         mem["swap"] = json!(128 << 20);
     }
+
     ct.config["linux"]["resources"]["memory"] = mem;
     ct.create()?;
     ct.start()?;
@@ -123,6 +130,24 @@ fn memory(ctx: &Ctx) -> Result<()> {
         "OOM killer not disabled: {oom:?}"
     );
     seen_inside(ct, 64 << 20)
+}
+
+/// kernelTCP: still a v1 file the kernel enforces (unlike kernel, which it
+/// now ignores); v2 has no such limit.
+fn memory_kernel_tcp(ctx: &Ctx) -> Result<()> {
+    need("memory", Some("memory"))?;
+    if unified_host() || !Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists()
+    {
+        return Err(skip("no v1 memory.kmem.tcp.limit_in_bytes on this host"));
+    }
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    ct.config["linux"]["resources"]["memory"] = json!({"limit": 64 << 20, "kernelTCP": 48 << 20});
+    ct.create()?;
+    expect_files(
+        &ct,
+        "memory",
+        &[("memory.kmem.tcp.limit_in_bytes", 48 << 20)],
+    )
 }
 
 /// v2 has no swappiness nor OOM-killer switch: limit, reservation (low)

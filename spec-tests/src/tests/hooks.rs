@@ -26,6 +26,12 @@ pub fn cases() -> Vec<Case> {
             state_on_stdin,
         ),
         case(
+            "hooks/prestart-status-created",
+            "runtime.md#lifecycle",
+            prestart_status,
+        )
+        .deviates("runc 1.1 passes status creating to prestart hooks"),
+        case(
             "hooks/args-and-env",
             "config.md#posix-platform-hooks",
             args_and_env,
@@ -221,6 +227,26 @@ fn state_on_stdin(ctx: &Ctx) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// prestart hooks run at lifecycle step 3, after the environment was made
+/// (step 2, the only `creating` one): their state says `created`.
+fn prestart_status(ctx: &Ctx) -> Result<()> {
+    let mut ct = Ct::new(ctx, &["exit=0"])?;
+    let f = ct.out().join("state-prestart.json");
+    ct.config["hooks"] = json!({"prestart": [
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", f.display())]}
+    ]});
+    ct.run()?;
+    let text = fs::read_to_string(&f).map_err(|e| anyhow!("prestart hook left no state: {e}"))?;
+    let st: Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("prestart hook got no JSON state ({e}): {text:?}"))?;
+    ensure!(
+        st["status"] == "created",
+        "prestart hook state has status {}, want created",
+        st["status"]
+    );
     Ok(())
 }
 

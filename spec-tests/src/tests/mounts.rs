@@ -50,6 +50,18 @@ pub fn cases() -> Vec<Case> {
             |c| propagation(c, "runbindable"),
         )
         .deviates("crun 1.8 ignores propagation options of bind mounts"),
+        case(
+            "mounts/rootfs-propagation-shared",
+            "config-linux.md#rootfs-mount-propagation",
+            |c| rootfs_propagation(c, "shared"),
+        )
+        .deviates("runc 1.1 leaves the root private"),
+        case(
+            "mounts/rootfs-propagation-unbindable",
+            "config-linux.md#rootfs-mount-propagation",
+            |c| rootfs_propagation(c, "unbindable"),
+        )
+        .deviates("runc 1.1 fails create (it binds the rootfs in the unbindable tree)"),
         case("mounts/root-readonly", "config.md#root", root_readonly),
         case("mounts/root-readwrite", "config.md#root", root_readwrite),
         case(
@@ -281,6 +293,28 @@ fn propagation(ctx: &Ctx, mode: &str) -> Result<()> {
         "runbindable" => ensure!(has("unbindable"), "/prop is not unbindable: {l}"),
         _ => unreachable!(),
     }
+    Ok(())
+}
+
+/// pivot_root refuses a shared new root and an unbindable tree refuses the
+/// rootfs's bind mount: a runtime must still get there, and the container's
+/// root ends with the asked propagation.
+fn rootfs_propagation(ctx: &Ctx, mode: &str) -> Result<()> {
+    let mut ct = Ct::new(ctx, &["report"])?;
+    ct.config["linux"]["rootfsPropagation"] = json!(mode);
+    ct.run()?;
+    let r = ct.report()?;
+    let l = last_mount(&mountinfo(&r), "/")?;
+    let opt = host::optional_fields(&l);
+    let want = if mode == "shared" {
+        "shared:"
+    } else {
+        "unbindable"
+    };
+    ensure!(
+        opt.iter().any(|f| f.starts_with(want)),
+        "root is not {mode}: {l}"
+    );
     Ok(())
 }
 

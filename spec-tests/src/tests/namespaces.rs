@@ -63,6 +63,16 @@ pub fn cases() -> Vec<Case> {
             |c| inherit_ns(c, "cgroup", "cgroup"),
         ),
         case(
+            "namespaces/inherit-mount",
+            "config-linux.md#namespaces",
+            |c| inherit_ns(c, "mount", "mnt"),
+        ),
+        case(
+            "namespaces/join-uts-hostname",
+            "config.md#hostname",
+            join_uts_hostname,
+        ),
+        case(
             "namespaces/join-path",
             "config-linux.md#namespaces",
             join_path,
@@ -169,6 +179,18 @@ fn inherit_ns(ctx: &Ctx, t: &str, link: &str) -> Result<()> {
                     *m = json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
                 }
             }
+        }
+        // The runtime's own mount namespace: its mounts land on the host,
+        // so only /proc, and no masked or read-only paths (runc refuses
+        // those without a mount namespace of the container's own).
+        "mount" => {
+            ct.config["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] == "/proc" || m["destination"] == "/out");
+            let l = ct.config["linux"].as_object_mut().unwrap();
+            l.remove("maskedPaths");
+            l.remove("readonlyPaths");
         }
         _ => {}
     }
@@ -297,6 +319,32 @@ fn duplicate(ctx: &Ctx) -> Result<()> {
     ensure!(
         !ct.try_state()?.ok,
         "a failed create left a container behind"
+    );
+    Ok(())
+}
+
+/// A hostname set in a uts namespace joined by path (runc and crun set it):
+/// the namespace is the container's, not the runtime's.
+fn join_uts_hostname(ctx: &Ctx) -> Result<()> {
+    let holder = host::NsHolder::new()?;
+    let mut ct = Ct::new(ctx, &["report"])?;
+    ct.config["hostname"] = json!("berth-joined");
+    set_ns(&mut ct, "uts", false);
+    ct.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "uts", "path": holder.ns_path("uts")}));
+    ct.run()?;
+    let r = ct.report()?;
+    ensure!(
+        r["namespaces"]["uts"] == json!(holder.ns("uts")?),
+        "uts namespace {} is not the one at the given path",
+        r["namespaces"]["uts"]
+    );
+    ensure!(
+        r["hostname"] == "berth-joined",
+        "hostname {} in the joined uts namespace",
+        r["hostname"]
     );
     Ok(())
 }

@@ -12,6 +12,18 @@ pub fn cases() -> Vec<Case> {
         case("seccomp/args", "config-linux.md#seccomp", args),
         case("seccomp/none", "config-linux.md#seccomp", none),
         case(
+            "seccomp/without-no-new-privileges",
+            "config-linux.md#seccomp",
+            |c| without_nnp(c, "close_range"),
+        )
+        .deviates("runc 1.1 panics in create when the filter denies close_range"),
+        case(
+            "seccomp/without-no-new-privileges-getcwd",
+            "config-linux.md#seccomp",
+            |c| without_nnp(c, "getcwd"),
+        )
+        .deviates("runc 1.1 fails create when the filter denies getcwd"),
+        case(
             "seccomp/errnoret-on-kill",
             "config-linux.md#seccomp",
             errnoret_on_kill,
@@ -116,6 +128,39 @@ fn errnoret_on_kill(ctx: &Ctx) -> Result<()> {
     ensure!(
         !started,
         "errnoRet on SCMP_ACT_KILL (no errno) was accepted"
+    );
+    Ok(())
+}
+
+/// Without noNewPrivileges a runtime must load the filter while it still
+/// holds CAP_SYS_ADMIN, so the filter also judges the runtime's last steps
+/// before execve: a profile that denies `denied` (docker's older ones deny
+/// close_range) must still run the process.
+fn without_nnp(ctx: &Ctx, denied: &str) -> Result<()> {
+    let mut ct = Ct::new(ctx, &["seccomp", "read=/proc/self/status"])?;
+    ct.config["process"]["noNewPrivileges"] = json!(false);
+    ct.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["getppid", denied], "action": "SCMP_ACT_ERRNO"},
+        ]
+    });
+    ct.run()?;
+    let s = ct.record("seccomp")?;
+    ensure!(
+        s["getppid_errno"] == libc::EPERM,
+        "filtered getppid: errno {}, want EPERM",
+        s["getppid_errno"]
+    );
+    let st = ct.record("read")?;
+    ensure!(
+        st["data"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.replace('\t', " ") == "NoNewPrivs: 0"),
+        "the process has no_new_privs set though noNewPrivileges is false"
     );
     Ok(())
 }
