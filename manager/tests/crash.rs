@@ -58,7 +58,12 @@ fn removes_cleanly(e: &Env, name: &str) {
         0,
         "rm -f {name} failed"
     );
-    assert_eq!(e.container_dirs(), 0, "a container dir is left");
+    if !id.is_empty() {
+        assert!(
+            !e.root.join("containers").join(&id).exists(),
+            "the container dir is left"
+        );
+    }
     let ids = if id.is_empty() { vec![] } else { vec![id] };
     e.assert_nothing_left(&ids);
     // A shim runs the exit command after it has let go of the dir: give
@@ -142,10 +147,131 @@ fn a_run_killed_after_any_delay_is_undone_by_rm() {
         let _ = c.kill();
         let _ = c.wait();
         if e.berth(&["inspect", &name]).code != 0 {
-            // Killed before the record existed: nothing to undo.
+            // Killed before the record was whole: prune finds what is left.
+            e.ok(&["container", "prune", "-f"]);
             assert_eq!(e.container_dirs(), 0);
             continue;
         }
         removes_cleanly(&e, &name);
+    }
+}
+
+/// Links of the host whose alias names this test's root (its bridges).
+fn links_of(e: &Env) -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let root = std::fs::canonicalize(&e.root)
+        .unwrap_or(e.root.clone())
+        .display()
+        .to_string();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&root))
+        .filter_map(|l| l.split(": ").nth(1).map(String::from))
+        .collect()
+}
+
+/// Runs `args` and SIGKILLs it after `ms`.
+fn killed_after(e: &Env, args: &[&str], ms: u64) {
+    let mut c = e
+        .cmd(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(ms));
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Every state-changing command of berth killed after a sweep of delays:
+/// the next ordinary command (`rm -f`, `image prune`, `network prune`,
+/// `volume rm`) succeeds in seconds, and the name, the store's tmp/ and the
+/// host's links are as if the killed command had never run.
+#[test]
+fn every_state_changing_command_killed_midway_is_undone_by_the_next_one() {
+    let e = Env::new();
+    let tmp = e.root.join("images/tmp");
+    let tmp = if tmp.exists() {
+        tmp
+    } else {
+        e.root.join("tmp")
+    };
+    let tmp_empty = || {
+        std::fs::read_dir(&tmp)
+            .map(|r| r.count() == 0)
+            .unwrap_or(true)
+    };
+    e.ok(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /marker",
+    ]);
+    // The default network's bridge (src ran on it) stays: only new ones count.
+    let links = links_of(&e);
+    let archive = e.dir.path().join("img.tar");
+    e.ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    let rootfs = e.dir.path().join("rootfs.tar");
+    e.ok(&["export", "-o", rootfs.to_str().unwrap(), "src"]);
+    for ms in [0u64, 2, 5, 10, 20, 40, 80] {
+        // network create, then rm
+        let n = format!("n{ms}");
+        killed_after(&e, &["network", "create", &n], ms);
+        let _ = e.berth(&["network", "rm", &n]);
+        e.ok(&["network", "prune", "-f"]);
+        assert_eq!(
+            links_of(&e),
+            links,
+            "network create killed at {ms} ms left a link"
+        );
+        e.ok(&["network", "create", &n]);
+        killed_after(&e, &["network", "rm", &n], ms);
+        let _ = e.berth(&["network", "rm", &n]);
+        e.ok(&["network", "prune", "-f"]);
+        assert_eq!(
+            links_of(&e),
+            links,
+            "network rm killed at {ms} ms left a link"
+        );
+
+        // volume create and rm
+        let v = format!("v{ms}");
+        killed_after(&e, &["volume", "create", &v], ms);
+        let _ = e.berth(&["volume", "rm", &v]);
+        e.ok(&["volume", "create", &v]);
+        killed_after(&e, &["volume", "rm", &v], ms);
+        let _ = e.berth(&["volume", "rm", &v]);
+        assert!(
+            !e.ok(&["volume", "ls", "-q"]).lines().any(|l| l == v),
+            "volume {v} is left"
+        );
+
+        // commit, load, import: prune leaves no temp files, and the same command then works
+        for args in [
+            vec!["commit", "src", "committed:1"],
+            vec!["load", "-i", archive.to_str().unwrap()],
+            vec!["import", rootfs.to_str().unwrap(), "imported:1"],
+        ] {
+            killed_after(&e, &args, ms);
+            e.ok(&["image", "prune", "-f"]);
+            assert!(tmp_empty(), "{args:?} killed at {ms} ms left temp files");
+            e.ok(&args);
+        }
+
+        // stop and rm of a running container
+        let c = format!("c{ms}");
+        e.ok(&["run", "-d", "--name", &c, "busybox", "sleep", "1000"]);
+        killed_after(&e, &["stop", "-t", "1", &c], ms);
+        killed_after(&e, &["rm", "-f", &c], ms);
+        if e.berth(&["inspect", &c]).code == 0 {
+            removes_cleanly(&e, &c);
+        }
+        e.ok(&["run", "--rm", "--name", &c, "busybox", "true"]);
     }
 }

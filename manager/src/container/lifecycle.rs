@@ -1513,6 +1513,7 @@ pub fn restart(root: &Path, name: &str, timeout: Option<u32>) -> Result<Containe
 /// Removes every stopped container; their ids.
 pub fn prune(root: &Path) -> Result<Vec<String>> {
     let cs = ContainerStore::open(root)?;
+    cs.reap_unrecorded(&cs.names_lock()?);
     let mut out = Vec::new();
     for c in cs.list() {
         if cs.state(&c).status != Status::Running {

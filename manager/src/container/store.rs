@@ -451,8 +451,27 @@ impl ContainerStore {
 
     /// Writes a new record with a fresh id and a unique name. The caller
     /// fills the rest of the directory; `remove_dir` undoes it on failure.
+    /// Removes container dirs without a record: a `create` killed between
+    /// its mkdir and its record, or an `rm` killed between removing the
+    /// record and the dir (the rest of the container went before either).
+    /// Under the names lock, which every create holds from mkdir to record,
+    /// none is work in progress.
+    pub fn reap_unrecorded(&self, _names_lock: &FileLock) {
+        for id in self.ids() {
+            let d = self.dir.join(&id);
+            if !d.join("container.json").exists() {
+                log::info!(
+                    "removing {}: a container dir without its record",
+                    d.display()
+                );
+                let _ = fs::remove_dir_all(&d);
+            }
+        }
+    }
+
     pub fn create(&self, mut c: Container, name: Option<&str>) -> Result<Container> {
-        let _l = self.names_lock()?;
+        let l = self.names_lock()?;
+        self.reap_unrecorded(&l);
         let name = match name {
             Some(n) => {
                 let n = n.trim_start_matches('/');

@@ -314,6 +314,26 @@ fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError>
 /// root deleted without `network prune` would otherwise hold its subnet
 /// and bridge name for good. The caller holds `host_lock`.
 fn reap_orphan_bridges(nl: &Netlink, prefix: &str) {
+    reap_bridges(nl, prefix, |_, root| {
+        (!Path::new(root).join("networks").exists()).then(|| format!("of the vanished root {root}"))
+    })
+}
+
+/// Removes this root's bridges that no network record names: a `network
+/// create` (or the default network's) killed after it made the bridge and
+/// before it saved the record. The caller holds the store's lock, under
+/// which every bridge is made and recorded, so none is work in progress.
+fn reap_unrecorded_bridges(store: &Store, nl: &Netlink, nets: &[Network]) {
+    let owner = store.owner();
+    reap_bridges(nl, &store.config.bridge_prefix, |name, root| {
+        (format!("berth {root}") == owner && !nets.iter().any(|n| n.bridge == name))
+            .then(|| "that no network of this root records".to_string())
+    })
+}
+
+/// Deletes each bridge with our prefix and a `berth ROOT` alias for which
+/// `why` gives a reason, with its nftables table.
+fn reap_bridges(nl: &Netlink, prefix: &str, why: impl Fn(&str, &str) -> Option<String>) {
     let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
         return;
     };
@@ -328,10 +348,10 @@ fn reap_orphan_bridges(nl: &Netlink, prefix: &str) {
         else {
             continue;
         };
-        if Path::new(&root).join("networks").exists() {
+        let Some(reason) = why(&name, &root) else {
             continue;
-        }
-        log::info!("removing bridge {name} of the vanished root {root}");
+        };
+        log::info!("removing bridge {name} {reason}");
         if let Err(e) = nft::delete_table_named(&format!("berth_{}", name.replace('-', "_"))) {
             log::warn!("removing the table of {name}: {e}");
         }
@@ -649,6 +669,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         None if network == DEFAULT_NETWORK => {
             let _host = state::host_lock()?;
             reap_orphan_bridges(&nl, &store.config.bridge_prefix);
+            reap_unrecorded_bridges(&store, &nl, &nets);
             let n = new_network(&store, &nets, DEFAULT_NETWORK, None, None)?;
             bring_up(&store, &nl, &n)?;
             if let Err(e) = store.save(&n) {
@@ -934,6 +955,7 @@ pub fn create(
     }
     let _host = state::host_lock()?;
     reap_orphan_bridges(&nl, &store.config.bridge_prefix);
+    reap_unrecorded_bridges(&store, &nl, &nets);
     let net = new_network(&store, &nets, name, subnet, gateway)?;
     bring_up(&store, &nl, &net)?;
     if let Err(e) = store.save(&net) {
@@ -1026,8 +1048,10 @@ pub fn prune(root: &Path) -> Result<Vec<String>, NetError> {
     let _lock = store.lock()?;
     let mut nets = store.list()?;
     reclaim(&store, &nl, &mut nets);
+    reap_unrecorded_bridges(&store, &nl, &nets);
     let mut gone = Vec::new();
-    for n in nets.iter().filter(|n| n.leases.is_empty()) {
+    // The default network is never pruned (as docker's `bridge`).
+    for n in nets.iter().filter(|n| n.leases.is_empty() && !n.default) {
         bring_down(&store, &nl, n)?;
         store.delete(&n.name)?;
         gone.push(n.name.clone());
