@@ -61,9 +61,39 @@ enum Command {
     Containers(cli::containers::Command),
 }
 
+/// A closed stdout (`berth ... | head -1`) ends berth quietly, by SIGPIPE,
+/// as it ends docker: Rust ignores SIGPIPE, so print! panics instead. The
+/// signal stays ignored elsewhere: a write to a closed socket (a shim that
+/// is done) is an error berth handles, not a death.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            // SAFETY: restoring the default action and raising the signal
+            // ends the process at once; nothing else runs.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     cli.globals.init_logging();
+    if let Err(e) = cli.globals.ensure_root() {
+        eprintln!("berth: {}", cli::error_line(&e));
+        std::process::exit(125);
+    }
     if matches!(
         cli.command,
         Command::Pull(_) | Command::Push(_) | Command::Load(_) | Command::Import(_)

@@ -1402,3 +1402,94 @@ fn health_checks_run_and_report() {
         e.fails(&a, want);
     }
 }
+
+/// The store is root's alone, as docker's data root: another user can read
+/// neither a container's env nor its log, and berth run by that user says so
+/// in one line instead of listing nothing.
+#[test]
+fn the_store_is_roots_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "--name",
+        "secret",
+        "-e",
+        "DB_PASSWORD=s3cr3t",
+        "busybox",
+        "echo",
+        "logged",
+    ]);
+    let mode = std::fs::metadata(&e.root).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "store mode {mode:o}");
+    let as_nobody = |cmd: &mut std::process::Command| {
+        // SAFETY: setgid/setuid between fork and exec touch no shared state.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.output().unwrap()
+    };
+    let record = e
+        .root
+        .join("containers")
+        .join(e.id_of("secret"))
+        .join("container.json");
+    let o = as_nobody(
+        std::process::Command::new("/bin/busybox")
+            .arg("cat")
+            .arg(&record),
+    );
+    assert!(!o.status.success(), "another user read the record");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("s3cr3t"));
+    for args in [["inspect", "secret"], ["logs", "secret"], ["ps", "-a"]] {
+        let o = as_nobody(&mut e.cmd(&args));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} as nobody succeeded");
+        assert!(
+            o.stdout.is_empty(),
+            "{args:?}: {:?}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("permission denied"), "{err}");
+    }
+}
+
+/// `berth ... | head -1`: a closed stdout ends berth by SIGPIPE, quietly, as
+/// docker; it used to panic with a backtrace.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let e = Env::new();
+    for i in 0..3 {
+        e.ok(&["create", "--name", &format!("c{i}"), "busybox", "true"]);
+    }
+    for args in [vec!["ps", "-a"], vec!["network", "ls"], vec!["images"]] {
+        // The read end is closed before berth starts: its first write fails.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let mut c = e.cmd(&args);
+        c.stdout(Stdio::from(w)).stderr(Stdio::piped());
+        let o = c.output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            o.status
+        );
+        assert!(
+            o.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

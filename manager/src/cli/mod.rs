@@ -70,6 +70,38 @@ pub struct Globals {
 }
 
 impl Globals {
+    /// Makes sure the store is there and is root's alone, as docker's data
+    /// root: container configs (with their env), logs and events are in it.
+    /// Its mode is what keeps other users out, so the files below keep the
+    /// modes containers need. Someone who cannot use it gets one line here
+    /// rather than an empty or partial answer later.
+    pub fn ensure_root(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let r = &self.root;
+        let denied = || {
+            anyhow::anyhow!(
+                "the store {} is root's alone: permission denied (run berth as root)",
+                r.display()
+            )
+        };
+        match std::fs::create_dir_all(r) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(denied()),
+            r => r.with_context(|| format!("creating the store {}", self.root.display()))?,
+        }
+        let m = std::fs::metadata(r).with_context(|| format!("reading {}", r.display()))?;
+        if m.mode() & 0o077 != 0 && m.uid() == nix::unistd::geteuid().as_raw() {
+            std::fs::set_permissions(r, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} root's alone", r.display()))?;
+        }
+        nix::unistd::access(
+            r.as_path(),
+            nix::unistd::AccessFlags::R_OK
+                | nix::unistd::AccessFlags::W_OK
+                | nix::unistd::AccessFlags::X_OK,
+        )
+        .map_err(|_| denied())
+    }
+
     pub fn init_logging(&self) {
         let mut b =
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
