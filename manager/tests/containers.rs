@@ -559,3 +559,37 @@ fn published_port_on_the_bridge() {
     e.ok(&["rm", "-f", &id]);
     e.assert_nothing_left(&[id]);
 }
+
+/// A container that exits on its own gives its published port back (no DNAT
+/// to a dead address): a host service on that port is reachable again, and
+/// a start takes the port once more, as in docker.
+#[test]
+fn an_exited_container_frees_its_published_port() {
+    let e = Env::new();
+    let port = test_support::free_port();
+    let p = format!("127.0.0.1:{port}:80");
+    e.ok(&[
+        "run", "-d", "--name", "brief", "-p", &p, "busybox", "sleep", "1",
+    ]);
+    e.ok(&["wait", "brief"]);
+    // The host's own service on the port, once the container's DNAT is gone.
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut c = c;
+            let _ = std::io::Write::write_all(
+                &mut c,
+                b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhost\n",
+            );
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    containers_common::wait_until(10, "the host's service on the freed port", || {
+        std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "1", &url])
+            .output()
+            .is_ok_and(|o| o.stdout == b"host\n")
+    });
+    assert_eq!(e.ok(&["port", "brief"]).trim(), "");
+    e.ok(&["rm", "brief"]);
+}

@@ -8,9 +8,16 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let c = ContainerStore::open(&g.root)?.find(&a.container)?;
+    let cs = ContainerStore::open(&g.root)?;
+    let c = cs.find(&a.container)?;
+    // Ports are published while the container runs only, as in docker.
+    let ports: &[String] = if cs.state(&c).status == berth::container::Status::Running {
+        &c.ports
+    } else {
+        &[]
+    };
     let Some(want) = a.port else {
-        for p in &c.ports {
+        for p in ports {
             println!("{p}");
         }
         return Ok(());
@@ -21,8 +28,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         format!("{want}/tcp")
     };
     // Records read `80/tcp -> 127.0.0.1:8080`.
-    let hits: Vec<&str> = c
-        .ports
+    let hits: Vec<&str> = ports
         .iter()
         .filter_map(|p| p.split_once(" -> "))
         .filter(|(ctr, _)| *ctr == want)

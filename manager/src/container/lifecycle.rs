@@ -192,6 +192,20 @@ fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// A container that exited on its own and will not be restarted gives its
+/// address and published ports back, as `stop` does: a host service may
+/// want the port, and a DNAT to a dead address only makes clients time out.
+/// Under the container's lock, and only if it is still exited: a `start`
+/// may have come first.
+fn release_network(cs: &ContainerStore, id: &str) {
+    let Ok(_l) = cs.lock(id) else { return };
+    if let Ok(c) = cs.load(id) {
+        if cs.state(&c).status == Status::Exited {
+            net_teardown(cs.root(), &c);
+        }
+    }
+}
+
 fn net_teardown(root: &Path, c: &Container) {
     if is_bridged(&c.network_mode) {
         if let Err(e) = crate::network::teardown(root, &c.id) {
@@ -1068,6 +1082,7 @@ pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
         return Ok(false);
     }
     if !restarts(&c) || c.manually_stopped {
+        release_network(&cs, id);
         return Ok(false);
     }
     let wanted = |c: &Container, st: &super::store::State| {
@@ -1083,6 +1098,7 @@ pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
             }
     };
     if !wanted(&c, &st) {
+        release_network(&cs, id);
         return Ok(false);
     }
     let secs = |t: Option<&str>| t.and_then(crate::image::time::parse_rfc3339);
