@@ -593,3 +593,47 @@ fn an_exited_container_frees_its_published_port() {
     assert_eq!(e.ok(&["port", "brief"]).trim(), "");
     e.ok(&["rm", "brief"]);
 }
+
+/// As docker's commit: the container's command, env and working dir become
+/// the image's, `-c` changes apply on top, and `-m` is the image's Comment.
+#[test]
+fn commit_takes_the_containers_config() {
+    let e = Env::new();
+    e.ok(&[
+        "run", "-d", "--name", "cfg", "-e", "MYVAR=1", "-w", "/tmp", "busybox", "sleep", "1000",
+    ]);
+    e.ok(&["commit", "-m", "my message", "cfg", "committed:1"]);
+    let cfg = |f: &str| {
+        e.ok(&["image", "inspect", "-f", f, "committed:1"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cfg("{{json .Config.Cmd}}"), r#"["sleep","1000"]"#);
+    assert_eq!(cfg("{{.Config.WorkingDir}}"), "/tmp");
+    let env = cfg("{{json .Config.Env}}");
+    assert!(
+        env.contains("MYVAR=1") && !env.contains("HOSTNAME="),
+        "{env}"
+    );
+    assert_eq!(cfg("{{.Comment}}"), "my message");
+    e.ok(&[
+        "commit",
+        "-c",
+        "CMD [\"echo\", \"changed\"]",
+        "cfg",
+        "committed:2",
+    ]);
+    assert_eq!(e.ok(&["run", "--rm", "committed:2"]), "changed\n");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "committed:1",
+            "sh",
+            "-c",
+            "echo $MYVAR $(pwd)"
+        ]),
+        "1 /tmp\n"
+    );
+    e.ok(&["rm", "-f", "cfg"]);
+}

@@ -18,6 +18,7 @@ pub fn to_json(store: &Store, img: &Image) -> serde_json::Value {
         "RepoTags": img.record.names,
         "RepoDigests": img.record.repo_digests,
         "Created": c.created,
+        "Comment": c.comment.clone().unwrap_or_default(),
         "Author": c.author,
         "Architecture": c.architecture,
         "Os": c.os,

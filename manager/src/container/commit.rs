@@ -8,7 +8,7 @@ use crate::image::digest::{chain_ids, Digest, HashingWriter};
 use crate::image::import::apply_change;
 use crate::image::merged::{is_opaque, Merged};
 use crate::image::store::Store;
-use crate::image::types::{Descriptor, History, Manifest};
+use crate::image::types::{ContainerConfig, Descriptor, History, Manifest};
 use fsroot::Entry;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -106,6 +106,45 @@ fn layer_tar<W: Write>(upper: &Path, w: W) -> io::Result<W> {
     b.into_inner()
 }
 
+/// The container's config, which becomes the image's as in docker: its
+/// command, env, working dir, user and labels over the base image's. The
+/// record keeps the whole argv: the base's entrypoint is split off when it
+/// leads it, else its first word was an --entrypoint.
+fn container_config(c: &Container, mut cc: ContainerConfig) -> ContainerConfig {
+    let ep = cc.entrypoint.clone().unwrap_or_default();
+    if !c.args.is_empty() {
+        if c.args.starts_with(&ep) {
+            cc.cmd = Some(c.args[ep.len()..].to_vec());
+        } else {
+            cc.entrypoint = Some(c.args[..1].to_vec());
+            cc.cmd = Some(c.args[1..].to_vec());
+        }
+    }
+    // HOSTNAME (and TERM for a tty) are berth's additions to the process,
+    // not the container's config.
+    let env: Vec<String> = c
+        .env
+        .iter()
+        .filter(|e| !e.starts_with("HOSTNAME=") && !(c.tty && *e == "TERM=xterm"))
+        .cloned()
+        .collect();
+    if !env.is_empty() {
+        cc.env = Some(env);
+    }
+    if !c.working_dir.is_empty() {
+        cc.working_dir = Some(c.working_dir.clone());
+    }
+    if !c.user.is_empty() {
+        cc.user = Some(c.user.clone());
+    }
+    if !c.labels.is_empty() {
+        cc.labels
+            .get_or_insert_with(Default::default)
+            .extend(c.labels.clone());
+    }
+    cc
+}
+
 pub struct CommitOptions {
     pub reference: Option<String>,
     pub message: Option<String>,
@@ -121,7 +160,7 @@ pub fn commit(root: &Path, name: &str, o: &CommitOptions) -> Result<Digest> {
     let images = Store::open(root)?;
     let base = images.resolve(&c.image_id)?;
     let mut config = base.config.clone();
-    let mut cc = config.config.clone().unwrap_or_default();
+    let mut cc = container_config(&c, config.config.clone().unwrap_or_default());
     for ch in &o.changes {
         apply_change(&mut cc, ch).map_err(|e| ContainerError::Other(e.to_string()))?;
     }
@@ -167,6 +206,7 @@ pub fn commit(root: &Path, name: &str, o: &CommitOptions) -> Result<Digest> {
         config.author = o.author.clone();
     }
     config.config = Some(cc);
+    config.comment = o.message.clone();
     config.history.push(History {
         created: Some(now),
         created_by: Some(c.args.join(" ")),

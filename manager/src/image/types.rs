@@ -136,6 +136,9 @@ pub struct ImageConfig {
     pub os_features: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ContainerConfig>,
+    /// docker's `commit -m` (its image config's top-level `comment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     pub rootfs: RootFs,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
