@@ -125,7 +125,7 @@ fn container_config(c: &Container, mut cc: ContainerConfig) -> ContainerConfig {
     let env: Vec<String> = c
         .env
         .iter()
-        .filter(|e| !e.starts_with("HOSTNAME=") && !(c.tty && *e == "TERM=xterm"))
+        .filter(|e| !(e.starts_with("HOSTNAME=") || c.tty && *e == "TERM=xterm"))
         .cloned()
         .collect();
     if !env.is_empty() {
