@@ -152,11 +152,15 @@ fn attach_and_detach_with_ctrl_p_ctrl_q() {
     let got = pty.read_until("42", 5);
     assert!(got.contains("42"), "no output through attach: {got:?}");
     pty.write(&[0x10, 0x11]);
+    // As docker's attach: "read escape sequence", exit 1.
     assert_eq!(
         wait_child(&mut child, 5),
-        Some(0),
+        Some(1),
         "ctrl-p ctrl-q must detach"
     );
+    assert!(pty
+        .read_until("read escape sequence", 5)
+        .contains("read escape sequence"));
     assert!(e.running("tty"), "detaching leaves it running");
     // Attach again and end the shell: attach returns its exit code.
     let mut c = e.cmd(&["attach", "tty"]);
@@ -1204,10 +1208,11 @@ fn system_prune_removes_what_nothing_uses() {
     assert!(out.contains("Deleted Images:\ndeleted: sha256:"), "{out}");
     assert!(out.contains("Total reclaimed space: "), "{out}");
     assert_eq!(e.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keep\n");
+    // docker 20.10's --volumes takes every unused volume, named ones too.
     assert_eq!(
         e.ok(&["volume", "ls", "-q"]),
-        "named\n",
-        "named volumes stay"
+        "",
+        "unused volumes are pruned"
     );
     assert!(!e.ok(&["network", "ls"]).contains("idle"));
     let images = e.ok(&["images", "--format", "{{.Repository}}"]);

@@ -19,7 +19,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let stdin = !a.no_stdin && c.open_stdin;
     match attach::pump(sock, stdin, c.tty)? {
         attach::Outcome::Exited(code) => super::containers::exit_with(code),
-        attach::Outcome::Detached => Ok(()),
+        // docker's CLI says so and exits 1.
+        attach::Outcome::Detached => {
+            eprintln!("read escape sequence");
+            std::process::exit(1)
+        }
         attach::Outcome::Lost => {
             berth::container::store::wait_shim_gone(&cs.shim_dir(&c.id));
             super::containers::exit_with(cs.state(&c).exit_code.unwrap_or(255))

@@ -20,7 +20,7 @@ pub enum Verb {
         /// Every image no container uses, not only untagged ones
         #[arg(short, long)]
         all: bool,
-        /// Anonymous volumes no container uses, too
+        /// Volumes no container uses, too (named ones as well, as docker 20.10)
         #[arg(long)]
         volumes: bool,
         /// Do not ask (berth never asks; accepted for docker compatibility)
@@ -122,7 +122,7 @@ fn prune(g: &super::Globals, all: bool, volumes: bool) -> anyhow::Result<()> {
             .iter()
             .map(|v| (v.name.clone(), super::ps::dir_size(&vs.data_dir(&v.name))))
             .collect();
-        let gone = vs.prune(false)?;
+        let gone = vs.prune(true)?;
         reclaimed += gone.iter().filter_map(|n| sizes.get(n)).sum::<u64>();
         section("Volumes", &gone);
     }
