@@ -100,7 +100,9 @@ fn import_list_tag_history_rmi() {
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!((row[0], row[1], row[2]), ("localhost/bb", "1", &id[7..19]));
     env.ok(&["tag", &id[7..14], "example.org/x/bb:two"]);
-    assert_eq!(env.ok(&["images", "-q"]).trim(), &id[7..19]);
+    // One line per tag, as docker's -q.
+    let q = format!("{}\n", &id[7..19]);
+    assert_eq!(env.ok(&["images", "-q"]), q.repeat(2));
     let json: serde_json::Value =
         serde_json::from_str(&env.ok(&["images", "--format", "json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
@@ -655,4 +657,53 @@ fn sparse_members_stay_sparse_and_max_layer_size_bounds_a_bomb() {
     assert!(env.run(&["inspect", "localhost/bomb:1"]).status.code() != Some(0));
     std::fs::remove_file(env.root().join("registries.json")).unwrap();
     env.ok(&["load", "-i", arch.to_str().unwrap()]);
+}
+
+/// docker's `images` as the tutorials use it: short names for Docker Hub's,
+/// `-q` one id per tag, and `--filter` dangling/label/before/since/reference,
+/// so that `rmi $(images -q --filter dangling=true)` works.
+#[test]
+fn images_filters_and_short_names() {
+    let env = Env::new("filters");
+    let tar = busybox_tar(&env.path(""));
+    let t = tar.to_str().unwrap();
+    env.ok(&["import", t, "docker.io/library/busybox:1"]);
+    env.ok(&["tag", "busybox:1", "docker.io/me/app:2"]);
+    env.ok(&["import", "-c", "LABEL tier=web", t, "localhost/labelled:1"]);
+    env.ok(&["import", t]); // dangling
+    let repos = env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut repos: Vec<&str> = repos.lines().collect();
+    repos.sort();
+    assert_eq!(
+        repos,
+        [
+            "<none>:<none>",
+            "busybox:1",
+            "localhost/labelled:1",
+            "me/app:2"
+        ]
+    );
+    // An image with two tags: its id twice, as docker.
+    let id = env.ok(&["images", "-q", "busybox"]);
+    let q = env.ok(&["images", "-q"]);
+    assert_eq!(q.lines().filter(|l| *l == id.trim()).count(), 2, "{q}");
+    let f = |filter: &str| {
+        let out = env.ok(&["images", "--format", "{{.Repository}}", "-f", filter]);
+        let mut v: Vec<String> = out.lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(f("dangling=true"), ["<none>"]);
+    assert_eq!(f("label=tier=web"), ["localhost/labelled"]);
+    assert_eq!(f("label=tier"), ["localhost/labelled"]);
+    assert_eq!(f("reference=busy*"), ["busybox"]);
+    assert_eq!(f("reference=me/*"), ["me/app"]);
+    assert_eq!(f("since=localhost/labelled:1"), ["<none>"]);
+    assert_eq!(f("before=localhost/labelled:1"), ["busybox", "me/app"]);
+    let err = env.fails(&["images", "-f", "colour=red"]);
+    assert!(err.contains("colour"), "{err}");
+    let dangling = env.ok(&["images", "-q", "--filter", "dangling=true"]);
+    env.ok(&["rmi", dangling.trim()]);
+    assert_eq!(f("dangling=true"), Vec::<String>::new());
+    assert_eq!(env.ok(&["rmi", "me/app:2"]), "Untagged: me/app:2\n");
 }

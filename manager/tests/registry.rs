@@ -123,10 +123,13 @@ fn pull_oci_docker_manifests_and_index() {
     env.ok(&["pull", &by_digest]);
     assert_eq!(env.image_json(&by_digest)["Id"], oci.id().to_string());
     let o = env.run(&["pull", &format!("{h}/t/img:oci")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Already exists"), "{err}");
+    let o = env.run(&["pull", &format!("{h}/t/img:oci")]);
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("Already exists"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        err.contains(&format!("Status: Image is up to date for {h}/t/img:oci")),
+        "{err}"
     );
     // A short name resolves to the configured default registry.
     env.ok(&["--default-registry", &h, "pull", "t/img:docker"]);

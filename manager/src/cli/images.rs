@@ -1,4 +1,4 @@
-use berth::image::reference::split_name;
+use berth::image::reference::{familiar, split_name};
 use berth::image::time;
 
 #[derive(clap::Args)]
@@ -15,8 +15,69 @@ pub struct Args {
     /// "json", or a Go-template subset per image, e.g. '{{.Repository}}:{{.Tag}} {{.ID}}'
     #[arg(long)]
     pub format: Option<String>,
+    /// dangling=true|false, label=KEY[=VALUE], before=IMAGE, since=IMAGE,
+    /// reference=PATTERN (repeatable; each must hold)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
     /// Only images whose repository matches
     pub repository: Option<String>,
+}
+
+/// One `--filter` of docker's `images`.
+enum Filter {
+    Dangling(bool),
+    Label(String, Option<String>),
+    Before(i64),
+    Since(i64),
+    Reference(String),
+}
+
+/// `order`: each image's place in the store's order of arrival (images.json
+/// keeps it). docker orders before/since by creation time, to the second;
+/// two imports in one second do not tie in arrival.
+fn filters(
+    store: &berth::image::store::Store,
+    order: &std::collections::HashMap<berth::image::digest::Digest, i64>,
+    fs: &[String],
+) -> anyhow::Result<Vec<Filter>> {
+    let added = |s: &str| -> anyhow::Result<i64> { Ok(order[&store.resolve(s)?.record.id]) };
+    fs.iter()
+        .map(|f| {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("invalid filter {f:?}: expected KEY=VALUE"))?;
+            Ok(match k {
+                "dangling" => Filter::Dangling(match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => anyhow::bail!("invalid filter {f:?}: dangling is true or false"),
+                }),
+                "label" => match v.split_once('=') {
+                    Some((k, v)) => Filter::Label(k.into(), Some(v.into())),
+                    None => Filter::Label(v.into(), None),
+                },
+                "before" => Filter::Before(added(v)?),
+                "since" => Filter::Since(added(v)?),
+                "reference" => Filter::Reference(v.into()),
+                _ => anyhow::bail!(
+                    "invalid filter {k:?}: want dangling, label, before, since or reference"
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Go's path.Match for `*` and `?`: neither crosses a `/`.
+fn glob(pat: &[u8], s: &[u8]) -> bool {
+    match (pat.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob(&pat[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(pat, &s[1..]))
+        }
+        (Some(b'?'), Some(c)) if *c != b'/' => glob(&pat[1..], &s[1..]),
+        (Some(p), Some(c)) if p == c => glob(&pat[1..], &s[1..]),
+        _ => false,
+    }
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
@@ -28,8 +89,35 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|r| store.parse_reference(r))
         .transpose()?;
+    let order: std::collections::HashMap<_, i64> = store
+        .images()?
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i as i64))
+        .collect();
+    let fs = filters(&store, &order, &a.filter)?;
+    let labels = |r: &berth::image::store::ImageRecord| {
+        store
+            .resolve(&r.id.to_string())
+            .ok()
+            .and_then(|i| i.config.config.and_then(|c| c.labels))
+            .unwrap_or_default()
+    };
     let mut rows = Vec::new();
     for r in &recs {
+        let keep = fs.iter().all(|f| match f {
+            Filter::Dangling(d) => r.names.is_empty() == *d,
+            Filter::Label(k, v) => labels(r)
+                .get(k)
+                .is_some_and(|x| v.as_ref().is_none_or(|v| v == x)),
+            Filter::Before(t) => order[&r.id] < *t,
+            Filter::Since(t) => order[&r.id] > *t,
+            // Per name, below.
+            Filter::Reference(_) => true,
+        });
+        if !keep {
+            continue;
+        }
         let created = r.created.as_deref().and_then(time::parse_rfc3339);
         let names: Vec<Option<&String>> = if r.names.is_empty() {
             vec![None]
@@ -37,16 +125,30 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             r.names.iter().map(Some).collect()
         };
         for n in names {
-            let (repo, tag) = n.map(|n| split_name(n)).unwrap_or(("<none>", "<none>"));
             if let Some(f) = &filter {
-                if repo != f.name() {
+                if n.is_none_or(|n| split_name(n).0 != f.name()) {
                     continue;
                 }
             }
+            let referenced = |p: &str| {
+                n.map(|n| familiar(n)).is_some_and(|n| {
+                    glob(p.as_bytes(), n.as_bytes())
+                        || glob(p.as_bytes(), split_name(n).0.as_bytes())
+                })
+            };
+            if !fs.iter().all(|f| match f {
+                Filter::Reference(p) => referenced(p),
+                _ => true,
+            }) {
+                continue;
+            }
+            let (repo, tag) = n
+                .map(|n| split_name(familiar(n)))
+                .unwrap_or(("<none>", "<none>"));
             let digest = r
                 .repo_digests
                 .iter()
-                .find(|d| d.starts_with(&format!("{repo}@")))
+                .find(|d| familiar(d).starts_with(&format!("{repo}@")))
                 .and_then(|d| d.split_once('@'))
                 .map(|x| x.1.to_string());
             rows.push((repo.to_string(), tag.to_string(), r, created, digest));
@@ -75,11 +177,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     if a.quiet {
-        let mut seen = std::collections::HashSet::new();
+        // One line per row, an id repeated for each of its tags, as docker.
         for (_, _, r, _, _) in &rows {
-            if seen.insert(&r.id) {
-                println!("{}", r.id.short());
-            }
+            println!("{}", r.id.short());
         }
         return Ok(());
     }

@@ -16,6 +16,8 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 for l in &lines {
                     if let Some(n) = l.strip_prefix("Untagged: ") {
                         berth::events::emit(&g.root, "image", "untag", n, &[("name", n)]);
+                        println!("Untagged: {}", berth::image::reference::familiar(n));
+                        continue;
                     } else if let Some(d) = l.strip_prefix("Deleted: ") {
                         berth::events::emit(&g.root, "image", "delete", d, &[]);
                     }

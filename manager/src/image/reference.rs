@@ -151,6 +151,14 @@ impl fmt::Display for Reference {
 }
 
 /// Splits a stored `registry/repo:tag` name into (repository, tag) for tables.
+/// A name as docker shows it: Docker Hub's official images without
+/// `docker.io/library/`, its other images without `docker.io/`.
+pub fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+}
+
 pub fn split_name(name: &str) -> (&str, &str) {
     let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
     match name[last_slash..].rfind(':') {
@@ -162,6 +170,13 @@ pub fn split_name(name: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn familiar_names() {
+        assert_eq!(familiar("docker.io/library/ubuntu:14.04"), "ubuntu:14.04");
+        assert_eq!(familiar("docker.io/me/app:1"), "me/app:1");
+        assert_eq!(familiar("localhost:5000/app:1"), "localhost:5000/app:1");
+    }
 
     #[test]
     fn parses() {
