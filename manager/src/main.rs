@@ -92,7 +92,7 @@ fn main() {
     cli.globals.init_logging();
     if let Err(e) = cli.globals.ensure_root() {
         eprintln!("berth: {}", cli::error_line(&e));
-        std::process::exit(125);
+        std::process::exit(1);
     }
     if matches!(
         cli.command,
@@ -119,6 +119,6 @@ fn main() {
     };
     if let Err(e) = res {
         eprintln!("berth: {}", cli::error_line(&e));
-        std::process::exit(125);
+        std::process::exit(cli::error_exit_code());
     }
 }

@@ -637,3 +637,37 @@ fn commit_takes_the_containers_config() {
     );
     e.ok(&["rm", "-f", "cfg"]);
 }
+
+/// docker's exit codes: 127 for a command that is not there, 126 for one
+/// that cannot be run (the container stays, Created), 125 for run's own
+/// failures, 1 for the other commands' errors.
+#[test]
+fn exit_codes_as_docker() {
+    let e = Env::new();
+    for (name, cmd, code) in [
+        ("nf", "nosuchcmd", 127),
+        ("nx", "/nonexistent", 127),
+        ("nd", "/bin", 126),
+    ] {
+        let o = e.berth(&["run", "--name", name, "busybox", cmd]);
+        assert_eq!(o.code, code, "{cmd}: {}", o.stderr);
+        assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+        assert_eq!(e.inspect(name, "{{.State.Status}}"), "created");
+    }
+    let o = e.berth(&["run", "--rm", "--name", "gone", "busybox", "nosuchcmd"]);
+    assert_eq!(o.code, 127);
+    assert_ne!(
+        e.berth(&["inspect", "gone"]).code,
+        0,
+        "--rm takes a container that never started"
+    );
+    assert_eq!(
+        e.berth(&["run", "--memory", "lots", "busybox", "true"])
+            .code,
+        125
+    );
+    e.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "100"]);
+    let o = e.berth(&["rm", "up"]);
+    assert_eq!((o.code, o.stderr.lines().count()), (1, 1), "{}", o.stderr);
+    e.ok(&["rm", "-f", "up", "nf", "nx", "nd"]);
+}

@@ -10,6 +10,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    super::errors_exit_125();
     let mut o = a.flags.options()?;
     super::run::check_cidfile(a.flags.cidfile.as_deref())?;
     o.image_id = super::run::ensure_image(g, &o.image, a.flags.pull.as_deref())?;

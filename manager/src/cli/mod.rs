@@ -69,6 +69,19 @@ pub struct Globals {
     pub log_level: Option<String>,
 }
 
+/// What berth exits with on an error: 1, as docker's CLI, but 125 for run
+/// and create, whose own failures docker tells from the container's codes.
+static ERROR_EXIT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
+
+pub fn error_exit_code() -> i32 {
+    ERROR_EXIT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// For run and create: their errors exit 125.
+pub fn errors_exit_125() {
+    ERROR_EXIT.store(125, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Globals {
     /// Makes sure the store is there and is root's alone, as docker's data
     /// root: container configs (with their env), logs and events are in it.

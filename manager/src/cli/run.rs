@@ -347,7 +347,21 @@ pub fn write_cidfile(
     Ok(())
 }
 
+/// docker's exit code for a container that could not start: 127 when its
+/// command is not there, 126 when it cannot be run, else 125. docker reads
+/// it from the runtime's error text, and so do we.
+fn start_failure_code(msg: &str) -> i32 {
+    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
+    super::errors_exit_125();
     let mut o = a.flags.options()?;
     check_cidfile(a.flags.cidfile.as_deref())?;
     o.image_id = ensure_image(g, &o.image, a.flags.pull.as_deref())?;
@@ -356,12 +370,18 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let started = match lifecycle::start(&g.root, &c, !a.detach) {
         Ok(s) => s,
         Err(e) => {
-            // docker leaves a failed run's container behind; a clean slate is kinder.
-            let _ = lifecycle::remove(&g.root, &c.id, true, true);
-            if let Some(p) = &a.flags.cidfile {
-                let _ = std::fs::remove_file(p);
+            // As docker: the container stays, Created (--rm takes it), and
+            // the exit code says why it could not start.
+            if c.auto_remove {
+                let _ = lifecycle::remove(&g.root, &c.id, true, true);
+                if let Some(p) = &a.flags.cidfile {
+                    let _ = std::fs::remove_file(p);
+                }
             }
-            return Err(e.into());
+            let e = anyhow::Error::from(e);
+            let line = super::error_line(&e);
+            eprintln!("berth: {line}");
+            std::process::exit(start_failure_code(&line));
         }
     };
     match started.attach {

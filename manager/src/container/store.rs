@@ -304,9 +304,20 @@ impl ContainerStore {
     }
 
     /// Held by whoever changes one container's life (start, stop, rm).
+    /// Made only while the record is there: an `rm` empties the dir after
+    /// removing the record, and a lock file made then would stop it.
     pub fn lock(&self, id: &str) -> Result<FileLock> {
-        FileLock::exclusive(&self.dir.join(id).join("lock"))
-            .map_err(ioe(format!("locking container {id}")))
+        let p = self.dir.join(id).join("lock");
+        match FileLock::exclusive_existing(&p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !self.dir.join(id).join("container.json").exists() {
+                    return Err(ContainerError::NotFound(id.to_string()));
+                }
+                FileLock::exclusive(&p)
+            }
+            r => r,
+        }
+        .map_err(ioe(format!("locking container {id}")))
     }
 
     pub fn ids(&self) -> Vec<String> {
@@ -523,7 +534,9 @@ impl ContainerStore {
         let name = self.load(id).ok().map(|c| c.name);
         let d = self.dir.join(id);
         let _ = fs::remove_file(d.join("container.json"));
-        let r = match fs::remove_dir_all(&d) {
+        // A command that locked the container just before the record went
+        // may still make its lock file: a second pass takes it.
+        let r = match fs::remove_dir_all(&d).or_else(|_| fs::remove_dir_all(&d)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(ioe(format!("removing {}", d.display()))(e))
             }

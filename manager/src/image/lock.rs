@@ -39,6 +39,14 @@ impl FileLock {
         Ok(FileLock { _file: f })
     }
 
+    /// As `exclusive`, but never makes the file: a lock of something being
+    /// removed must not put a file back into the dir being emptied.
+    pub fn exclusive_existing(path: &Path) -> io::Result<FileLock> {
+        let f = OpenOptions::new().read(true).write(true).open(path)?;
+        flock(&f, libc::LOCK_EX)?;
+        Ok(FileLock { _file: f })
+    }
+
     pub fn shared(path: &Path) -> io::Result<FileLock> {
         let f = open(path)?;
         flock(&f, libc::LOCK_SH)?;
