@@ -920,3 +920,28 @@ fn an_oom_kill_inside_is_reported() {
     ]);
     assert_eq!(e.inspect("fine", "{{.State.OOMKilled}}"), "false");
 }
+
+/// With the host's network the container has the host's name, and `-p`
+/// warns that it is discarded and runs, as docker.
+#[test]
+fn host_network_hostname_and_discarded_ports() {
+    let e = Env::new();
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let o = e.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-p",
+        "8080:80",
+        "busybox",
+        "hostname",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.trim(), host);
+    assert!(
+        o.stderr.contains("Published ports are discarded"),
+        "{}",
+        o.stderr
+    );
+}

@@ -230,8 +230,12 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     exposed.extend(o.expose.iter().cloned());
-    let ports = super::net::ports(o, &exposed)?;
-    if !bridged && (!o.publish.is_empty() || o.publish_all) {
+    let mut ports = super::net::ports(o, &exposed)?;
+    if net == "host" && (!o.publish.is_empty() || o.publish_all) {
+        // docker's words: the host's ports are the container's already.
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+        ports.clear();
+    } else if !bridged && (!o.publish.is_empty() || o.publish_all) {
         let (flag, v) = match o.publish.first() {
             Some(p) => ("-p", p.as_str()),
             None => ("-P", "true"),

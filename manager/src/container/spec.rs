@@ -448,10 +448,17 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
         env.push(e);
     }
+    // With the host's network the host's name, as docker gives it.
     let hostname = o
         .hostname
         .clone()
-        .unwrap_or_else(|| inp.id[..12].to_string());
+        .unwrap_or_else(|| match super::net::mode(o) == "host" {
+            true => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| inp.id[..12].to_string()),
+            false => inp.id[..12].to_string(),
+        });
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.push(format!("HOSTNAME={hostname}"));
     }
