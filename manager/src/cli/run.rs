@@ -349,11 +349,14 @@ pub fn write_cidfile(
 
 /// docker's exit code for a container that could not start: 127 when its
 /// command is not there, 126 when it cannot be run, else 125. docker reads
-/// it from the runtime's error text, and so do we.
+/// it from the runtime's error text, and so do we (the exec's own words).
 fn start_failure_code(msg: &str) -> i32 {
-    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+    let exec = msg.contains("exec: ");
+    if msg.contains("executable file not found")
+        || exec && msg.contains("no such file or directory")
+    {
         127
-    } else if msg.contains("permission denied") {
+    } else if exec && msg.contains("permission denied") {
         126
     } else {
         125
@@ -370,18 +373,20 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let started = match lifecycle::start(&g.root, &c, !a.detach) {
         Ok(s) => s,
         Err(e) => {
-            // As docker: the container stays, Created (--rm takes it), and
-            // the exit code says why it could not start.
-            if c.auto_remove {
+            // A command that is not there or cannot run leaves the container
+            // Created, as docker (--rm takes it); any other failure to start
+            // (a port in use, a bad network) leaves nothing, as bad input.
+            let e = anyhow::Error::from(e);
+            let line = super::error_line(&e);
+            let code = start_failure_code(&line);
+            if c.auto_remove || code == 125 {
                 let _ = lifecycle::remove(&g.root, &c.id, true, true);
                 if let Some(p) = &a.flags.cidfile {
                     let _ = std::fs::remove_file(p);
                 }
             }
-            let e = anyhow::Error::from(e);
-            let line = super::error_line(&e);
             eprintln!("berth: {line}");
-            std::process::exit(start_failure_code(&line));
+            std::process::exit(code);
         }
     };
     match started.attach {
