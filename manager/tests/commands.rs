@@ -1498,3 +1498,32 @@ fn a_closed_stdout_ends_quietly() {
         );
     }
 }
+
+/// ps -n N and -l (any state), PORTS in docker's `ADDR:PORT->PORT/PROTO`
+/// form and empty once stopped, version's OS/Arch in Go's names.
+#[test]
+fn ps_last_latest_ports_and_version() {
+    let e = Env::new();
+    e.ok(&["create", "--name", "one", "busybox", "true"]);
+    e.ok(&["run", "--name", "two", "busybox", "true"]);
+    let port = test_support::free_port();
+    let p = format!("127.0.0.1:{port}:80/udp");
+    e.ok(&[
+        "run", "-d", "--name", "three", "-p", &p, "busybox", "sleep", "100",
+    ]);
+    assert_eq!(
+        e.ok(&["ps", "-n", "2", "--format", "{{.Names}}"]),
+        "three\ntwo\n"
+    );
+    assert_eq!(e.ok(&["ps", "-l", "--format", "{{.Names}}"]), "three\n");
+    assert_eq!(
+        e.ok(&["ps", "--format", "{{.Ports}}"]).trim(),
+        format!("127.0.0.1:{port}->80/udp")
+    );
+    e.ok(&["stop", "-t", "0", "three"]);
+    assert_eq!(e.ok(&["ps", "-l", "--format", "[{{.Ports}}]"]), "[]\n");
+    let v = e.ok(&["version"]);
+    let arch = v.lines().find(|l| l.contains("OS/Arch")).unwrap_or("");
+    assert!(arch.contains("linux/") && !arch.contains("x86_64"), "{v}");
+    e.ok(&["rm", "-f", "one", "two", "three"]);
+}

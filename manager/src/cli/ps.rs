@@ -20,6 +20,12 @@ pub struct Args {
     pub size: bool,
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// The N last created containers, whatever their state
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<usize>,
+    /// The last created container, whatever its state
+    #[arg(short = 'l', long)]
+    pub latest: bool,
 }
 
 fn duration(secs: i64) -> String {
@@ -109,13 +115,21 @@ fn ports_column(ports: &[String]) -> String {
         .join(", ")
 }
 
+/// The PORTS column, docker's `0.0.0.0:8089->80/udp`: none once it stopped.
+fn published(c: &Container, st: &State) -> String {
+    match st.status {
+        Status::Running => ports_column(&c.ports),
+        _ => String::new(),
+    }
+}
+
 /// One row as docker's `ps --format` sees it (a short ID unless `full`).
 pub fn row_json(c: &Container, st: &State, full: bool) -> serde_json::Value {
     serde_json::json!({
         "ID": if full { c.id.as_str() } else { c.short_id() }, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
         "Command": c.args.join(" "), "CreatedAt": c.created, "State": st.name(),
         "Status": status_text(c, st), "ExitCode": st.exit_code, "Pid": st.pid,
-        "Ports": c.ports.join(", "), "Labels": c.labels,
+        "Ports": published(c, st), "Labels": c.labels,
         "RunningFor": parse_rfc3339(&c.created).map(ago).unwrap_or_default(), "Mounts": c.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),
     })
 }
@@ -126,8 +140,12 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for c in cs.list() {
         let st = cs.state(&c);
-        // As in docker, only a status filter reaches past the running ones without -a.
-        let all = a.all || a.filter.iter().any(|f| f.starts_with("status="));
+        // As in docker, only a status filter, -n or -l reach past the running
+        // ones without -a.
+        let all = a.all
+            || a.last.is_some()
+            || a.latest
+            || a.filter.iter().any(|f| f.starts_with("status="));
         if !all && st.status != Status::Running && !st.restarting {
             continue;
         }
@@ -140,6 +158,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         }
     }
     rows.sort_by(|x, y| y.0.created.cmp(&x.0.created));
+    if let Some(n) = a.last.or(a.latest.then_some(1)) {
+        rows.truncate(n);
+    }
     if a.quiet {
         for (c, _) in &rows {
             println!("{}", if a.no_trunc { &c.id } else { c.short_id() });
@@ -193,7 +214,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             command_text(c, !a.no_trunc),
             created,
             status_text(c, st),
-            ports_column(&c.ports),
+            published(c, st),
             c.name.clone(),
         ];
         if a.size {

@@ -4,10 +4,20 @@ pub struct Args {
     pub format: Option<String>,
 }
 
+/// Go's name of the architecture, which docker prints (amd64, not x86_64).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        a => a,
+    }
+}
+
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let rt = berth::container::lifecycle::sibling("berth-runtime");
     let v = serde_json::json!({
-        "Client": {"Version": env!("CARGO_PKG_VERSION"), "Os": "linux", "Arch": std::env::consts::ARCH},
+        "Client": {"Version": env!("CARGO_PKG_VERSION"), "Os": "linux", "Arch": go_arch()},
         "Runtime": {"Path": rt, "Present": rt.exists()},
         "Root": g.root,
     });
@@ -18,7 +28,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             println!(
                 "Client:\n Version:  {}\n OS/Arch:  linux/{}",
                 env!("CARGO_PKG_VERSION"),
-                std::env::consts::ARCH
+                go_arch()
             );
             println!(
                 "Runtime:\n Path:     {}{}",
