@@ -75,7 +75,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
             "Running": st.status == berth::container::Status::Running,
             "Paused": st.paused,
             "Restarting": st.restarting,
-            "Health": berth::container::health::read(cs, c),
+            "Health": berth::container::store::read_health(cs, c),
             "OOMKilled": st.oom_killed,
             "Dead": false,
             "Pid": st.pid,

@@ -5,7 +5,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let rt = berth::container::lifecycle::sibling("berth-runtime");
+    let rt = berth::container::commands::sibling("berth-runtime");
     let v = serde_json::json!({
         "Client": {"Version": env!("CARGO_PKG_VERSION"), "Os": "linux", "Arch": std::env::consts::ARCH},
         "Runtime": {"Path": rt, "Present": rt.exists()},

@@ -26,8 +26,10 @@
 
 pub mod attach;
 pub mod cgroup;
+pub mod commands;
 pub mod commit;
 pub mod cp;
+pub mod exec;
 pub mod health;
 pub mod lifecycle;
 pub mod logs;
@@ -35,6 +37,7 @@ pub mod net;
 pub mod opts;
 pub mod overlay;
 pub mod seccomp;
+pub mod signal;
 pub mod spec;
 pub mod store;
 

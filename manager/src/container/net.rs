@@ -12,6 +12,20 @@ use super::{ContainerError, Result};
 use crate::network::{self, Attachment, NetRequest, PortMap};
 use std::path::{Path, PathBuf};
 
+/// A network of the network module (the default bridge or a user network).
+pub fn is_bridged(mode: &str) -> bool {
+    !(mode == "none" || mode == "host" || mode.starts_with("container:"))
+}
+
+/// Frees the container's address and ports (a stop, an exit, a removal).
+pub fn net_teardown(root: &Path, c: &Container) {
+    if is_bridged(&c.network_mode) {
+        if let Err(e) = crate::network::teardown(root, &c.id) {
+            log::warn!("network teardown of {}: {e}", c.name);
+        }
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> ContainerError {
     ContainerError::Other(e.to_string())
 }
@@ -109,7 +123,7 @@ fn attach_one(
 /// At start, between the runtime's create and start: every network the
 /// container is on, its primary first (it gets eth0 and the default route).
 pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32) -> Result<()> {
-    let Some(req) = request(c).filter(|_| super::lifecycle::is_bridged(&c.network_mode)) else {
+    let Some(req) = request(c).filter(|_| is_bridged(&c.network_mode)) else {
         return Ok(());
     };
     // A previous run's leases are replaced by setup, network by network.
@@ -216,7 +230,7 @@ pub fn connect(root: &Path, net: &str, name: &str) -> Result<Container> {
     let c = cs.find(name)?;
     let _l = cs.lock(&c.id)?;
     let mut c = cs.load(&c.id)?;
-    if !super::lifecycle::is_bridged(&c.network_mode) {
+    if !is_bridged(&c.network_mode) {
         return Err(other(format!(
             "container {} uses --network {}: it cannot join other networks",
             c.name, c.network_mode

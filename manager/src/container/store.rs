@@ -24,6 +24,40 @@ pub struct MountRecord {
     pub rw: bool,
 }
 
+/// docker's HealthConfig, durations in nanoseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    /// ["CMD-SHELL", "cmd"] or ["CMD", arg...]
+    pub test: Vec<String>,
+    pub interval: u64,
+    pub timeout: u64,
+    pub start_period: u64,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Probe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// docker's State.Health.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// starting, healthy or unhealthy
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<Probe>,
+    /// The run of the container this is about (its StartedAt).
+    #[serde(default)]
+    pub run: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Container {
     pub id: String,
@@ -79,7 +113,7 @@ pub struct Container {
     pub manually_stopped: bool,
     /// `--health-cmd` and friends.
     #[serde(default)]
-    pub health: Option<super::health::HealthConfig>,
+    pub health: Option<HealthConfig>,
     /// The shim rotates the log past this many bytes (0: never).
     #[serde(default)]
     pub log_max_size: u64,
@@ -200,6 +234,14 @@ impl Container {
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }
+
+    /// Whether a restart policy is to bring the container back when it exits.
+    pub fn restarts(&self) -> bool {
+        matches!(
+            self.restart_policy.as_str(),
+            "always" | "unless-stopped" | "on-failure"
+        )
+    }
 }
 
 pub struct ContainerStore {
@@ -296,6 +338,11 @@ impl ContainerStore {
 
     pub fn shim_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id).join("shim")
+    }
+
+    /// The last results of the health checker (`super::health`).
+    pub fn health_file(&self, id: &str) -> PathBuf {
+        self.dir.join(id).join("health.json")
     }
 
     /// Held while names are checked and changed.
@@ -556,7 +603,7 @@ impl ContainerStore {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
             let mut st = State::running(pid, &c.id);
-            st.health = super::health::read(self, c).map(|h| h.status);
+            st.health = read_health(self, c).map(|h| h.status);
             return st;
         }
         // The shim died without an exit record: the init may still live on,
@@ -601,6 +648,16 @@ impl ContainerStore {
             .ok()?;
         let (start, zombie) = proc_start(pid)?;
         (Some(start) == c.init_start && !zombie).then_some(pid)
+    }
+
+    /// Stopped by hand: the policy leaves it alone until the next start.
+    pub fn mark_stopped(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id)?;
+        if !c.manually_stopped {
+            c.manually_stopped = true;
+            self.save(&c)?;
+        }
+        Ok(())
     }
 }
 
@@ -651,6 +708,23 @@ pub fn wait_shim_gone_for(shim_dir: &Path, t: std::time::Duration) -> bool {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// The health of the container's current run, if it has a check.
+pub fn read_health(cs: &ContainerStore, c: &Container) -> Option<Health> {
+    c.health.as_ref()?;
+    let h: Health = fs::read(cs.health_file(&c.id))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if h.run.is_empty() || Some(&h.run) != c.started_at.as_ref() {
+        return Some(Health {
+            status: "starting".into(),
+            run: c.started_at.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    Some(h)
 }
 
 #[cfg(test)]
