@@ -844,7 +844,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         .clone()
         .or(rc.stop_signal.clone())
         .unwrap_or_else(|| "SIGTERM".into());
-    crate::container::signal::signal_number(&stop_signal)
+    berth_common::signal::parse(&stop_signal)
         .ok_or_else(|| bad("--stop-signal", &stop_signal, "unknown signal"))?;
     Ok(Built {
         host_config: host_config(o, &spec),

@@ -3,6 +3,8 @@
 
 use super::{ioe, write_atomic, ContainerError, Result};
 use crate::image::lock::FileLock;
+use berth_common::exit::ExitRecord;
+use berth_common::procstat::Stat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -171,7 +173,7 @@ pub struct RestartMark(PathBuf);
 impl RestartMark {
     pub fn new(dir: &Path) -> RestartMark {
         let me = std::process::id() as i32;
-        let start = proc_start(me).map(|s| s.0).unwrap_or(0);
+        let start = Stat::read(me).map_or(0, |s| s.start_time);
         let p = dir.join("restarting");
         let _ = write_atomic(&p, format!("{me} {start}").as_bytes());
         RestartMark(p)
@@ -184,7 +186,7 @@ impl RestartMark {
         let mut f = s.split_whitespace().map(|x| x.parse::<u64>().ok());
         match (f.next().flatten(), f.next().flatten()) {
             (Some(pid), Some(start)) => {
-                proc_start(pid as i32).is_some_and(|(s, zombie)| s == start && !zombie)
+                Stat::read(pid as i32).is_some_and(|s| s.start_time == start && !s.is_zombie())
             }
             _ => false,
         }
@@ -221,13 +223,6 @@ impl State {
             health: None,
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct ExitRecord {
-    exit_code: i32,
-    #[serde(default)]
-    exited_at: String,
 }
 
 impl Container {
@@ -646,8 +641,8 @@ impl ContainerStore {
             .trim()
             .parse()
             .ok()?;
-        let (start, zombie) = proc_start(pid)?;
-        (Some(start) == c.init_start && !zombie).then_some(pid)
+        let s = Stat::read(pid)?;
+        (Some(s.start_time) == c.init_start && !s.is_zombie()).then_some(pid)
     }
 
     /// Stopped by hand: the policy leaves it alone until the next start.
@@ -659,13 +654,6 @@ impl ContainerStore {
         }
         Ok(())
     }
-}
-
-/// A process's start time (field 22 of /proc/PID/stat) and whether it is a zombie.
-pub fn proc_start(pid: i32) -> Option<(u64, bool)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((f.get(19)?.parse().ok()?, f.first() == Some(&"Z")))
 }
 
 /// The shim holds an flock on shim.lock for as long as it lives.

@@ -174,7 +174,7 @@ pub(super) fn start_locked(
     };
     crate::fault::point("start:shim-created");
     c.started_at = Some(now_rfc3339());
-    c.init_start = store::proc_start(pid).map(|s| s.0);
+    c.init_start = berth_common::procstat::Stat::read(pid).map(|s| s.start_time);
     cs.save(&c)?;
     crate::fault::point("start:recorded");
     let c0 = c.clone();

@@ -6,7 +6,6 @@ use super::start::{end_interrupted_start, start};
 use crate::container::commands::{run_runtime, runtime_cmd};
 use crate::container::net::net_teardown;
 use crate::container::opts::{self, CreateOptions};
-use crate::container::signal::signal_number;
 use crate::container::store::{self, wait_shim_gone, Container, ContainerStore, Status};
 use crate::container::write_atomic;
 use crate::container::{bad, ioe, ContainerError, Result};
@@ -37,7 +36,7 @@ fn stop_locked(cs: &ContainerStore, c: &Container, timeout: Option<u32>) -> Resu
     if cs.state(c).status != Status::Running {
         return Ok(());
     }
-    let sig = signal_number(&c.stop_signal).unwrap_or(libc::SIGTERM);
+    let sig = berth_common::signal::parse(&c.stop_signal).unwrap_or(libc::SIGTERM);
     let t = timeout.unwrap_or(c.stop_timeout);
     let sent = cs.signal(c, sig).is_ok();
     thaw_if_paused(cs, c);
@@ -62,7 +61,8 @@ pub fn restart(root: &Path, name: &str, timeout: Option<u32>) -> Result<Containe
 pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
-    let sig = signal_number(signal).ok_or_else(|| bad("--signal", signal, "unknown signal"))?;
+    let sig = berth_common::signal::parse(signal)
+        .ok_or_else(|| bad("--signal", signal, "unknown signal"))?;
     if cs.state(&c).status != Status::Running {
         return Err(ContainerError::NotRunning(c.name));
     }

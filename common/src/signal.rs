@@ -1,6 +1,8 @@
-//! Signal names as docker and runc take them.
+//! Signal names as docker and runc take them: a number (`9`), a name with or
+//! without `SIG` (`KILL`, `SIGKILL`), in any case, or `RTMIN+N`.
 
-pub fn signal_number(s: &str) -> Option<i32> {
+/// The signal's number, or None for an unknown name or a number outside 1..=64.
+pub fn parse(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
         return (1..=64).contains(&n).then_some(n);
     }
@@ -43,4 +45,21 @@ pub fn signal_number(s: &str) -> Option<i32> {
         }
     };
     Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_names_any_case() {
+        for s in ["9", "KILL", "SIGKILL", "kill", "sigkill", "SigKill"] {
+            assert_eq!(parse(s), Some(libc::SIGKILL), "{s}");
+        }
+        assert_eq!(parse("term"), Some(libc::SIGTERM));
+        assert_eq!(parse("RTMIN+1"), Some(libc::SIGRTMIN() + 1));
+        for s in ["0", "65", "-1", "NOPE", "SIG", ""] {
+            assert_eq!(parse(s), None, "{s}");
+        }
+    }
 }
