@@ -151,7 +151,7 @@ fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value 
     }
     let primary = atts
         .iter()
-        .find(|a| a.network == c.network_mode)
+        .find(|a| c.network_mode.network() == Some(a.network.as_str()))
         .or(atts.first());
     let s = |f: &dyn Fn(&berth::network::Attachment) -> String| primary.map(f).unwrap_or_default();
     json!({
@@ -161,7 +161,7 @@ fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value 
         "MacAddress": s(&|a| a.mac.clone()),
         "Ports": ports,
         "Networks": networks,
-        "Extra": c.extra,
+        "Extra": c.extra_on_disk(),
     })
 }
 

@@ -36,6 +36,7 @@ pub mod logs;
 pub mod net;
 pub mod opts;
 pub mod overlay;
+pub mod record;
 pub mod seccomp;
 pub mod spec;
 pub mod store;
@@ -76,6 +77,10 @@ pub enum ContainerError {
     Image(#[from] StoreError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
     #[error("{0}")]
     Other(String),
 }

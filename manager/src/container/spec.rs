@@ -2,6 +2,7 @@
 //! then the flags, in that order (later wins).
 
 use super::opts::{self, CreateOptions, VolumeSpec};
+use super::record::MountKind;
 use super::store::MountRecord;
 use super::{bad, ContainerError, Result};
 use crate::image::config::RuntimeConfig;
@@ -606,7 +607,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     dest,
                     json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": mo}),
                     Some(MountRecord {
-                        kind: "tmpfs".into(),
+                        kind: MountKind::Tmpfs,
                         name: String::new(),
                         source: String::new(),
                         destination: dest.clone(),
@@ -637,7 +638,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     &dest,
                     json!({"destination": dest, "type": "bind", "source": src, "options": mo}),
                     Some(MountRecord {
-                        kind: "bind".into(),
+                        kind: MountKind::Bind,
                         name: String::new(),
                         source: src,
                         destination: dest.clone(),
@@ -655,7 +656,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     &dest,
                     json!({"destination": dest, "type": "bind", "source": src, "options": mo}),
                     Some(MountRecord {
-                        kind: "volume".into(),
+                        kind: MountKind::Volume,
                         name,
                         source: src,
                         destination: dest.clone(),
@@ -670,7 +671,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     &dest,
                     json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}),
                     Some(MountRecord {
-                        kind: "volume".into(),
+                        kind: MountKind::Volume,
                         name,
                         source: src,
                         destination: dest.clone(),
@@ -691,7 +692,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
             dest,
             json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": mo}),
             Some(MountRecord {
-                kind: "tmpfs".into(),
+                kind: MountKind::Tmpfs,
                 name: String::new(),
                 source: String::new(),
                 destination: dest.to_string(),

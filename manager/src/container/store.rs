@@ -1,135 +1,15 @@
 //! Container records: create, find (id, unique id prefix or name), list,
 //! rename, remove; and the state as read from the shim's files.
 
+pub use super::record::{Container, Health, HealthConfig, MountRecord, Probe};
 use super::{ioe, write_atomic, ContainerError, Result};
 use crate::image::lock::FileLock;
 use berth_common::exit::ExitRecord;
 use berth_common::procstat::Stat;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::Serialize;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// A mount of the container as recorded for inspect and volume bookkeeping.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct MountRecord {
-    /// "bind", "volume" or "tmpfs"
-    #[serde(rename = "Type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    pub source: String,
-    pub destination: String,
-    #[serde(rename = "RW")]
-    pub rw: bool,
-}
-
-/// docker's HealthConfig, durations in nanoseconds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthConfig {
-    /// ["CMD-SHELL", "cmd"] or ["CMD", arg...]
-    pub test: Vec<String>,
-    pub interval: u64,
-    pub timeout: u64,
-    pub start_period: u64,
-    pub retries: u32,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Probe {
-    pub start: String,
-    pub end: String,
-    pub exit_code: i32,
-    pub output: String,
-}
-
-/// docker's State.Health.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Health {
-    /// starting, healthy or unhealthy
-    pub status: String,
-    pub failing_streak: u32,
-    pub log: Vec<Probe>,
-    /// The run of the container this is about (its StartedAt).
-    #[serde(default)]
-    pub run: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Container {
-    pub id: String,
-    pub name: String,
-    /// The image as the user named it.
-    pub image: String,
-    pub image_id: String,
-    pub created: String,
-    /// Path and args of the process (COMMAND).
-    pub args: Vec<String>,
-    pub tty: bool,
-    pub open_stdin: bool,
-    pub auto_remove: bool,
-    pub stop_signal: String,
-    pub stop_timeout: u32,
-    pub runtime: String,
-    pub network_mode: String,
-    #[serde(default)]
-    pub ports: Vec<String>,
-    pub hostname: String,
-    #[serde(default)]
-    pub env: Vec<String>,
-    #[serde(default)]
-    pub working_dir: String,
-    #[serde(default)]
-    pub user: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub mounts: Vec<MountRecord>,
-    /// Set on every start.
-    #[serde(default)]
-    pub started_at: Option<String>,
-    /// The init's start time (clock ticks after boot), so that a reused pid
-    /// is never taken for it when the shim is gone.
-    #[serde(default)]
-    pub init_start: Option<u64>,
-    /// `--restart`: "no", "always", "unless-stopped" or "on-failure".
-    #[serde(default = "no_restart")]
-    pub restart_policy: String,
-    /// on-failure's bound on restarts (0: none).
-    #[serde(default)]
-    pub restart_max: u32,
-    /// Restarts by the policy since the last start by hand.
-    #[serde(default)]
-    pub restart_count: u32,
-    /// The wait before the next restart by the policy: 100 ms, doubled at
-    /// each restart of a container that ran less than 10 s, at most 1 min.
-    #[serde(default)]
-    pub restart_delay_ms: u64,
-    /// Stopped or killed by a user: the policy does not restart it.
-    #[serde(default)]
-    pub manually_stopped: bool,
-    /// `--health-cmd` and friends.
-    #[serde(default)]
-    pub health: Option<HealthConfig>,
-    /// The shim rotates the log past this many bytes (0: never).
-    #[serde(default)]
-    pub log_max_size: u64,
-    /// docker's inspect `HostConfig` as built from the flags.
-    #[serde(default)]
-    pub host_config: serde_json::Value,
-    /// Anything else a verb wants to remember (network attachments...).
-    #[serde(default)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-fn no_restart() -> String {
-    "no".into()
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -222,20 +102,6 @@ impl State {
             restarting: false,
             health: None,
         }
-    }
-}
-
-impl Container {
-    pub fn short_id(&self) -> &str {
-        &self.id[..12]
-    }
-
-    /// Whether a restart policy is to bring the container back when it exits.
-    pub fn restarts(&self) -> bool {
-        matches!(
-            self.restart_policy.as_str(),
-            "always" | "unless-stopped" | "on-failure"
-        )
     }
 }
 
@@ -373,14 +239,13 @@ impl ContainerStore {
                 ioe(p.display())(e)
             }
         })?;
-        serde_json::from_slice(&b)
+        Container::from_json(&b)
             .map_err(|e| ContainerError::Other(format!("invalid {}: {e}", p.display())))
     }
 
     pub fn save(&self, c: &Container) -> Result<()> {
         let p = self.dir.join(&c.id).join("container.json");
-        write_atomic(&p, &serde_json::to_vec_pretty(c).expect("container json"))
-            .map_err(ioe(format!("writing {}", p.display())))
+        write_atomic(&p, &c.to_json()).map_err(ioe(format!("writing {}", p.display())))
     }
 
     /// Every container whose record is complete (a half-created one is skipped).

@@ -4,8 +4,9 @@
 
 use super::event;
 use crate::container::commands::runtime_path;
-use crate::container::net::{self, is_bridged};
+use crate::container::net;
 use crate::container::opts::{self, CreateOptions};
+use crate::container::record::{NetworkMode, RestartPolicy};
 use crate::container::spec::{self, BuildInput};
 use crate::container::store::{Container, ContainerStore, Status};
 use crate::container::{bad, ioe, ContainerError, Result};
@@ -50,7 +51,11 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
     let runtime = runtime_path(o.runtime.as_deref())?;
     let net = net::mode(o);
-    let bridged = is_bridged(&net);
+    let bridged = net.is_bridged();
+    // A network of its own (network create), not the default bridge.
+    let user_net = net
+        .network()
+        .filter(|n| *n != crate::network::DEFAULT_NETWORK);
     let mut exposed: Vec<String> = img
         .config
         .config
@@ -71,14 +76,14 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             format!("publishing needs a bridge network, not --network {net}"),
         ));
     }
-    if bridged && net != crate::network::DEFAULT_NETWORK {
-        crate::network::inspect(root, &net).map_err(|e| ContainerError::Other(e.to_string()))?;
+    if let Some(n) = user_net {
+        crate::network::inspect(root, n)?;
     }
     let (restart_policy, restart_max) = match &o.restart {
         Some(r) => opts::parse_restart(r)?,
-        None => ("no".to_string(), 0),
+        None => (RestartPolicy::No, 0),
     };
-    if o.auto_remove && restart_policy != "no" {
+    if o.auto_remove && restart_policy != RestartPolicy::No {
         return Err(bad(
             "--restart",
             o.restart.as_deref().unwrap_or_default(),
@@ -92,8 +97,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         ),
         None => None,
     };
-    let user_net = bridged && net != crate::network::DEFAULT_NETWORK;
-    if !user_net && (ip.is_some() || !o.network_aliases.is_empty()) {
+    if user_net.is_none() && (ip.is_some() || !o.network_aliases.is_empty()) {
         let (flag, v) = match &o.ip {
             Some(s) => ("--ip", s.as_str()),
             None => ("--network-alias", o.network_aliases[0].as_str()),
@@ -178,18 +182,13 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     for d in ["upper", "work", "bundle/rootfs", "shim", "exec"] {
         fs::create_dir_all(dir.join(d)).map_err(ioe(format!("creating {d}")))?;
     }
-    let vs = VolumeStore::open(root).map_err(|e| ContainerError::Other(e.to_string()))?;
+    let vs = VolumeStore::open(root)?;
     let made = RefCell::new(Vec::new());
     let volume_dir = |name: &str, anon: bool| -> Result<String> {
         let (v, created) = if anon {
-            (
-                vs.create(name, Default::default(), true)
-                    .map_err(|e| ContainerError::Other(e.to_string()))?,
-                true,
-            )
+            (vs.create(name, Default::default(), true)?, true)
         } else {
-            vs.ensure(name)
-                .map_err(|e| ContainerError::Other(e.to_string()))?
+            vs.ensure(name)?
         };
         if created {
             made.borrow_mut().push(v.name.clone());
@@ -259,7 +258,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         let req = crate::network::NetRequest {
             container_id: c.id.clone(),
             name: c.name.clone(),
-            network: c.network_mode.clone(),
+            network: c.network_mode.to_string(),
             ports,
             hostname: c.hostname.clone(),
             dns: o.dns.clone(),
@@ -269,12 +268,8 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             ip,
             aliases: o.network_aliases.clone(),
         };
-        crate::network::write_etc_files(&dir, &req, None)
-            .map_err(|e| ContainerError::Other(e.to_string()))?;
-        c.extra.insert(
-            "net_request".into(),
-            serde_json::to_value(&req).expect("request"),
-        );
+        crate::network::write_etc_files(&dir, &req, None)?;
+        c.net_request = Some(req);
     } else {
         etc_files(&dir, &c, o)?;
         net::copy_peer_etc(&cs, &c)?;
@@ -296,7 +291,7 @@ fn etc_files(dir: &Path, c: &Container, o: &CreateOptions) -> Result<()> {
     w("hostname", format!("{}\n", c.hostname))?;
     let mut hosts =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    if c.network_mode == "host" {
+    if c.network_mode == NetworkMode::Host {
         hosts = fs::read_to_string("/etc/hosts").unwrap_or(hosts);
     } else {
         hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));

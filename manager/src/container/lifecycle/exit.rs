@@ -9,6 +9,7 @@ use super::stop::wait_stopped;
 use crate::container::attach::{self, Outcome};
 use crate::container::cgroup;
 use crate::container::net::net_teardown;
+use crate::container::record::RestartPolicy;
 use crate::container::store::{self, wait_shim_gone, Container, ContainerStore, Status};
 use crate::container::write_atomic;
 use crate::container::Result;
@@ -41,8 +42,8 @@ pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
         c.restarts()
             && !c.manually_stopped
             && st.status == Status::Exited
-            && match c.restart_policy.as_str() {
-                "on-failure" => {
+            && match c.restart_policy {
+                RestartPolicy::OnFailure => {
                     st.exit_code.unwrap_or(1) != 0
                         && (c.restart_max == 0 || c.restart_count < c.restart_max)
                 }

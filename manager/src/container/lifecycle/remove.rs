@@ -6,6 +6,7 @@ use super::start::end_interrupted_start;
 use super::stop::{thaw_if_paused, wait_stopped};
 use crate::container::commands::runtime_delete;
 use crate::container::net::net_teardown;
+use crate::container::record::MountKind;
 use crate::container::store::{self, Container, ContainerStore, Status};
 use crate::container::{ContainerError, Result};
 use crate::image::store::Store;
@@ -56,7 +57,7 @@ pub(super) fn cleanup(cs: &ContainerStore, c: &Container, volumes: bool) -> Resu
     event(cs.root(), c, "destroy", &[]);
     if volumes {
         if let Ok(vs) = VolumeStore::open(cs.root()) {
-            for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+            for m in c.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
                 if vs.get(&m.name).is_ok_and(|v| v.anonymous) {
                     let _ = vs.remove(&m.name, false);
                 }

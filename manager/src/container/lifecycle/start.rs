@@ -8,6 +8,7 @@ use crate::container::commands::{run_runtime, runtime_cmd, runtime_delete, sibli
 use crate::container::health;
 use crate::container::net::{self, net_teardown};
 use crate::container::now_rfc3339;
+use crate::container::record::{MountKind, NetworkMode};
 use crate::container::store::{self, wait_shim_gone, Container, ContainerStore, Status};
 use crate::container::{ioe, ContainerError, Result};
 use crate::image::store::Store;
@@ -74,7 +75,7 @@ pub(super) fn start_locked(
         if let Ok(vs) = VolumeStore::open(root) {
             let rootfs = fsroot::open_dir(&dir.join("bundle/rootfs"))
                 .map_err(ioe("opening the container's rootfs"))?;
-            for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+            for m in c.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
                 // The image's content at the mount point, resolved inside
                 // the rootfs: an image's symlink there must not copy a host
                 // directory into the volume.
@@ -85,8 +86,7 @@ pub(super) fn start_locked(
                 )
                 .and_then(fsroot::Entry::of)
                 .ok();
-                vs.populate(&m.name, src.as_ref())
-                    .map_err(|e| ContainerError::Other(e.to_string()))?;
+                vs.populate(&m.name, src.as_ref())?;
             }
         }
         let mut cmd = Command::new(&shim);
@@ -185,7 +185,7 @@ pub(super) fn start_locked(
         net_teardown(root, &c0);
         e
     };
-    if c.network_mode == "none" {
+    if c.network_mode == NetworkMode::None {
         lo_up(pid).map_err(fail)?;
     }
     net::attach_all(root, cs, &mut c, pid).map_err(fail)?;

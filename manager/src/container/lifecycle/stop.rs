@@ -6,6 +6,7 @@ use super::start::{end_interrupted_start, start};
 use crate::container::commands::{run_runtime, runtime_cmd};
 use crate::container::net::net_teardown;
 use crate::container::opts::{self, CreateOptions};
+use crate::container::record::RestartPolicy;
 use crate::container::store::{self, wait_shim_gone, Container, ContainerStore, Status};
 use crate::container::write_atomic;
 use crate::container::{bad, ioe, ContainerError, Result};
@@ -130,7 +131,7 @@ pub fn update(root: &Path, name: &str, o: &CreateOptions) -> Result<Container> {
     let c = cs.find(name)?;
     let _l = cs.lock(&c.id)?;
     let mut c = cs.load(&c.id)?;
-    if c.auto_remove && policy.as_ref().is_some_and(|(p, _)| p != "no") {
+    if c.auto_remove && policy.is_some_and(|(p, _)| p != RestartPolicy::No) {
         return Err(bad(
             "--restart",
             o.restart.as_deref().unwrap_or_default(),
