@@ -36,5 +36,5 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             privileged: a.privileged,
         },
     )?;
-    super::containers::exit_with(code)
+    super::exit_with(code)
 }

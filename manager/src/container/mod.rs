@@ -31,6 +31,7 @@ pub mod commit;
 pub mod cp;
 pub mod exec;
 pub mod health;
+pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod net;

@@ -521,6 +521,25 @@ impl ContainerStore {
     }
 }
 
+/// The bytes under `p` (files, not directories), without following symlinks.
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if let Ok(m) = e.path().symlink_metadata() {
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    total += m.size();
+                }
+            }
+        }
+    }
+    total
+}
+
 /// The shim holds an flock on shim.lock for as long as it lives.
 pub fn shim_alive(shim_dir: &Path) -> bool {
     let p = shim_dir.join("shim.lock");

@@ -14,6 +14,9 @@ mod eval;
 mod funcs;
 mod lex;
 mod parse;
+pub mod table;
+
+pub use table::TabWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
@@ -131,34 +134,9 @@ fn caps(name: &str) -> String {
     s
 }
 
-/// Go's tabwriter as docker sets it up: cells end at tabs, columns are as
-/// wide as their widest cell plus 3 spaces, at least 10.
+/// `table` templates: docker's tabwriter settings.
 fn align(text: &str) -> String {
-    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-    let mut widths: Vec<usize> = Vec::new();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate().take(r.len().saturating_sub(1)) {
-            let w = c.chars().count();
-            if widths.len() <= i {
-                widths.push(0);
-            }
-            widths[i] = widths[i].max(w);
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            line.push_str(c);
-            if i + 1 < r.len() {
-                let w = (widths[i] + 3).max(10);
-                line.push_str(&" ".repeat(w - c.chars().count()));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    TabWriter::TEMPLATE.layout_text(text)
 }
 
 #[cfg(test)]
