@@ -1,9 +1,9 @@
 //! The container verbs one by one against the real berth, berth-shim and
 //! berth-runtime, checking their effects inside the container or on the host.
 
-mod containers_common;
+mod common;
 
-use containers_common::{wait_child, wait_until, Env, Pty};
+use common::containers::{wait_child, wait_until, Env, Pty};
 use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -85,7 +85,7 @@ fn kill_sends_the_named_signal_with_crun() {
         eprintln!("crun is not installed: skipped");
         return;
     }
-    containers_common::prepare_crun();
+    common::containers::prepare_crun();
     kill_delivers(Some("crun"), "USR1", "HUP");
 }
 
@@ -1198,7 +1198,7 @@ fn system_prune_removes_what_nothing_uses() {
     ]);
     e.ok(&["volume", "create", "named"]);
     e.ok(&["network", "create", "--subnet", "10.232.3.0/24", "idle"]);
-    let tar = containers_common::busybox_tar(e.dir.path(), &[("x", "other\n")]);
+    let tar = common::busybox_tar(e.dir.path(), &[("x", "other\n")]);
     e.ok(&["import", tar.to_str().unwrap(), "extra:1"]);
 
     let out = e.ok(&["system", "prune", "-a", "--volumes", "-f"]);
@@ -1326,7 +1326,7 @@ fn health_checks_run_and_report() {
     );
     // An image's HEALTHCHECK (here from import --change) is the default check,
     // its options under the flags; --no-healthcheck drops it.
-    let tar = containers_common::busybox_tar(e.dir.path(), &[]);
+    let tar = common::busybox_tar(e.dir.path(), &[]);
     e.ok(&[
         "import",
         "-c",

@@ -2,9 +2,9 @@
 //! crun), each test with a store of its own and a busybox image imported
 //! from a rootfs tar.
 
-mod containers_common;
+mod common;
 
-use containers_common::{prepare_crun, Env};
+use common::containers::{prepare_crun, Env};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -155,7 +155,7 @@ fn env_workdir_user_hostname_from_image_and_flags() {
     let e = Env::new();
     let dir = e.dir.path().join("img2");
     std::fs::create_dir_all(&dir).unwrap();
-    let tar = containers_common::busybox_tar(&dir, &[]);
+    let tar = common::busybox_tar(&dir, &[]);
     e.ok(&[
         "import",
         "-c",

@@ -4,9 +4,9 @@
 //! and the name must be free again. Named points (BERTH_FAULT) make each
 //! case certain; a delay sweep adds the points nobody named.
 
-mod containers_common;
+mod common;
 
-use containers_common::Env;
+use common::containers::Env;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,9 @@
 //! lookup, and `cp` racing a symlink swap (CVE-2018-15664). Each test keeps a
 //! canary on the host that must stay untouched.
 
-mod containers_common;
+mod common;
 
-use containers_common::Env;
+use common::containers::Env;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,9 @@
 //! `berth events`: what each command did, read back from the event log,
 //! past (--since/--until) and live.
 
-mod containers_common;
+mod common;
 
-use containers_common::{wait_until, Env};
+use common::containers::{wait_until, Env};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 

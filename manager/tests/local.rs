@@ -54,7 +54,7 @@ impl Drop for Overlay {
 #[test]
 fn import_list_tag_history_rmi() {
     let env = Env::new("import");
-    let tar = busybox_tar(env.dir.path());
+    let tar = busybox_tar(env.dir.path(), &[]);
     let out = env.ok(&[
         "import",
         "-c",
@@ -382,7 +382,7 @@ fn corrupt_archive_blob_is_refused() {
 #[test]
 fn save_and_load_roundtrip_both_formats_several_images() {
     let src = Env::new("save-src");
-    let tar = busybox_tar(src.dir.path());
+    let tar = busybox_tar(src.dir.path(), &[]);
     src.ok(&[
         "import",
         "-c",
@@ -546,7 +546,7 @@ fn bad_input_gives_one_clear_line_and_leaves_nothing() {
 #[test]
 fn an_image_of_128_layers_runs_and_129_is_refused() {
     let env = Env::new("deep");
-    let base = std::fs::read(busybox_tar(&env.path(""))).unwrap();
+    let base = std::fs::read(busybox_tar(&env.path(""), &[])).unwrap();
     let mut layers = vec![Layer::plain(base)];
     for i in 1..129 {
         let content = format!("{i}\n");

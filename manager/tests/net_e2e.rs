@@ -4,9 +4,9 @@
 //! per test) and free host ports, so tests run next to anyone's. Traffic
 //! goes only to 127.0.0.1, our own bridges and our own containers.
 
-mod containers_common;
+mod common;
 
-use containers_common::Env;
+use common::containers::Env;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

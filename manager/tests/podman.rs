@@ -77,7 +77,7 @@ impl Drop for Podman {
 }
 
 fn setup(env: &Env) -> (String, String) {
-    let tar = busybox_tar(env.dir.path());
+    let tar = busybox_tar(env.dir.path(), &[]);
     env.ok(&[
         "import",
         "-c",

@@ -143,7 +143,7 @@ fn pull_oci_docker_manifests_and_index() {
 fn push_then_pull_back_gives_equal_digests() {
     let reg = Registry::start();
     let a = Env::new("push-a");
-    let tar = busybox_tar(a.dir.path());
+    let tar = busybox_tar(a.dir.path(), &[]);
     a.ok(&[
         "import",
         "-c",
@@ -647,7 +647,7 @@ fn tls_registry_with_its_own_ca_in_certs_d() {
 fn skopeo_pushed_images_pull_and_berth_pushed_images_copy() {
     let reg = Registry::start();
     let env = Env::new("skopeo");
-    let tar = busybox_tar(env.dir.path());
+    let tar = busybox_tar(env.dir.path(), &[]);
     env.ok(&[
         "import",
         "-c",
@@ -720,7 +720,7 @@ fn skopeo_pushed_images_pull_and_berth_pushed_images_copy() {
 fn run_and_create_pull_a_missing_image_as_docker_does() {
     let reg = Registry::start();
     let src = Env::new("autopull-src");
-    let tar = busybox_tar(src.dir.path());
+    let tar = busybox_tar(src.dir.path(), &[]);
     let r = format!("{}/t/bb:1", reg.host());
     src.ok(&["import", tar.to_str().unwrap(), &r]);
     src.ok(&["push", &r]);

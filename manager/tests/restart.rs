@@ -2,9 +2,9 @@
 //! recorded, and that applies the policy. Checked by what the container's
 //! runs leave in its log, by RestartCount, and by what is left after rm.
 
-mod containers_common;
+mod common;
 
-use containers_common::{wait_until, Env};
+use common::containers::{wait_until, Env};
 use std::time::Duration;
 
 fn logged_runs(e: &Env, name: &str) -> usize {

@@ -1,9 +1,9 @@
 //! The flags of `run`/`create`, each checked by its effect inside the
 //! container (or on the host), and their bad syntaxes.
 
-mod containers_common;
+mod common;
 
-use containers_common::{wait_until, Env};
+use common::containers::{wait_until, Env};
 use std::time::{Duration, Instant};
 
 /// `run --rm FLAGS... busybox sh -c SCRIPT`, asserting success; its stdout.
@@ -522,7 +522,7 @@ fn etc_files_labels_init_entrypoint() {
     // --entrypoint replaces the image's and drops its CMD; the args follow it.
     let dir = e.dir.path().join("ep");
     std::fs::create_dir_all(&dir).unwrap();
-    let tar = containers_common::busybox_tar(&dir, &[]);
+    let tar = common::busybox_tar(&dir, &[]);
     e.ok(&[
         "import",
         "-c",
@@ -650,7 +650,7 @@ fn stop_signal_and_stop_timeout() {
     // From the image's config too.
     let dir = e.dir.path().join("img");
     std::fs::create_dir_all(&dir).unwrap();
-    let tar = containers_common::busybox_tar(&dir, &[]);
+    let tar = common::busybox_tar(&dir, &[]);
     e.ok(&[
         "import",
         "-c",

@@ -1,9 +1,9 @@
 //! Named and anonymous volumes: the volume verbs, filling from the image on
 //! first use, and data outliving the containers that wrote it.
 
-mod containers_common;
+mod common;
 
-use containers_common::Env;
+use common::containers::Env;
 
 #[test]
 fn volume_verbs() {
@@ -138,7 +138,7 @@ fn named_volume_is_filled_from_the_image_once_and_outlives_containers() {
         "-c",
         "echo live > /d/live; sleep 60",
     ]);
-    containers_common::wait_until(5, "the writer", || mp.join("live").exists());
+    common::containers::wait_until(5, "the writer", || mp.join("live").exists());
     assert_eq!(
         e.ok(&["run", "--rm", "-v", "data:/r", "busybox", "cat", "/r/live"]),
         "live\n"

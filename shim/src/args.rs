@@ -209,29 +209,13 @@ fn parse_size(v: &str) -> Result<(u16, u16)> {
 
 /// A signal by number (`9`) or name (`KILL`, `SIGKILL`, case-insensitive).
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
+    if let Some(n) = berth_common::signal::parse(s) {
+        return Ok(n);
+    }
+    if s.parse::<i32>().is_ok() {
         bail!("invalid signal {s:?}: out of range");
     }
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let n = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "WINCH" => libc::SIGWINCH,
-        "ALRM" => libc::SIGALRM,
-        _ => bail!("invalid signal {s:?}"),
-    };
-    Ok(n)
+    bail!("invalid signal {s:?}")
 }
 
 #[cfg(test)]

@@ -1,16 +1,6 @@
 //! The attach socket, DIR/attach: a unix stream socket any number of clients
-//! can connect to at once. Both directions carry frames:
-//!
-//! ```text
-//! +--------+-------------------+----------------+
-//! | kind u8| length u32 (BE)   | payload        |
-//! +--------+-------------------+----------------+
-//! client -> shim                       shim -> client
-//!   0 stdin data                         1 stdout data
-//!   1 resize: rows u16, cols u16 (BE)    2 stderr data
-//!   2 close stdin                        3 exit: the JSON of DIR/exit
-//!   3 signal: signo u32 (BE)
-//! ```
+//! can connect to at once. The frames both ways are drawn in
+//! `berth_common::attach`.
 //!
 //! Clients get the output produced while they are connected (the past is in
 //! the log). A client that cannot keep up (more than `MAX_BACKLOG` bytes
@@ -21,17 +11,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
-pub const TO_STDIN: u8 = 0;
-pub const RESIZE: u8 = 1;
-pub const CLOSE_STDIN: u8 = 2;
-pub const SIGNAL: u8 = 3;
+pub use berth_common::attach::{
+    frame, take_frames, CLOSE_STDIN, EXIT, RESIZE, SIGNAL, STDERR, STDOUT, TO_STDIN,
+};
 
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-pub const EXIT: u8 = 3;
-
-const HEADER: usize = 5;
-const MAX_FRAME: usize = 1 << 20;
 const MAX_BACKLOG: usize = 4 << 20;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -40,32 +23,6 @@ pub enum Request {
     Resize { rows: u16, cols: u16 },
     CloseStdin,
     Signal(i32),
-}
-
-pub fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-}
-
-/// Takes the complete frames off the front of `buf`. `Err` on a frame that
-/// no client of ours would send.
-pub fn take_frames(buf: &mut Vec<u8>) -> Result<Vec<(u8, Vec<u8>)>, String> {
-    let mut frames = Vec::new();
-    let mut at = 0;
-    while buf.len() - at >= HEADER {
-        let len = u32::from_be_bytes(buf[at + 1..at + 5].try_into().unwrap()) as usize;
-        if len > MAX_FRAME {
-            return Err(format!("frame of {len} bytes is too large"));
-        }
-        if buf.len() - at - HEADER < len {
-            break;
-        }
-        frames.push((buf[at], buf[at + HEADER..at + HEADER + len].to_vec()));
-        at += HEADER + len;
-    }
-    buf.drain(..at);
-    Ok(frames)
 }
 
 fn parse_request(kind: u8, p: Vec<u8>) -> Result<Request, String> {

@@ -9,9 +9,10 @@
 //! is sent as typed.
 
 use crate::args::AttachOpts;
-use crate::attach::{self, frame, take_frames};
 use crate::sock::{Dir, ATTACH};
 use anyhow::{bail, Context, Result};
+use berth_common::attach::{self, frame, take_frames};
+use berth_common::exit::ExitRecord;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
@@ -37,7 +38,7 @@ fn connect(dir: &Path) -> Result<UnixStream> {
 pub fn kill(dir: &Path, signal: i32) -> Result<()> {
     let mut s = connect(dir)?;
     let mut buf = Vec::new();
-    frame(&mut buf, attach::SIGNAL, &(signal as u32).to_be_bytes());
+    attach::signal(&mut buf, signal);
     s.write_all(&buf)
         .context("cannot send the signal request")?;
     Ok(())
@@ -61,12 +62,6 @@ fn term_size() -> Option<(u16, u16)> {
     ok.then_some((ws.ws_row, ws.ws_col))
 }
 
-fn resize_frame(out: &mut Vec<u8>, (rows, cols): (u16, u16)) {
-    let mut p = rows.to_be_bytes().to_vec();
-    p.extend_from_slice(&cols.to_be_bytes());
-    frame(out, attach::RESIZE, &p);
-}
-
 pub fn attach(opts: AttachOpts) -> Result<u8> {
     let mut sock = connect(&opts.dir)?;
     let stdin = std::io::stdin();
@@ -87,7 +82,7 @@ pub fn attach(opts: AttachOpts) -> Result<u8> {
 
     let mut out = Vec::new();
     if let Some(size) = opts.size.or(if is_tty { term_size() } else { None }) {
-        resize_frame(&mut out, size);
+        attach::resize(&mut out, size.0, size.1);
     }
     sock.write_all(&out)?;
 
@@ -127,7 +122,7 @@ pub fn attach(opts: AttachOpts) -> Result<u8> {
             while let Ok(Some(_)) = sigfd.read_signal() {}
             if let Some(size) = term_size().filter(|_| is_tty) {
                 let mut out = Vec::new();
-                resize_frame(&mut out, size);
+                attach::resize(&mut out, size.0, size.1);
                 sock.write_all(&out)?;
             }
         }
@@ -188,7 +183,8 @@ pub fn attach(opts: AttachOpts) -> Result<u8> {
                     attach::STDERR => std::io::stderr().lock().write_all(&payload)?,
                     attach::EXIT => {
                         let v: serde_json::Value = serde_json::from_slice(&payload)?;
-                        let code = v["exit_code"].as_i64().unwrap_or(255);
+                        let code =
+                            serde_json::from_value::<ExitRecord>(v).map_or(255, |e| e.exit_code);
                         return Ok(code.clamp(0, 255) as u8);
                     }
                     _ => {}

@@ -9,38 +9,25 @@
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use serde::Serialize;
 use std::time::SystemTime;
 
 /// The content of DIR/exit.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExitInfo {
-    pub pid: i32,
-    /// The exit code, or 128 + the signal number when killed by a signal
-    /// (the shell's convention, as docker reports it).
-    pub exit_code: i32,
-    /// The signal that killed the process, if one did.
-    pub signal: Option<i32>,
-    pub core_dumped: bool,
-    /// RFC 3339 with nanoseconds, UTC.
-    pub exited_at: String,
-}
+pub use berth_common::exit::ExitRecord as ExitInfo;
 
-impl ExitInfo {
-    fn from_status(status: WaitStatus) -> Option<ExitInfo> {
-        let (pid, exit_code, signal, core_dumped) = match status {
-            WaitStatus::Exited(pid, code) => (pid, code, None, false),
-            WaitStatus::Signaled(pid, sig, core) => (pid, 128 + sig as i32, Some(sig as i32), core),
-            _ => return None,
-        };
-        Some(ExitInfo {
-            pid: pid.as_raw(),
-            exit_code,
-            signal,
-            core_dumped,
-            exited_at: crate::log::rfc3339_nanos(SystemTime::now()),
-        })
-    }
+/// How a waited-for child ended, as the exit record says it.
+fn exit_record(status: WaitStatus) -> Option<ExitInfo> {
+    let (pid, exit_code, signal, core_dumped) = match status {
+        WaitStatus::Exited(pid, code) => (pid, code, None, false),
+        WaitStatus::Signaled(pid, sig, core) => (pid, 128 + sig as i32, Some(sig as i32), core),
+        _ => return None,
+    };
+    Some(ExitInfo {
+        pid: pid.as_raw(),
+        exit_code,
+        signal,
+        core_dumped,
+        exited_at: crate::log::rfc3339_nanos(SystemTime::now()),
+    })
 }
 
 /// Reaps every child that has ended; returns the init's exit if it was one.
@@ -51,7 +38,7 @@ pub fn reap(init: Pid) -> Option<ExitInfo> {
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
             Ok(st) => {
                 if st.pid() == Some(init) {
-                    found = ExitInfo::from_status(st);
+                    found = exit_record(st);
                 } else {
                     log::debug!("reaped orphan {st:?}");
                 }

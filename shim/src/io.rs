@@ -220,7 +220,7 @@ pub fn serve(opts: &RunOpts, sync: &mut Sync) -> Result<()> {
         }
     }
     let json = serde_json::to_vec(&info)?;
-    dir.write_atomic(EXIT, &json)?;
+    dir.write_durable(EXIT, &json)?;
     shim.server.broadcast(attach::EXIT, &json);
     for c in &mut shim.server.clients {
         c.finish();
@@ -253,10 +253,7 @@ fn read_pid(p: &std::path::Path) -> Result<Pid> {
 }
 
 fn parent_of(pid: Pid) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: parse after the last ')'.
-    let (_, rest) = stat.rsplit_once(") ")?;
-    rest.split(' ').nth(1)?.parse().ok()
+    berth_common::procstat::Stat::read(pid.as_raw()).map(|s| s.ppid)
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {

@@ -7,7 +7,6 @@
 use anyhow::{Context, Result};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -76,15 +75,18 @@ impl Dir {
     }
 
     /// Writes `name` atomically: readers see the old content or the new one,
-    /// never a torn file.
+    /// never a torn file (policy in `berth_common::fs`).
     pub fn write_atomic(&self, name: &str, data: &[u8]) -> Result<()> {
-        let tmp = self.file(&format!(".{name}.tmp"));
         let dst = self.file(name);
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(data)
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &dst).with_context(|| format!("cannot rename to {}", dst.display()))
+        berth_common::fs::write_atomic(&dst, data)
+            .with_context(|| format!("cannot write {}", dst.display()))
+    }
+
+    /// Like `write_atomic`, and on disk when it returns: for the exit
+    /// record, which nothing could rebuild after a power cut.
+    pub fn write_durable(&self, name: &str, data: &[u8]) -> Result<()> {
+        let dst = self.file(name);
+        berth_common::fs::write_durable(&dst, data)
+            .with_context(|| format!("cannot write {}", dst.display()))
     }
 }

@@ -18,7 +18,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot attach to {}: {e}", c.name))?;
     let stdin = !a.no_stdin && c.open_stdin;
     match attach::pump(sock, stdin, c.tty)? {
-        attach::Outcome::Exited(code) => super::containers::exit_with(code),
+        attach::Outcome::Exited(code) => super::exit_with(code),
         // docker's CLI says so and exits 1.
         attach::Outcome::Detached => {
             eprintln!("read escape sequence");
@@ -26,7 +26,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         }
         attach::Outcome::Lost => {
             berth::container::store::wait_shim_gone(&cs.shim_dir(&c.id));
-            super::containers::exit_with(cs.state(&c).exit_code.unwrap_or(255))
+            super::exit_with(cs.state(&c).exit_code.unwrap_or(255))
         }
     }
 }

@@ -3,8 +3,10 @@
 
 use clap::Subcommand;
 
+/// The verbs on containers, written once: flattened into berth's top level
+/// and into the `container` group.
 #[derive(Subcommand)]
-pub enum Command {
+pub enum Verb {
     /// Create and start a container
     Run(Box<super::run::Args>),
     /// Create a container without starting it
@@ -25,8 +27,6 @@ pub enum Command {
     Update(super::update::Args),
     /// Remove containers
     Rm(super::rm::Args),
-    /// List containers
-    Ps(super::ps::Args),
     /// Show a container's output
     Logs(super::logs::Args),
     /// Run a command in a running container
@@ -51,6 +51,43 @@ pub enum Command {
     Stats(super::stats::Args),
     /// Show a container's published ports
     Port(super::port::Args),
+}
+
+pub fn run_verb(g: &super::Globals, v: Verb) -> anyhow::Result<()> {
+    match v {
+        Verb::Run(a) => super::run::run(g, *a),
+        Verb::Create(a) => super::create::run(g, *a),
+        Verb::Start(a) => super::start::run(g, a),
+        Verb::Stop(a) => super::stop::run(g, a),
+        Verb::Kill(a) => super::kill::run(g, a),
+        Verb::Restart(a) => super::restart::run(g, a),
+        Verb::Pause(a) => super::pause::pause(g, a),
+        Verb::Unpause(a) => super::pause::unpause(g, a),
+        Verb::Update(a) => super::update::run(g, a),
+        Verb::Rm(a) => super::rm::run(g, a),
+        Verb::Logs(a) => super::logs::run(g, a),
+        Verb::Exec(a) => super::exec::run(g, a),
+        Verb::Attach(a) => super::attach::run(g, a),
+        Verb::Wait(a) => super::wait::run(g, a),
+        Verb::Top(a) => super::top::run(g, a),
+        Verb::Rename(a) => super::rename::run(g, a),
+        Verb::Commit(a) => super::commit::run(g, a),
+        Verb::Diff(a) => super::diff::run(g, a),
+        Verb::Export(a) => super::export::run(g, a),
+        Verb::Cp(a) => super::cp::run(g, a),
+        Verb::Stats(a) => super::stats::run(g, a),
+        Verb::Port(a) => super::port::run(g, a),
+    }
+}
+
+/// The top-level commands about containers and the host: the verbs, and
+/// what docker has only at the top (`ps`) or as groups.
+#[derive(Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Verb(Verb),
+    /// List containers
+    Ps(super::ps::Args),
     /// Manage containers
     Container(super::container::Args),
     /// Manage volumes
@@ -73,67 +110,18 @@ pub enum Command {
 
 pub fn run(g: &super::Globals, c: Command) -> anyhow::Result<()> {
     match c {
-        Command::Run(a) => super::run::run(g, *a),
-        Command::Create(a) => super::create::run(g, *a),
-        Command::Start(a) => super::start::run(g, a),
-        Command::Stop(a) => super::stop::run(g, a),
-        Command::Kill(a) => super::kill::run(g, a),
-        Command::Restart(a) => super::restart::run(g, a),
-        Command::Pause(a) => super::pause::pause(g, a),
-        Command::Unpause(a) => super::pause::unpause(g, a),
-        Command::Update(a) => super::update::run(g, a),
-        Command::Rm(a) => super::rm::run(g, a),
+        Command::Verb(v) => run_verb(g, v),
         Command::Ps(a) => super::ps::run(g, a),
-        Command::Logs(a) => super::logs::run(g, a),
-        Command::Exec(a) => super::exec::run(g, a),
-        Command::Attach(a) => super::attach::run(g, a),
-        Command::Wait(a) => super::wait::run(g, a),
-        Command::Top(a) => super::top::run(g, a),
-        Command::Rename(a) => super::rename::run(g, a),
-        Command::Commit(a) => super::commit::run(g, a),
-        Command::Diff(a) => super::diff::run(g, a),
-        Command::Export(a) => super::export::run(g, a),
-        Command::Cp(a) => super::cp::run(g, a),
-        Command::Stats(a) => super::stats::run(g, a),
         Command::Events(a) => super::events::run(g, a),
         Command::InternalHealth { id } => Ok(berth::container::health::monitor(&g.root, &id)?),
         // Our stderr is the shim's log: a failed restart is told there.
         Command::InternalExited { id } => berth::container::lifecycle::on_exit(&g.root, &id)
             .map(|_| ())
             .map_err(|e| anyhow::anyhow!("restart of {id}: {e}")),
-        Command::Port(a) => super::port::run(g, a),
         Command::Container(a) => super::container::run(g, a),
         Command::Volume(a) => super::volume::run(g, a),
         Command::System(a) => super::system::run(g, a),
         Command::Version(a) => super::version::run(g, a),
         Command::Info(a) => super::info::run(g, a),
     }
-}
-
-/// Runs `f` on each name; with several, errors are printed and summed up.
-pub fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let mut failed = None;
-    for n in names {
-        if let Err(e) = f(n) {
-            if names.len() > 1 {
-                eprintln!("berth: {}", super::error_line(&e));
-            }
-            failed = Some(e);
-        }
-    }
-    match failed {
-        Some(e) if names.len() == 1 => Err(e),
-        Some(_) => anyhow::bail!("some containers failed"),
-        None => Ok(()),
-    }
-}
-
-/// Exits with the container's code (docker: 0..255).
-pub fn exit_with(code: i32) -> anyhow::Result<()> {
-    if code == 0 {
-        return Ok(());
-    }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    std::process::exit(if (0..=255).contains(&code) { code } else { 255 })
 }

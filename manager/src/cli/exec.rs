@@ -1,4 +1,4 @@
-use berth::container::lifecycle::{self, ExecOptions};
+use berth::container::exec::{self, ExecOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let code = lifecycle::exec(
+    let code = exec::exec(
         &g.root,
         &a.args[0],
         &ExecOptions {
@@ -36,5 +36,5 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             privileged: a.privileged,
         },
     )?;
-    super::containers::exit_with(code)
+    super::exit_with(code)
 }

@@ -40,7 +40,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 .map(time::ago)
                 .unwrap_or_else(|| "N/A".into()),
             by,
-            super::size(size, false),
+            super::output::size(size, false),
             h.comment.clone().unwrap_or_default(),
         ]);
     }
@@ -63,6 +63,6 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             .map(|s| s.to_string())
             .collect(),
     );
-    super::images::print_table(&rows);
+    super::output::print_table(&rows);
     Ok(())
 }

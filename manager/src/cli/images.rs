@@ -197,27 +197,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         }
         row.push(r.id.short().to_string());
         row.push(created.map(time::ago).unwrap_or_else(|| "N/A".into()));
-        row.push(super::size(r.size, false));
+        row.push(super::output::size(r.size, false));
         table.push(row);
     }
-    print_table(&table);
+    super::output::print_table(&table);
     Ok(())
-}
-
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.first().map(|r| r.len()).unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
-            }
-        }
-        println!("{}", line.trim_end());
-    }
 }

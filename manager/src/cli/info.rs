@@ -24,7 +24,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         "KernelVersion": uname.release().to_string_lossy(), "OperatingSystem": "linux",
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": berth::container::cgroup::host_memory(),
-        "DefaultRuntime": berth::container::lifecycle::sibling("berth-runtime"),
+        "DefaultRuntime": berth::container::commands::sibling("berth-runtime"),
         "BerthRootDir": g.root, "ServerVersion": env!("CARGO_PKG_VERSION"),
     });
     match a.format.as_deref() {

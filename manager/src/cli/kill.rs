@@ -9,7 +9,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::kill(&g.root, n, &a.signal)?;
         println!("{n}");
         Ok(())

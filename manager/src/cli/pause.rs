@@ -7,7 +7,7 @@ pub struct Args {
 }
 
 pub fn pause(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::pause(&g.root, n)?;
         println!("{n}");
         Ok(())
@@ -15,7 +15,7 @@ pub fn pause(g: &super::Globals, a: Args) -> anyhow::Result<()> {
 }
 
 pub fn unpause(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::unpause(&g.root, n)?;
         println!("{n}");
         Ok(())

@@ -28,19 +28,6 @@ pub struct Args {
     pub latest: bool,
 }
 
-fn duration(secs: i64) -> String {
-    match secs {
-        ..=0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{secs} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", secs / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", secs / 3600),
-        _ => format!("{} days", secs / 86400),
-    }
-}
-
 pub fn status_text(c: &Container, st: &State) -> String {
     let now = berth::image::time::now_unix();
     match st.status {
@@ -57,16 +44,21 @@ pub fn status_text(c: &Container, st: &State) -> String {
                 Some(h) => format!(" ({h})"),
                 None => String::new(),
             };
-            format!("Up {}{paused}{health}", duration(now - t))
+            format!("Up {}{paused}{health}", super::output::duration(now - t))
         }
         Status::Exited => match (
             st.exit_code,
             st.finished_at.as_deref().and_then(parse_rfc3339),
         ) {
             (Some(code), Some(t)) if st.restarting => {
-                format!("Restarting ({code}) {} ago", duration(now - t))
+                format!(
+                    "Restarting ({code}) {} ago",
+                    super::output::duration(now - t)
+                )
             }
-            (Some(code), Some(t)) => format!("Exited ({code}) {} ago", duration(now - t)),
+            (Some(code), Some(t)) => {
+                format!("Exited ({code}) {} ago", super::output::duration(now - t))
+            }
             (Some(code), None) => format!("Exited ({code})"),
             (None, _) => "Exited (unknown)".into(),
         },
@@ -218,54 +210,13 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             c.name.clone(),
         ];
         if a.size {
-            r.push(super::size(
-                dir_size(&cs.dir_of(&c.id).join("upper")),
+            r.push(super::output::size(
+                super::output::dir_size(&cs.dir_of(&c.id).join("upper")),
                 false,
             ));
         }
         table.push(r);
     }
-    print_table(&table);
+    super::output::print_table(&table);
     Ok(())
-}
-
-pub fn dir_size(p: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if let Ok(m) = e.path().symlink_metadata() {
-                if m.is_dir() {
-                    stack.push(e.path());
-                } else {
-                    total += m.size();
-                }
-            }
-        }
-    }
-    total
-}
-
-/// Columns padded like docker's tabwriter: three spaces between them.
-pub fn print_table(rows: &[Vec<String>]) {
-    let n = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |s| s.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < r.len() {
-                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
-            }
-        }
-        println!("{}", line.trim_end());
-    }
 }

@@ -9,7 +9,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::restart(&g.root, n, a.time)?;
         println!("{n}");
         Ok(())

@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::remove(&g.root, n, a.force, a.volumes)?;
         println!("{n}");
         Ok(())

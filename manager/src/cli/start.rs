@@ -19,11 +19,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         let s = lifecycle::start(&g.root, &c, true)?;
         let sock = s.attach.expect("attached");
         return match lifecycle::finish_attached(&g.root, &s.container, sock, a.interactive)? {
-            Some(code) => super::containers::exit_with(code),
+            Some(code) => super::exit_with(code),
             None => Ok(()),
         };
     }
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         let c = cs.find(n)?;
         lifecycle::start(&g.root, &c, false)?;
         println!("{n}");

@@ -94,8 +94,8 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
             format!("{:.2}%", s.cpu_percent),
             format!(
                 "{} / {}",
-                super::size(s.mem_usage, true),
-                super::size(lim, true)
+                super::output::size(s.mem_usage, true),
+                super::output::size(lim, true)
             ),
             format!(
                 "{:.2}%",
@@ -108,6 +108,6 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
             s.pids.to_string(),
         ]);
     }
-    super::ps::print_table(&rows);
+    super::output::print_table(&rows);
     Ok(())
 }

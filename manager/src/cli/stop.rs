@@ -10,7 +10,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::stop(&g.root, n, a.time)?;
         println!("{n}");
         Ok(())

@@ -44,11 +44,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             let isize: u64 = imgs.iter().map(|i| i.size).sum();
             let csize: u64 = ctrs
                 .iter()
-                .map(|c| super::ps::dir_size(&cs.dir_of(&c.id).join("upper")))
+                .map(|c| super::output::dir_size(&cs.dir_of(&c.id).join("upper")))
                 .sum();
             let vsize: u64 = vols
                 .iter()
-                .map(|v| super::ps::dir_size(&vs.data_dir(&v.name)))
+                .map(|v| super::output::dir_size(&vs.data_dir(&v.name)))
                 .sum();
             let active_imgs = imgs
                 .iter()
@@ -62,8 +62,8 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 .iter()
                 .filter(|v| !vs.users(&v.name).is_empty())
                 .count();
-            let h = super::size4;
-            super::ps::print_table(&[
+            let h = super::output::size4;
+            super::output::print_table(&[
                 vec![
                     "TYPE".into(),
                     "TOTAL".into(),
@@ -110,7 +110,7 @@ fn prune(g: &super::Globals, all: bool, volumes: bool) -> anyhow::Result<()> {
     let mut reclaimed: u64 = 0;
     for c in cs.list() {
         if cs.state(&c).status != berth::container::Status::Running {
-            reclaimed += super::ps::dir_size(&cs.dir_of(&c.id).join("upper"));
+            reclaimed += super::output::dir_size(&cs.dir_of(&c.id).join("upper"));
         }
     }
     section("Containers", &berth::container::lifecycle::prune(&g.root)?);
@@ -120,7 +120,12 @@ fn prune(g: &super::Globals, all: bool, volumes: bool) -> anyhow::Result<()> {
         let sizes: std::collections::HashMap<String, u64> = vs
             .list()
             .iter()
-            .map(|v| (v.name.clone(), super::ps::dir_size(&vs.data_dir(&v.name))))
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    super::output::dir_size(&vs.data_dir(&v.name)),
+                )
+            })
             .collect();
         let gone = vs.prune(true)?;
         reclaimed += gone.iter().filter_map(|n| sizes.get(n)).sum::<u64>();
@@ -136,6 +141,9 @@ fn prune(g: &super::Globals, all: bool, volumes: bool) -> anyhow::Result<()> {
     reclaimed += gone.iter().filter_map(|d| sizes.get(d)).sum::<u64>();
     let lines: Vec<String> = gone.iter().map(|d| format!("deleted: {d}")).collect();
     section("Images", &lines);
-    println!("Total reclaimed space: {}", super::size(reclaimed, false));
+    println!(
+        "Total reclaimed space: {}",
+        super::output::size(reclaimed, false)
+    );
     Ok(())
 }

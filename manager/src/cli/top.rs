@@ -28,6 +28,6 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             info.cmd,
         ]);
     }
-    super::ps::print_table(&rows);
+    super::output::print_table(&rows);
     Ok(())
 }

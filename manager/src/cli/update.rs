@@ -4,7 +4,7 @@ use berth::container::opts::CreateOptions;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub limits: super::run::LimitFlags,
+    pub limits: super::create::LimitFlags,
     /// no, always, unless-stopped or on-failure[:MAX-RETRIES]
     #[arg(long)]
     pub restart: Option<String>,
@@ -25,7 +25,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("update: nothing to update: give a limit or --restart");
     }
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         lifecycle::update(&g.root, n, &o)?;
         println!("{n}");
         Ok(())

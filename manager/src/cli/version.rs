@@ -15,7 +15,7 @@ fn go_arch() -> &'static str {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    let rt = berth::container::lifecycle::sibling("berth-runtime");
+    let rt = berth::container::commands::sibling("berth-runtime");
     let v = serde_json::json!({
         "Client": {"Version": env!("CARGO_PKG_VERSION"), "Os": "linux", "Arch": go_arch()},
         "Runtime": {"Path": rt, "Present": rt.exists()},

@@ -77,7 +77,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             } else {
                 let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
                 rows.extend(list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
-                super::ps::print_table(&rows);
+                super::output::print_table(&rows);
             }
         }
         Verb::Inspect { format, names } => {
@@ -95,7 +95,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             }
         }
         Verb::Rm { force, names } => {
-            super::containers::each(&names, |n| {
+            super::each(&names, |n| {
                 vs.remove(n, force)?;
                 berth::events::emit(&g.root, "volume", "destroy", n, &[("driver", "local")]);
                 println!("{n}");

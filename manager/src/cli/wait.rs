@@ -7,7 +7,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
-    super::containers::each(&a.containers, |n| {
+    super::each(&a.containers, |n| {
         println!("{}", lifecycle::wait(&g.root, n)?);
         Ok(())
     })

@@ -1,4 +1,4 @@
-//! A client of the shim's attach socket (wire format in shim/src/attach.rs):
+//! A client of the shim's attach socket (wire format in berth_common::attach):
 //! `run` and `start -a` connect *before* the runtime's `start`, so not a
 //! byte of output is lost, which `berth-shim attach` run afterwards could not
 //! promise.
@@ -12,21 +12,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-const TO_STDIN: u8 = 0;
-const RESIZE: u8 = 1;
-const CLOSE_STDIN: u8 = 2;
-const SIGNAL: u8 = 3;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const EXIT: u8 = 3;
+use berth_common::attach::{frame, next_frame, CLOSE_STDIN, EXIT, STDERR, STDOUT, TO_STDIN};
+use berth_common::exit::ExitRecord;
+
 const CTRL_P: u8 = 0x10;
 const CTRL_Q: u8 = 0x11;
-
-fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-}
 
 /// Connects through /proc/self/fd/N of the dir (socket paths are limited to
 /// 108 bytes), and returns once the shim has taken the connection in.
@@ -60,7 +50,7 @@ pub fn connect(shim_dir: &Path) -> std::io::Result<UnixStream> {
 pub fn send_signal(shim_dir: &Path, signal: i32) -> Result<()> {
     let mut s = connect(shim_dir).map_err(ioe("cannot reach the container's shim"))?;
     let mut buf = Vec::new();
-    frame(&mut buf, SIGNAL, &(signal as u32).to_be_bytes());
+    berth_common::attach::signal(&mut buf, signal);
     s.write_all(&buf)
         .map_err(ioe("cannot send the signal to the shim"))
 }
@@ -80,12 +70,6 @@ fn term_size() -> Option<(u16, u16)> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     let ok = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
     ok.then_some((ws.ws_row, ws.ws_col))
-}
-
-fn resize_frame(out: &mut Vec<u8>, (rows, cols): (u16, u16)) {
-    let mut p = rows.to_be_bytes().to_vec();
-    p.extend_from_slice(&cols.to_be_bytes());
-    frame(out, RESIZE, &p);
 }
 
 pub enum Outcome {
@@ -135,7 +119,7 @@ pub fn pump(mut sock: UnixStream, stdin: bool, tty: bool) -> Result<Outcome> {
     if tty {
         if let Some(sz) = term_size() {
             let mut out = Vec::new();
-            resize_frame(&mut out, sz);
+            berth_common::attach::resize(&mut out, sz.0, sz.1);
             // A short process may be over, and the shim done with us, by
             // now: what it sent is still there to read.
             let _ = sock.write_all(&out);
@@ -179,11 +163,13 @@ pub fn pump(mut sock: UnixStream, stdin: bool, tty: bool) -> Result<Outcome> {
                 if signo == libc::SIGWINCH {
                     if let Some(sz) = term_size().filter(|_| tty) {
                         let mut out = Vec::new();
-                        resize_frame(&mut out, sz);
+                        berth_common::attach::resize(&mut out, sz.0, sz.1);
                         let _ = sock.write_all(&out);
                     }
                 } else {
-                    let _ = w(&mut sock, SIGNAL, &(signo as u32).to_be_bytes());
+                    let mut out = Vec::new();
+                    berth_common::attach::signal(&mut out, signo);
+                    let _ = sock.write_all(&out);
                 }
             }
         }
@@ -228,12 +214,7 @@ pub fn pump(mut sock: UnixStream, stdin: bool, tty: bool) -> Result<Outcome> {
             }
             rbuf.extend_from_slice(&buf[..n]);
             let mut at = 0;
-            while rbuf.len() - at >= 5 {
-                let len = u32::from_be_bytes(rbuf[at + 1..at + 5].try_into().unwrap()) as usize;
-                if rbuf.len() - at - 5 < len {
-                    break;
-                }
-                let (kind, p) = (rbuf[at], &rbuf[at + 5..at + 5 + len]);
+            while let Some((kind, p, n)) = next_frame(&rbuf[at..]) {
                 match kind {
                     STDOUT => {
                         let mut o = std::io::stdout().lock();
@@ -244,14 +225,13 @@ pub fn pump(mut sock: UnixStream, stdin: bool, tty: bool) -> Result<Outcome> {
                         let _ = std::io::stderr().lock().write_all(p);
                     }
                     EXIT => {
-                        let v: serde_json::Value = serde_json::from_slice(p).unwrap_or_default();
-                        return Ok(Outcome::Exited(
-                            v["exit_code"].as_i64().unwrap_or(255) as i32
-                        ));
+                        let code =
+                            serde_json::from_slice::<ExitRecord>(p).map_or(255, |e| e.exit_code);
+                        return Ok(Outcome::Exited(code));
                     }
                     _ => {}
                 }
-                at += 5 + len;
+                at += n;
             }
             rbuf.drain(..at);
         }

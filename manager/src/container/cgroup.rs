@@ -77,12 +77,10 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|u| u.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
+    let stat = berth_common::procstat::Stat::read(pid)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let ticks = stat.utime + stat.stime;
     let s = ticks / hz;
     let cmd = fs::read(format!("/proc/{pid}/cmdline"))
         .ok()

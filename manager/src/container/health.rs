@@ -4,47 +4,12 @@
 //! runtime's exec, writes the result to `<container dir>/health.json`
 //! (temp + rename) and exits once that run of the container is over.
 
-use super::lifecycle::{exec_captured, exec_process, ExecOptions};
+use super::exec::{exec_captured, exec_process, ExecOptions};
 use super::store::{Container, ContainerStore, Status};
+pub use super::store::{Health, HealthConfig, Probe};
 use super::{bad, ioe, write_atomic, ContainerError, Result};
-use serde::{Deserialize, Serialize};
-use std::fs;
 use std::path::Path;
 use std::time::Duration;
-
-/// docker's HealthConfig, durations in nanoseconds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthConfig {
-    /// ["CMD-SHELL", "cmd"] or ["CMD", arg...]
-    pub test: Vec<String>,
-    pub interval: u64,
-    pub timeout: u64,
-    pub start_period: u64,
-    pub retries: u32,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Probe {
-    pub start: String,
-    pub end: String,
-    pub exit_code: i32,
-    pub output: String,
-}
-
-/// docker's State.Health.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Health {
-    /// starting, healthy or unhealthy
-    pub status: String,
-    pub failing_streak: u32,
-    pub log: Vec<Probe>,
-    /// The run of the container this is about (its StartedAt).
-    #[serde(default)]
-    pub run: String,
-}
 
 /// Go's durations as docker takes them: `30s`, `1m30s`, `500ms`, `2h`.
 pub fn parse_duration(flag: &'static str, s: &str) -> Result<u64> {
@@ -136,27 +101,6 @@ pub fn config(
             .unwrap_or(3)
             .max(1),
     }))
-}
-
-fn file(cs: &ContainerStore, id: &str) -> std::path::PathBuf {
-    cs.dir_of(id).join("health.json")
-}
-
-/// The health of the container's current run, if it has a check.
-pub fn read(cs: &ContainerStore, c: &Container) -> Option<Health> {
-    c.health.as_ref()?;
-    let h: Health = fs::read(file(cs, &c.id))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    if h.run.is_empty() || Some(&h.run) != c.started_at.as_ref() {
-        return Some(Health {
-            status: "starting".into(),
-            run: c.started_at.clone().unwrap_or_default(),
-            ..Default::default()
-        });
-    }
-    Some(h)
 }
 
 /// Spawns the checker of this run; it outlives us.
@@ -272,7 +216,7 @@ pub fn monitor(root: &Path, id: &str) -> Result<()> {
 }
 
 fn save(cs: &ContainerStore, id: &str, h: &Health) -> Result<()> {
-    write_atomic(&file(cs, id), &serde_json::to_vec(h).expect("health"))
+    write_atomic(&cs.health_file(id), &serde_json::to_vec(h).expect("health"))
         .map_err(ioe("writing health.json"))
 }
 

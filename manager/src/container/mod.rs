@@ -26,14 +26,18 @@
 
 pub mod attach;
 pub mod cgroup;
+pub mod commands;
 pub mod commit;
 pub mod cp;
+pub mod exec;
 pub mod health;
+pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod net;
 pub mod opts;
 pub mod overlay;
+pub mod record;
 pub mod seccomp;
 pub mod spec;
 pub mod store;
@@ -74,6 +78,10 @@ pub enum ContainerError {
     Image(#[from] StoreError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
     #[error("{0}")]
     Other(String),
 }
@@ -95,20 +103,10 @@ pub(crate) fn bad(flag: &'static str, value: &str, why: impl Into<String>) -> Co
     }
 }
 
-/// Writes a file by temp + rename. No fsync: container records are cheap to
-/// lose in a power cut (the state is re-read from the shim's files anyway)
-/// and `berth run` must stay fast.
-pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
+/// Container records, volumes and health results: temp + rename, no fsync
+/// (cheap to lose in a power cut: the state is re-read from the shim's files
+/// anyway, and `berth run` must stay fast). See `berth_common::fs`.
+pub use berth_common::fs::write_atomic;
 
 /// 32 random bytes in hex: a container (or exec) id like docker's.
 pub fn random_id() -> String {

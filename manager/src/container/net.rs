@@ -3,24 +3,34 @@
 //! kernel objects and leases are the network module's.
 //!
 //! The record keeps what to attach at every start: the network of
-//! `network_mode` with its ports (`extra.net_request`) and the networks
-//! joined later by `network connect` (`extra.net_connect`).
+//! `network_mode` with its ports (`net_request`) and the networks joined
+//! later by `network connect` (`extra.net_connect`).
 
 use super::opts::CreateOptions;
+use super::record::NetworkMode;
 use super::store::{Container, ContainerStore, Status};
 use super::{ContainerError, Result};
 use crate::network::{self, Attachment, NetRequest, PortMap};
 use std::path::{Path, PathBuf};
+
+/// Frees the container's address and ports (a stop, an exit, a removal).
+pub fn net_teardown(root: &Path, c: &Container) {
+    if c.network_mode.is_bridged() {
+        if let Err(e) = crate::network::teardown(root, &c.id) {
+            log::warn!("network teardown of {}: {e}", c.name);
+        }
+    }
+}
 
 fn other(e: impl std::fmt::Display) -> ContainerError {
     ContainerError::Other(e.to_string())
 }
 
 /// `--network`, with docker's default: the bridge.
-pub fn mode(o: &CreateOptions) -> String {
+pub fn mode(o: &CreateOptions) -> NetworkMode {
     match o.network.as_deref() {
-        None | Some("") | Some("default") => network::DEFAULT_NETWORK.into(),
-        Some(n) => n.into(),
+        None | Some("") | Some("default") => NetworkMode::from(network::DEFAULT_NETWORK),
+        Some(n) => NetworkMode::from(n),
     }
 }
 
@@ -29,7 +39,7 @@ pub fn mode(o: &CreateOptions) -> String {
 pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {
     let mut out: Vec<PortMap> = Vec::new();
     for p in &o.publish {
-        out.extend(network::parse_publish(p).map_err(other)?);
+        out.extend(network::parse_publish(p)?);
     }
     if o.publish_all {
         for e in exposed {
@@ -70,14 +80,10 @@ fn set_connected(c: &mut Container, nets: &[String]) {
     }
 }
 
-fn request(c: &Container) -> Option<NetRequest> {
-    serde_json::from_value(c.extra.get("net_request")?.clone()).ok()
-}
-
 /// What to ask for `network`: the container's names, without its ports
 /// (they belong to the network of `--network`).
 fn request_for(c: &Container, network: &str) -> NetRequest {
-    let mut r = request(c).unwrap_or_else(|| NetRequest {
+    let mut r = c.net_request.clone().unwrap_or_else(|| NetRequest {
         container_id: c.id.clone(),
         name: c.name.clone(),
         hostname: c.hostname.clone(),
@@ -109,12 +115,16 @@ fn attach_one(
 /// At start, between the runtime's create and start: every network the
 /// container is on, its primary first (it gets eth0 and the default route).
 pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32) -> Result<()> {
-    let Some(req) = request(c).filter(|_| super::lifecycle::is_bridged(&c.network_mode)) else {
+    let Some(req) = c
+        .net_request
+        .clone()
+        .filter(|_| c.network_mode.is_bridged())
+    else {
         return Ok(());
     };
     // A previous run's leases are replaced by setup, network by network.
     let dir = cs.dir_of(&c.id);
-    let att = attach_one(root, &dir, &req, pid).map_err(other)?;
+    let att = attach_one(root, &dir, &req, pid)?;
     c.ports = att.ports.iter().map(|p| p.to_string()).collect();
     c.extra.insert(
         "net_attachment".into(),
@@ -145,7 +155,7 @@ pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32)
 pub fn refresh_peer_namespaces(cs: &ContainerStore, c: &Container) -> Result<Option<i32>> {
     let hc = |k: &str| c.host_config[k].as_str().unwrap_or("").to_string();
     let modes = [
-        ("network", "net", c.network_mode.clone()),
+        ("network", "net", c.network_mode.to_string()),
         ("ipc", "ipc", hc("IpcMode")),
         ("pid", "pid", hc("PidMode")),
         ("uts", "uts", hc("UTSMode")),
@@ -198,7 +208,7 @@ pub fn refresh_peer_namespaces(cs: &ContainerStore, c: &Container) -> Result<Opt
 /// The /etc files of a container that joins another's network namespace:
 /// the other's, as docker does (same addresses, same names).
 pub fn copy_peer_etc(cs: &ContainerStore, c: &Container) -> Result<()> {
-    let Some(peer) = c.network_mode.strip_prefix("container:") else {
+    let NetworkMode::Container(peer) = &c.network_mode else {
         return Ok(());
     };
     let p = cs.find(peer)?;
@@ -216,15 +226,18 @@ pub fn connect(root: &Path, net: &str, name: &str) -> Result<Container> {
     let c = cs.find(name)?;
     let _l = cs.lock(&c.id)?;
     let mut c = cs.load(&c.id)?;
-    if !super::lifecycle::is_bridged(&c.network_mode) {
+    if !c.network_mode.is_bridged() {
         return Err(other(format!(
             "container {} uses --network {}: it cannot join other networks",
             c.name, c.network_mode
         )));
     }
-    let n = network::inspect(root, net).map_err(other)?;
+    let n = network::inspect(root, net)?;
     let mut list = connected(&c);
-    if n.leases.contains_key(&c.id) || list.iter().any(|x| x == net) || c.network_mode == net {
+    if n.leases.contains_key(&c.id)
+        || list.iter().any(|x| x == net)
+        || c.network_mode.network() == Some(net)
+    {
         return Err(other(format!(
             "container {} is already attached to network {net}",
             c.name
@@ -232,7 +245,7 @@ pub fn connect(root: &Path, net: &str, name: &str) -> Result<Container> {
     }
     let st = cs.state(&c);
     if st.status == Status::Running {
-        attach_one(root, &cs.dir_of(&c.id), &request_for(&c, net), st.pid).map_err(other)?;
+        attach_one(root, &cs.dir_of(&c.id), &request_for(&c, net), st.pid)?;
     }
     list.push(net.to_string());
     set_connected(&mut c, &list);
@@ -250,7 +263,7 @@ pub fn disconnect(root: &Path, net: &str, name: &str) -> Result<bool> {
     };
     let _l = cs.lock(&c.id)?;
     let mut c = cs.load(&c.id)?;
-    let n = network::inspect(root, net).map_err(other)?;
+    let n = network::inspect(root, net)?;
     let mut list = connected(&c);
     let joined = list.iter().any(|x| x == net);
     if !n.leases.contains_key(&c.id) && !joined {
@@ -260,7 +273,7 @@ pub fn disconnect(root: &Path, net: &str, name: &str) -> Result<bool> {
         )));
     }
     if n.leases.contains_key(&c.id) {
-        network::disconnect(root, net, &c.id).map_err(other)?;
+        network::disconnect(root, net, &c.id)?;
     }
     if joined {
         list.retain(|x| x != net);

@@ -1,5 +1,6 @@
 //! What `create`/`run` are asked for, and the parsers of docker's flag syntaxes.
 
+use super::record::RestartPolicy;
 use super::{bad, ContainerError, Result};
 use std::path::PathBuf;
 
@@ -78,17 +79,19 @@ pub struct CreateOptions {
 
 /// `--restart`: docker's policy names; the count bounds on-failure's retries
 /// (0: no bound).
-pub fn parse_restart(s: &str) -> Result<(String, u32)> {
+pub fn parse_restart(s: &str) -> Result<(RestartPolicy, u32)> {
     let (name, max) = match s.split_once(':') {
         Some((n, m)) => (n, Some(m)),
         None => (s, None),
     };
     match (name, max) {
-        ("no" | "always" | "unless-stopped", None) => Ok((name.to_string(), 0)),
-        ("on-failure", None) => Ok((name.to_string(), 0)),
+        ("no", None) => Ok((RestartPolicy::No, 0)),
+        ("always", None) => Ok((RestartPolicy::Always, 0)),
+        ("unless-stopped", None) => Ok((RestartPolicy::UnlessStopped, 0)),
+        ("on-failure", None) => Ok((RestartPolicy::OnFailure, 0)),
         ("on-failure", Some(m)) => m
             .parse::<u32>()
-            .map(|m| (name.to_string(), m))
+            .map(|m| (RestartPolicy::OnFailure, m))
             .map_err(|_| bad("--restart", s, "the maximum retry count must be a number")),
         ("always" | "unless-stopped" | "no", Some(_)) => Err(bad(
             "--restart",

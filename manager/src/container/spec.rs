@@ -2,6 +2,7 @@
 //! then the flags, in that order (later wins).
 
 use super::opts::{self, CreateOptions, VolumeSpec};
+use super::record::MountKind;
 use super::store::MountRecord;
 use super::{bad, ContainerError, Result};
 use crate::image::config::RuntimeConfig;
@@ -613,7 +614,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     dest,
                     json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": mo}),
                     Some(MountRecord {
-                        kind: "tmpfs".into(),
+                        kind: MountKind::Tmpfs,
                         name: String::new(),
                         source: String::new(),
                         destination: dest.clone(),
@@ -644,7 +645,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     &dest,
                     json!({"destination": dest, "type": "bind", "source": src, "options": mo}),
                     Some(MountRecord {
-                        kind: "bind".into(),
+                        kind: MountKind::Bind,
                         name: String::new(),
                         source: src,
                         destination: dest.clone(),
@@ -662,7 +663,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     &dest,
                     json!({"destination": dest, "type": "bind", "source": src, "options": mo}),
                     Some(MountRecord {
-                        kind: "volume".into(),
+                        kind: MountKind::Volume,
                         name,
                         source: src,
                         destination: dest.clone(),
@@ -677,7 +678,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
                     &dest,
                     json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}),
                     Some(MountRecord {
-                        kind: "volume".into(),
+                        kind: MountKind::Volume,
                         name,
                         source: src,
                         destination: dest.clone(),
@@ -698,7 +699,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
             dest,
             json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": mo}),
             Some(MountRecord {
-                kind: "tmpfs".into(),
+                kind: MountKind::Tmpfs,
                 name: String::new(),
                 source: String::new(),
                 destination: dest.to_string(),
@@ -851,7 +852,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         .clone()
         .or(rc.stop_signal.clone())
         .unwrap_or_else(|| "SIGTERM".into());
-    crate::container::lifecycle::signal_number(&stop_signal)
+    berth_common::signal::parse(&stop_signal)
         .ok_or_else(|| bad("--stop-signal", &stop_signal, "unknown signal"))?;
     Ok(Built {
         host_config: host_config(o, &spec),

@@ -1,99 +1,15 @@
 //! Container records: create, find (id, unique id prefix or name), list,
 //! rename, remove; and the state as read from the shim's files.
 
+pub use super::record::{Container, Health, HealthConfig, MountRecord, Probe};
 use super::{ioe, write_atomic, ContainerError, Result};
 use crate::image::lock::FileLock;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use berth_common::exit::ExitRecord;
+use berth_common::procstat::Stat;
+use serde::Serialize;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// A mount of the container as recorded for inspect and volume bookkeeping.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct MountRecord {
-    /// "bind", "volume" or "tmpfs"
-    #[serde(rename = "Type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    pub source: String,
-    pub destination: String,
-    #[serde(rename = "RW")]
-    pub rw: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Container {
-    pub id: String,
-    pub name: String,
-    /// The image as the user named it.
-    pub image: String,
-    pub image_id: String,
-    pub created: String,
-    /// Path and args of the process (COMMAND).
-    pub args: Vec<String>,
-    pub tty: bool,
-    pub open_stdin: bool,
-    pub auto_remove: bool,
-    pub stop_signal: String,
-    pub stop_timeout: u32,
-    pub runtime: String,
-    pub network_mode: String,
-    #[serde(default)]
-    pub ports: Vec<String>,
-    pub hostname: String,
-    #[serde(default)]
-    pub env: Vec<String>,
-    #[serde(default)]
-    pub working_dir: String,
-    #[serde(default)]
-    pub user: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub mounts: Vec<MountRecord>,
-    /// Set on every start.
-    #[serde(default)]
-    pub started_at: Option<String>,
-    /// The init's start time (clock ticks after boot), so that a reused pid
-    /// is never taken for it when the shim is gone.
-    #[serde(default)]
-    pub init_start: Option<u64>,
-    /// `--restart`: "no", "always", "unless-stopped" or "on-failure".
-    #[serde(default = "no_restart")]
-    pub restart_policy: String,
-    /// on-failure's bound on restarts (0: none).
-    #[serde(default)]
-    pub restart_max: u32,
-    /// Restarts by the policy since the last start by hand.
-    #[serde(default)]
-    pub restart_count: u32,
-    /// The wait before the next restart by the policy: 100 ms, doubled at
-    /// each restart of a container that ran less than 10 s, at most 1 min.
-    #[serde(default)]
-    pub restart_delay_ms: u64,
-    /// Stopped or killed by a user: the policy does not restart it.
-    #[serde(default)]
-    pub manually_stopped: bool,
-    /// `--health-cmd` and friends.
-    #[serde(default)]
-    pub health: Option<super::health::HealthConfig>,
-    /// The shim rotates the log past this many bytes (0: never).
-    #[serde(default)]
-    pub log_max_size: u64,
-    /// docker's inspect `HostConfig` as built from the flags.
-    #[serde(default)]
-    pub host_config: serde_json::Value,
-    /// Anything else a verb wants to remember (network attachments...).
-    #[serde(default)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-fn no_restart() -> String {
-    "no".into()
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,7 +53,7 @@ pub struct RestartMark(PathBuf);
 impl RestartMark {
     pub fn new(dir: &Path) -> RestartMark {
         let me = std::process::id() as i32;
-        let start = proc_start(me).map(|s| s.0).unwrap_or(0);
+        let start = Stat::read(me).map_or(0, |s| s.start_time);
         let p = dir.join("restarting");
         let _ = write_atomic(&p, format!("{me} {start}").as_bytes());
         RestartMark(p)
@@ -150,7 +66,7 @@ impl RestartMark {
         let mut f = s.split_whitespace().map(|x| x.parse::<u64>().ok());
         match (f.next().flatten(), f.next().flatten()) {
             (Some(pid), Some(start)) => {
-                proc_start(pid as i32).is_some_and(|(s, zombie)| s == start && !zombie)
+                Stat::read(pid as i32).is_some_and(|s| s.start_time == start && !s.is_zombie())
             }
             _ => false,
         }
@@ -186,19 +102,6 @@ impl State {
             restarting: false,
             health: None,
         }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct ExitRecord {
-    exit_code: i32,
-    #[serde(default)]
-    exited_at: String,
-}
-
-impl Container {
-    pub fn short_id(&self) -> &str {
-        &self.id[..12]
     }
 }
 
@@ -298,6 +201,11 @@ impl ContainerStore {
         self.dir.join(id).join("shim")
     }
 
+    /// The last results of the health checker (`super::health`).
+    pub fn health_file(&self, id: &str) -> PathBuf {
+        self.dir.join(id).join("health.json")
+    }
+
     /// Held while names are checked and changed.
     pub fn names_lock(&self) -> Result<FileLock> {
         FileLock::exclusive(&self.dir.join(".lock")).map_err(ioe("locking the container store"))
@@ -342,14 +250,13 @@ impl ContainerStore {
                 ioe(p.display())(e)
             }
         })?;
-        serde_json::from_slice(&b)
+        Container::from_json(&b)
             .map_err(|e| ContainerError::Other(format!("invalid {}: {e}", p.display())))
     }
 
     pub fn save(&self, c: &Container) -> Result<()> {
         let p = self.dir.join(&c.id).join("container.json");
-        write_atomic(&p, &serde_json::to_vec_pretty(c).expect("container json"))
-            .map_err(ioe(format!("writing {}", p.display())))
+        write_atomic(&p, &c.to_json()).map_err(ioe(format!("writing {}", p.display())))
     }
 
     /// Every container whose record is complete (a half-created one is skipped).
@@ -588,7 +495,7 @@ impl ContainerStore {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
             let mut st = State::running(pid, &c.id);
-            st.health = super::health::read(self, c).map(|h| h.status);
+            st.health = read_health(self, c).map(|h| h.status);
             return st;
         }
         // The shim died without an exit record: the init may still live on,
@@ -631,16 +538,38 @@ impl ContainerStore {
             .trim()
             .parse()
             .ok()?;
-        let (start, zombie) = proc_start(pid)?;
-        (Some(start) == c.init_start && !zombie).then_some(pid)
+        let s = Stat::read(pid)?;
+        (Some(s.start_time) == c.init_start && !s.is_zombie()).then_some(pid)
+    }
+
+    /// Stopped by hand: the policy leaves it alone until the next start.
+    pub fn mark_stopped(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id)?;
+        if !c.manually_stopped {
+            c.manually_stopped = true;
+            self.save(&c)?;
+        }
+        Ok(())
     }
 }
 
-/// A process's start time (field 22 of /proc/PID/stat) and whether it is a zombie.
-pub fn proc_start(pid: i32) -> Option<(u64, bool)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((f.get(19)?.parse().ok()?, f.first() == Some(&"Z")))
+/// The bytes under `p` (files, not directories), without following symlinks.
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if let Ok(m) = e.path().symlink_metadata() {
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    total += m.size();
+                }
+            }
+        }
+    }
+    total
 }
 
 /// The shim holds an flock on shim.lock for as long as it lives.
@@ -683,6 +612,23 @@ pub fn wait_shim_gone_for(shim_dir: &Path, t: std::time::Duration) -> bool {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// The health of the container's current run, if it has a check.
+pub fn read_health(cs: &ContainerStore, c: &Container) -> Option<Health> {
+    c.health.as_ref()?;
+    let h: Health = fs::read(cs.health_file(&c.id))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if h.run.is_empty() || Some(&h.run) != c.started_at.as_ref() {
+        return Some(Health {
+            status: "starting".into(),
+            run: c.started_at.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    Some(h)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ impl AuthFile {
         if let Some(d) = self.path.parent() {
             std::fs::create_dir_all(d).map_err(werr)?;
         }
-        super::store::write_atomic(
+        super::store::write_durable(
             &self.path,
             &serde_json::to_vec_pretty(c).expect("auth json"),
         )

@@ -155,27 +155,9 @@ impl Drop for TmpGuard {
     }
 }
 
-/// Writes a file atomically: temp in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        unique()
-    ));
-    let res = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // The rename itself must reach the disk before we build on it.
-        File::open(dir)?.sync_all()
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
-}
+/// Image metadata (the db, image holds) must survive a power cut: nothing
+/// could rebuild it. See `berth_common::fs`.
+pub use berth_common::fs::write_durable;
 
 /// Makes SIGINT, SIGTERM and SIGHUP remove this process's work in progress
 /// under `<root>/tmp` (named with our pid, see `unique`) before it dies, as
@@ -454,7 +436,7 @@ impl Store {
                 diff_id: diff_id.clone(),
                 size,
             };
-            write_atomic(
+            write_durable(
                 &ltmp.join("layer.json"),
                 &serde_json::to_vec(&meta).expect("layer meta"),
             )
@@ -483,7 +465,7 @@ impl Store {
 
     /// Stores an unpacked layer built elsewhere under tmp/ (by `import`).
     pub fn commit_layer_dir(&self, tmp: &Path, meta: &LayerMeta) -> Result<(), StoreError> {
-        write_atomic(
+        write_durable(
             &tmp.join("layer.json"),
             &serde_json::to_vec(meta).expect("layer meta"),
         )
@@ -516,7 +498,7 @@ impl Store {
     }
 
     fn save_db(&self, db: &Db) -> Result<(), StoreError> {
-        write_atomic(&self.db_path(), &serde_json::to_vec_pretty(db).expect("db"))
+        write_durable(&self.db_path(), &serde_json::to_vec_pretty(db).expect("db"))
             .map_err(ioe("writing images.json"))
     }
 
@@ -776,7 +758,7 @@ impl Store {
     pub fn hold(&self, id: &Digest, holder: &str) -> Result<(), StoreError> {
         let d = self.holds_dir(id);
         fs::create_dir_all(&d).map_err(ioe("creating image hold"))?;
-        write_atomic(&d.join(holder), b"").map_err(ioe("creating image hold"))
+        write_durable(&d.join(holder), b"").map_err(ioe("creating image hold"))
     }
 
     pub fn release(&self, id: &Digest, holder: &str) -> Result<(), StoreError> {

@@ -78,10 +78,7 @@ pub struct Lease {
 /// A process's start time (clock ticks since boot), which tells a reused
 /// pid from the one we saw.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: skip past the last ')'.
-    let rest = &s[s.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    berth_common::procstat::Stat::read(pid as i32).map(|s| s.start_time)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -165,9 +165,9 @@ impl VolumeStore {
                 cs.list()
                     .into_iter()
                     .filter(|c| {
-                        c.mounts
-                            .iter()
-                            .any(|m| m.kind == "volume" && m.name == name)
+                        c.mounts.iter().any(|m| {
+                            m.kind == crate::container::record::MountKind::Volume && m.name == name
+                        })
                     })
                     .map(|c| c.id)
                     .collect()

@@ -1,9 +1,12 @@
 //! Helpers for berth's integration tests: run the real binary against a
-//! per-test store, and build layers and image archives byte by byte.
+//! per-test store, and build layers and image archives byte by byte;
+//! `containers` for the tests that run containers, `registry` for a
+//! registry of their own.
 #![allow(dead_code)]
 
 use berth::image::digest::Digest;
 
+pub mod containers;
 pub mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -297,22 +300,28 @@ impl Built {
     }
 }
 
-/// A rootfs tar of busybox-static (one symlink per applet, /etc/passwd...).
-pub fn busybox_tar(dir: &Path) -> PathBuf {
-    let rootfs = dir.join("bbrootfs");
+/// A rootfs tar of busybox-static (one symlink per applet, /etc/passwd...)
+/// plus `extra` files, at `dir`/rootfs.tar.
+pub fn busybox_tar(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
+    let rootfs = dir.join("rootfs");
     test_support::busybox_rootfs(&rootfs);
-    let out = dir.join("busybox-rootfs.tar");
+    for (p, content) in extra {
+        let f = rootfs.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, content).unwrap();
+    }
+    let tar = dir.join("rootfs.tar");
     let st = Command::new("tar")
         .arg("-C")
         .arg(&rootfs)
         .args(["--numeric-owner", "-cf"])
-        .arg(&out)
+        .arg(&tar)
         .arg(".")
         .status()
         .unwrap();
     assert!(st.success());
     std::fs::remove_dir_all(&rootfs).unwrap();
-    out
+    tar
 }
 
 /// Files under `dir`, relative, sorted: to show that nothing was left behind.

@@ -1,8 +1,6 @@
 //! Helpers of the container tests: a store of their own with a busybox image,
 //! the real berth binary, and cleanup of every container on drop.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use test_support::TempDir;
@@ -41,36 +39,13 @@ impl From<Output> for Out {
     }
 }
 
-/// Builds a busybox rootfs tar (plus `extra` files) once per call.
-pub fn busybox_tar(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    test_support::busybox_rootfs(&rootfs);
-    for (p, content) in extra {
-        let f = rootfs.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, content).unwrap();
-    }
-    let tar = dir.join("rootfs.tar");
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::remove_dir_all(&rootfs).unwrap();
-    tar
-}
-
 impl Env {
     /// A fresh root with `busybox:latest` imported (CMD sh).
     pub fn new() -> Env {
         let dir = TempDir::new("berth-ctr");
         let root = dir.path().join("root");
         let e = Env { dir, root };
-        let tar = busybox_tar(e.dir.path(), &[("seed/hello.txt", "from the image\n")]);
+        let tar = super::busybox_tar(e.dir.path(), &[("seed/hello.txt", "from the image\n")]);
         let o = e.berth(&[
             "import",
             "-c",

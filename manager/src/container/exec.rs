@@ -1,0 +1,256 @@
+//! `exec` sessions in a running container: in the foreground through the
+//! runtime, or through a berth-shim of their own (`-d`, `-t`); and the
+//! captured exec that runs health checks.
+
+use super::attach::{self, Outcome};
+use super::commands::{runtime_cmd, sibling};
+use super::store::{wait_shim_gone, Container, ContainerStore, Status};
+use super::{ioe, ContainerError, Result};
+use crate::image::store::Store;
+use std::fs;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    pub detach: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub privileged: bool,
+}
+
+/// Runs a process in a running container; its exit code (0 when detached).
+pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let st = cs.state(&c);
+    if st.status != Status::Running {
+        return Err(ContainerError::Other(format!(
+            "container {} is not running: cannot exec into it",
+            c.name
+        )));
+    }
+    if st.paused {
+        return Err(ContainerError::Other(format!(
+            "container {} is paused: unpause it before exec",
+            c.name
+        )));
+    }
+    let dir = cs.dir_of(&c.id);
+    let p = exec_process(root, &cs, &c, o)?;
+    let eid = super::random_id();
+    let edir = dir.join("exec").join(&eid[..16]);
+    fs::create_dir_all(&edir).map_err(ioe("creating the exec dir"))?;
+    let pfile = edir.join("process.json");
+    fs::write(&pfile, serde_json::to_vec(&p).expect("process"))
+        .map_err(ioe("writing process.json"))?;
+    struct RmDir(PathBuf, bool);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            if self.1 {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+    let mut guard = RmDir(edir.clone(), true);
+    if !o.detach && !o.tty {
+        // The runtime in the foreground: stdio is passed straight through, nothing is lost.
+        let mut cmd = runtime_cmd(&cs, &c);
+        cmd.arg("exec").arg("--process").arg(&pfile).arg(&c.id);
+        if !o.interactive {
+            cmd.stdin(Stdio::null());
+        }
+        let st = cmd.status().map_err(ioe("running the runtime's exec"))?;
+        return Ok(st.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + st.signal().unwrap_or(0)
+        }));
+    }
+    let shim = sibling("berth-shim");
+    let mut cmd = Command::new(&shim);
+    cmd.arg("exec")
+        .arg("--id")
+        .arg(&c.id)
+        .arg("--process")
+        .arg(&pfile)
+        .arg("--runtime")
+        .arg(&c.runtime)
+        .arg("--runtime-root")
+        .arg(cs.runtime_root())
+        .arg("--dir")
+        .arg(&edir);
+    if o.tty {
+        cmd.arg("-t");
+    }
+    if o.interactive {
+        cmd.arg("-i");
+    }
+    if !o.detach {
+        // The process runs as soon as the shim has it: its output waits
+        // for us to attach, or a short one would be over before we are.
+        cmd.arg("--hold-output");
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(ioe(format!("running {}", shim.display())))?;
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    if reply["pid"].as_i64().is_none() {
+        let msg = reply["error"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
+        return Err(ContainerError::Runtime(format!("exec failed: {msg}")));
+    }
+    if o.detach {
+        // The shim keeps its dir until the container is removed.
+        guard.1 = false;
+        return Ok(0);
+    }
+    let sock = attach::connect(&edir).map_err(ioe("attaching to the exec session"))?;
+    let code = match attach::pump(sock, o.interactive, o.tty)? {
+        Outcome::Exited(c) => c,
+        Outcome::Detached => {
+            guard.1 = false;
+            return Ok(0);
+        }
+        Outcome::Lost => -1,
+    };
+    wait_shim_gone(&edir);
+    Ok(code)
+}
+
+/// The process.json of an exec: the container's process with `o`'s command,
+/// environment, working directory and user.
+pub fn exec_process(
+    root: &Path,
+    cs: &ContainerStore,
+    c: &Container,
+    o: &ExecOptions,
+) -> Result<serde_json::Value> {
+    let dir = cs.dir_of(&c.id);
+    let spec: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
+    )
+    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
+    let mut p = spec["process"].clone();
+    p["args"] = serde_json::json!(o.cmd);
+    p["terminal"] = serde_json::json!(o.tty);
+    let mut env: Vec<String> = c.env.clone();
+    for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
+        let k = e
+            .split_once('=')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default();
+        env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
+        env.push(e);
+    }
+    p["env"] = serde_json::json!(env);
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            return Err(super::bad(
+                "-w",
+                w,
+                "the working directory must be absolute",
+            ));
+        }
+        p["cwd"] = serde_json::json!(w);
+    }
+    if let Some(u) = &o.user {
+        let images = Store::open(root)?;
+        let img = images.resolve(&c.image_id)?;
+        // The live root's files first: the container may have added the user.
+        let live = fsroot::open_dir(Path::new(&format!("/proc/{}/root", cs.state(c).pid))).ok();
+        let read = |f: &str| {
+            let rel = format!("etc/{f}");
+            live.as_ref()
+                .and_then(|r| {
+                    fsroot::read_in_root(
+                        r.as_fd(),
+                        Path::new(&rel),
+                        crate::image::merged::READ_LIMIT,
+                    )
+                    .ok()
+                })
+                .or_else(|| images.read_image_file(&img, &rel))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let (uid, gid, extra) = crate::image::config::resolve_user(
+            u,
+            read("passwd").as_deref(),
+            read("group").as_deref(),
+        )
+        .map_err(|e| super::bad("-u", u, e.to_string()))?;
+        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+    }
+    Ok(p)
+}
+
+/// Runs `RUNTIME exec` of `process` in the foreground with its output
+/// captured (for health checks): its exit code (None: killed after
+/// `timeout`) and up to 4 KiB of its stdout and stderr.
+pub fn exec_captured(
+    cs: &ContainerStore,
+    c: &Container,
+    process: &serde_json::Value,
+    timeout: Duration,
+) -> Result<(Option<i32>, String)> {
+    let edir = cs
+        .dir_of(&c.id)
+        .join("exec")
+        .join(&super::random_id()[..16]);
+    fs::create_dir_all(&edir).map_err(ioe("creating the exec dir"))?;
+    let run = || -> Result<(Option<i32>, String)> {
+        let pfile = edir.join("process.json");
+        fs::write(&pfile, serde_json::to_vec(process).expect("process"))
+            .map_err(ioe("writing process.json"))?;
+        let out = edir.join("out");
+        let f = fs::File::create(&out).map_err(ioe("creating the output file"))?;
+        let mut cmd = runtime_cmd(cs, c);
+        cmd.arg("exec")
+            .arg("--process")
+            .arg(&pfile)
+            .arg("--pid-file")
+            .arg(edir.join("pid"))
+            .arg(&c.id)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().map_err(ioe("dup"))?)
+            .stderr(f);
+        let mut child = cmd.spawn().map_err(ioe("running the runtime's exec"))?;
+        let end = Instant::now() + timeout;
+        let code = loop {
+            if let Some(st) = child.try_wait().map_err(ioe("waiting for the exec"))? {
+                use std::os::unix::process::ExitStatusExt;
+                break Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
+            }
+            if Instant::now() >= end {
+                // The process first (the runtime cannot pass SIGKILL on), then the runtime.
+                if let Some(pid) = fs::read_to_string(edir.join("pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2) of the exec'd process the runtime just named.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut text = fs::read(&out).unwrap_or_default();
+        text.truncate(4096);
+        Ok((code, String::from_utf8_lossy(&text).into_owned()))
+    };
+    let r = run();
+    let _ = fs::remove_dir_all(&edir);
+    r
+}

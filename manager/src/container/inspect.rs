@@ -1,0 +1,119 @@
+//! docker's `container inspect` JSON, built from the record and the state
+//! read from the live system.
+
+use super::store::{read_health, Container, ContainerStore, Status};
+
+/// docker's `container inspect` shape.
+pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Value {
+    let st = cs.state(c);
+    let dir = cs.dir_of(&c.id);
+    let mut v = serde_json::json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.args.first(),
+        "Args": c.args.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": st.name(),
+            "Running": st.status == Status::Running,
+            "Paused": st.paused,
+            "Restarting": st.restarting,
+            "Health": read_health(cs, c),
+            "OOMKilled": st.oom_killed,
+            "Dead": false,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code.unwrap_or(if st.status == Status::Exited { -1 } else { 0 }),
+            "Error": if st.status == Status::Exited && st.exit_code.is_none() { "the shim died without recording the exit code" } else { "" },
+            "StartedAt": c.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": cs.shim_dir(&c.id).join("ctr.log"),
+        "Name": format!("/{}", c.name),
+        "RestartCount": c.restart_count,
+        "Driver": "overlay",
+        "Mounts": c.mounts,
+        "Config": {
+            "Healthcheck": c.health,
+            "Hostname": c.hostname,
+            "User": c.user,
+            "Tty": c.tty,
+            "OpenStdin": c.open_stdin,
+            "Env": c.env,
+            "Cmd": c.args,
+            "Image": c.image,
+            "WorkingDir": c.working_dir,
+            "Labels": c.labels,
+            "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
+        },
+        "HostConfig": host_config(c),
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"),
+            "MergedDir": dir.join("bundle/rootfs")}},
+        "NetworkSettings": network_settings(cs.root(), c),
+    });
+    if size {
+        v["SizeRw"] = serde_json::json!(crate::container::store::dir_size(&dir.join("upper")));
+    }
+    v
+}
+
+/// docker's NetworkSettings: the primary network's address at the top, each
+/// network's under Networks, and Ports as docker maps them.
+fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let atts = crate::network::attachments(root, &c.id).unwrap_or_default();
+    let mut ports = Map::new();
+    let mut networks = Map::new();
+    for a in &atts {
+        for p in &a.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let host = json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": p.host_port.to_string(),
+            });
+            match ports.get_mut(&key) {
+                Some(Value::Array(v)) => v.push(host),
+                _ => {
+                    ports.insert(key, json!([host]));
+                }
+            }
+        }
+        networks.insert(
+            a.network.clone(),
+            json!({
+                "IPAddress": a.ip.to_string(), "IPPrefixLen": a.prefix,
+                "Gateway": a.gateway.to_string(), "MacAddress": a.mac,
+                "Aliases": a.aliases,
+            }),
+        );
+    }
+    let primary = atts
+        .iter()
+        .find(|a| c.network_mode.network() == Some(a.network.as_str()))
+        .or(atts.first());
+    let s = |f: &dyn Fn(&crate::network::Attachment) -> String| primary.map(f).unwrap_or_default();
+    json!({
+        "IPAddress": s(&|a| a.ip.to_string()),
+        "IPPrefixLen": primary.map(|a| a.prefix).unwrap_or(0),
+        "Gateway": s(&|a| a.gateway.to_string()),
+        "MacAddress": s(&|a| a.mac.clone()),
+        "Ports": ports,
+        "Networks": networks,
+        "Extra": c.extra_on_disk(),
+    })
+}
+
+fn host_config(c: &Container) -> serde_json::Value {
+    let mut h = match &c.host_config {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    h.insert("NetworkMode".into(), serde_json::json!(c.network_mode));
+    h.insert("AutoRemove".into(), serde_json::json!(c.auto_remove));
+    h.insert("Runtime".into(), serde_json::json!(c.runtime));
+    serde_json::Value::Object(h)
+}

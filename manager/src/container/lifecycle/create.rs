@@ -1,0 +1,341 @@
+//! `create`: the record, its dirs, its volumes, the bundle and the files
+//! bind-mounted into the container. Nothing runs yet; whatever fails undoes
+//! what was made.
+
+use super::event;
+use crate::container::commands::runtime_path;
+use crate::container::net;
+use crate::container::opts::{self, CreateOptions};
+use crate::container::record::{NetworkMode, RestartPolicy};
+use crate::container::spec::{self, BuildInput};
+use crate::container::store::{Container, ContainerStore, Status};
+use crate::container::{bad, ioe, ContainerError, Result};
+use crate::container::{health, overlay};
+use crate::image::store::Store;
+use crate::volume::VolumeStore;
+use std::cell::RefCell;
+use std::fs;
+use std::path::Path;
+
+/// Undoes a half-made container unless disarmed.
+struct Undo<'a> {
+    cs: &'a ContainerStore,
+    images: &'a Store,
+    id: String,
+    image_id: Option<crate::image::digest::Digest>,
+    volumes: Vec<String>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(i) = &self.image_id {
+            let _ = self.images.release(i, &self.id);
+        }
+        if let Ok(vs) = VolumeStore::open(self.cs.root()) {
+            for v in &self.volumes {
+                let _ = vs.remove(v, true);
+            }
+        }
+        let _ = self.cs.remove_dir(&self.id);
+    }
+}
+
+/// `create`: the record, its dirs and the bundle. Nothing runs yet.
+pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
+    let images = Store::open(root)?;
+    let cs = ContainerStore::open(root)?;
+    let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
+    let runtime = runtime_path(o.runtime.as_deref())?;
+    let net = net::mode(o);
+    let bridged = net.is_bridged();
+    // A network of its own (network create), not the default bridge.
+    let user_net = net
+        .network()
+        .filter(|n| *n != crate::network::DEFAULT_NETWORK);
+    let mut exposed: Vec<String> = img
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.exposed_ports.as_ref())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    exposed.extend(o.expose.iter().cloned());
+    let mut ports = net::ports(o, &exposed)?;
+    if net == NetworkMode::Host && (!o.publish.is_empty() || o.publish_all) {
+        // docker's words: the host's ports are the container's already.
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+        ports.clear();
+    } else if !bridged && (!o.publish.is_empty() || o.publish_all) {
+        let (flag, v) = match o.publish.first() {
+            Some(p) => ("-p", p.as_str()),
+            None => ("-P", "true"),
+        };
+        return Err(bad(
+            flag,
+            v,
+            format!("publishing needs a bridge network, not --network {net}"),
+        ));
+    }
+    if let Some(n) = user_net {
+        crate::network::inspect(root, n)?;
+    }
+    let (restart_policy, restart_max) = match &o.restart {
+        Some(r) => opts::parse_restart(r)?,
+        None => (RestartPolicy::No, 0),
+    };
+    if o.auto_remove && restart_policy != RestartPolicy::No {
+        return Err(bad(
+            "--restart",
+            o.restart.as_deref().unwrap_or_default(),
+            "conflicts with --rm",
+        ));
+    }
+    let ip = match &o.ip {
+        Some(s) => Some(
+            s.parse::<std::net::Ipv4Addr>()
+                .map_err(|_| bad("--ip", s, "expected an IPv4 address"))?,
+        ),
+        None => None,
+    };
+    if user_net.is_none() && (ip.is_some() || !o.network_aliases.is_empty()) {
+        let (flag, v) = match &o.ip {
+            Some(s) => ("--ip", s.as_str()),
+            None => ("--network-alias", o.network_aliases[0].as_str()),
+        };
+        return Err(bad(
+            flag,
+            v,
+            format!("needs a user network (network create), not --network {net}"),
+        ));
+    }
+    for a in &o.network_aliases {
+        if a.is_empty()
+            || a.len() > 253
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+        {
+            return Err(bad("--network-alias", a, "not a valid host name"));
+        }
+    }
+    let health = health::config(
+        o,
+        img.config
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref()),
+    )?;
+    let stop_timeout = o.stop_timeout.unwrap_or(10);
+    let log_max_size = match &o.log_max_size {
+        Some(s) => opts::parse_size("--log-opt max-size", s)?,
+        None => 0,
+    };
+    let layers = img.record.chain_ids.len();
+    if layers > overlay::MAX_LAYERS {
+        return Err(ContainerError::Other(format!(
+            "image {} has {layers} layers: at most {} can run",
+            o.image,
+            overlay::MAX_LAYERS
+        )));
+    }
+    let rc = images.runtime_config(&img)?;
+    let ccfg = img.config.config.clone().unwrap_or_default();
+    let c = Container {
+        image: o.image.clone(),
+        image_id: img.record.id.to_string(),
+        tty: o.tty,
+        open_stdin: o.interactive,
+        auto_remove: o.auto_remove,
+        restart_policy,
+        restart_max,
+        health,
+        stop_timeout,
+        runtime,
+        network_mode: net,
+        log_max_size,
+        labels: o
+            .labels
+            .iter()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut c = cs.create(c, o.name.as_deref())?;
+    crate::fault::point("create:recorded");
+    let mut undo = Undo {
+        cs: &cs,
+        images: &images,
+        id: c.id.clone(),
+        image_id: None,
+        volumes: vec![],
+        armed: true,
+    };
+    images.hold(&img.record.id, &c.id)?;
+    undo.image_id = Some(img.record.id.clone());
+    // The image may have been removed between resolve and hold (see Store::hold).
+    images.resolve(&img.record.id.to_string())?;
+
+    let dir = cs.dir_of(&c.id);
+    for d in ["upper", "work", "bundle/rootfs", "shim", "exec"] {
+        fs::create_dir_all(dir.join(d)).map_err(ioe(format!("creating {d}")))?;
+    }
+    let vs = VolumeStore::open(root)?;
+    let made = RefCell::new(Vec::new());
+    let volume_dir = |name: &str, anon: bool| -> Result<String> {
+        let (v, created) = if anon {
+            (vs.create(name, Default::default(), true)?, true)
+        } else {
+            vs.ensure(name)?
+        };
+        if created {
+            made.borrow_mut().push(v.name.clone());
+        }
+        Ok(v.mountpoint)
+    };
+    let peer_pid = |name: &str| -> Result<i32> {
+        let p = cs.find(name)?;
+        let st = cs.state(&p);
+        if st.status != Status::Running {
+            return Err(ContainerError::NotRunning(p.name));
+        }
+        Ok(st.pid)
+    };
+    let text = |p: &str| {
+        images
+            .read_image_file(&img, p)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let built = spec::build(
+        o,
+        &BuildInput {
+            id: &c.id,
+            dir: &dir,
+            rc: &rc,
+            entrypoint: ccfg.entrypoint.clone().unwrap_or_default(),
+            cmd: ccfg.cmd.clone().unwrap_or_default(),
+            passwd: if o.user.is_some() {
+                text("etc/passwd")
+            } else {
+                None
+            },
+            group: if o.user.is_some() || !o.group_add.is_empty() {
+                text("etc/group")
+            } else {
+                None
+            },
+            volume_dir: &volume_dir,
+            peer_pid: &peer_pid,
+        },
+    );
+    undo.volumes = made.into_inner();
+    let built = built?;
+    c.args = built.spec["process"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    c.env = built.spec["process"]["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    c.working_dir = built.spec["process"]["cwd"].as_str().unwrap_or("/").into();
+    c.user = built.user;
+    c.hostname = built.hostname;
+    c.mounts = built.mounts;
+    c.stop_signal = built.stop_signal;
+    c.host_config = built.host_config;
+    if bridged {
+        let req = crate::network::NetRequest {
+            container_id: c.id.clone(),
+            name: c.name.clone(),
+            network: c.network_mode.to_string(),
+            ports,
+            hostname: c.hostname.clone(),
+            dns: o.dns.clone(),
+            dns_search: o.dns_search.clone(),
+            dns_options: o.dns_options.clone(),
+            add_hosts: parse_add_hosts(&o.add_hosts)?,
+            ip,
+            aliases: o.network_aliases.clone(),
+        };
+        crate::network::write_etc_files(&dir, &req, None)?;
+        c.net_request = Some(req);
+    } else {
+        etc_files(&dir, &c, o)?;
+        net::copy_peer_etc(&cs, &c)?;
+    }
+    fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&built.spec).expect("spec"),
+    )
+    .map_err(ioe("writing config.json"))?;
+    crate::fault::point("create:bundle-written");
+    cs.save(&c)?;
+    undo.armed = false;
+    event(root, &c, "create", &[]);
+    Ok(c)
+}
+
+fn etc_files(dir: &Path, c: &Container, o: &CreateOptions) -> Result<()> {
+    let w = |f: &str, s: String| fs::write(dir.join(f), s).map_err(ioe(format!("writing {f}")));
+    w("hostname", format!("{}\n", c.hostname))?;
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if c.network_mode == NetworkMode::Host {
+        hosts = fs::read_to_string("/etc/hosts").unwrap_or(hosts);
+    } else {
+        hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    }
+    for h in &o.add_hosts {
+        let (name, ip) = h
+            .split_once([':', '='])
+            .ok_or_else(|| bad("--add-host", h, "expected HOST:IP"))?;
+        if ip.parse::<std::net::IpAddr>().is_err() || name.is_empty() {
+            return Err(bad("--add-host", h, "expected HOST:IP"));
+        }
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    w("hosts", hosts)?;
+    let mut resolv = String::new();
+    if o.dns.is_empty() {
+        resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    }
+    for d in &o.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad("--dns", d, "expected an IP address"));
+        }
+        resolv.push_str(&format!("nameserver {d}\n"));
+    }
+    w(
+        "resolv.conf",
+        crate::network::etc::with_search_options(&resolv, &o.dns_search, &o.dns_options),
+    )
+}
+
+fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
+    v.iter()
+        .map(|h| {
+            let (name, ip) = h
+                .split_once([':', '='])
+                .ok_or_else(|| bad("--add-host", h, "expected HOST:IP"))?;
+            if ip.parse::<std::net::IpAddr>().is_err() || name.is_empty() {
+                return Err(bad("--add-host", h, "expected HOST:IP"));
+            }
+            Ok((name.to_string(), ip.to_string()))
+        })
+        .collect()
+}

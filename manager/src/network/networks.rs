@@ -1,0 +1,255 @@
+//! `network create/ls/inspect/rm/prune`: the records of a root's networks,
+//! and the reclaim of leases whose container or namespace is gone.
+
+use super::bridge::{bring_down, bring_up, reap_orphan_bridges, reap_unrecorded_bridges, unplug};
+use super::hosts::refresh_hosts;
+use super::ipam::choose_subnet;
+use super::netlink::Netlink;
+use super::state::{Network, Store};
+use super::{hex_hash, nle, state, NetError, DEFAULT_NETWORK};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+pub(super) fn valid_name(name: &str) -> Result<(), NetError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !ok {
+        return Err(NetError::Invalid(format!(
+            "invalid network name {name:?}: use letters, digits, '_', '.', '-' (max 64)"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn new_network(
+    store: &Store,
+    nets: &[Network],
+    name: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<Network, NetError> {
+    let default = name == DEFAULT_NETWORK;
+    let sub = choose_subnet(store, nets, subnet)?;
+    let gw = match gateway {
+        None => sub.nth(1).expect("subnet has hosts"),
+        Some(g) => {
+            let ip: Ipv4Addr = g.parse().map_err(|_| {
+                NetError::Invalid(format!("invalid gateway {g:?}: not an IPv4 address"))
+            })?;
+            if !sub.contains(ip) || ip == sub.addr || ip == sub.broadcast() {
+                return Err(NetError::Invalid(format!(
+                    "gateway {ip} is not a host address of subnet {sub}"
+                )));
+            }
+            ip
+        }
+    };
+    let now = crate::image::time::now_unix();
+    let id = hex_hash(&[
+        name,
+        &sub.to_string(),
+        &now.to_string(),
+        &std::process::id().to_string(),
+    ]);
+    let prefix = &store.config.bridge_prefix;
+    let bridge = if default {
+        // Like docker0, but every root has a default network of its own:
+        // the first <prefix>N no root has made yet (checked under host_lock).
+        (0..100)
+            .map(|n| format!("{prefix}{n}"))
+            .find(|b| {
+                !nets.iter().any(|n| &n.bridge == b)
+                    && !Path::new("/sys/class/net").join(b).exists()
+            })
+            .ok_or_else(|| {
+                NetError::Invalid(format!("no free bridge name {prefix}0..{prefix}99"))
+            })?
+    } else {
+        format!("{prefix}-{}", &id[..6])
+    };
+    if nets.iter().any(|n| n.bridge == bridge) {
+        return Err(NetError::Invalid(format!(
+            "bridge name {bridge} is taken; try again"
+        )));
+    }
+    Ok(Network {
+        name: name.to_string(),
+        id,
+        driver: "bridge".into(),
+        bridge,
+        subnet: sub,
+        gateway: gw,
+        created: crate::image::time::format_rfc3339(now),
+        default,
+        leases: Default::default(),
+    })
+}
+
+/// `network create`: the bridge and its rules exist when this returns.
+pub fn create(
+    root: &Path,
+    name: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<Network, NetError> {
+    valid_name(name)?;
+    if matches!(name, DEFAULT_NETWORK | "host" | "none") {
+        return Err(NetError::Invalid(format!(
+            "network name {name:?} is reserved"
+        )));
+    }
+    if gateway.is_some() && subnet.is_none() {
+        return Err(NetError::Invalid("--gateway needs --subnet".into()));
+    }
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let nets = store.list()?;
+    if nets.iter().any(|n| n.name == name) {
+        return Err(NetError::Exists(name.to_string()));
+    }
+    let _host = state::host_lock()?;
+    reap_orphan_bridges(&nl, &store.config.bridge_prefix);
+    reap_unrecorded_bridges(&store, &nl, &nets);
+    let net = new_network(&store, &nets, name, subnet, gateway)?;
+    bring_up(&store, &nl, &net)?;
+    if let Err(e) = store.save(&net) {
+        let _ = bring_down(&store, &nl, &net);
+        return Err(e);
+    }
+    Ok(net)
+}
+
+/// The root's networks, after reclaiming leases of containers that are
+/// gone, so what is listed is what is in use.
+pub fn list(root: &Path) -> Result<Vec<Network>, NetError> {
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut nets = store.list()?;
+    reclaim(&store, &nl, &mut nets);
+    Ok(nets)
+}
+
+pub fn inspect(root: &Path, name: &str) -> Result<Network, NetError> {
+    list(root)?
+        .into_iter()
+        .find(|n| n.name == name)
+        .ok_or_else(|| NetError::NoSuchNetwork(name.to_string()))
+}
+
+/// Removes what crashed berth processes and containers that ended with
+/// nobody watching left behind (leases, veths, published ports); returns
+/// whether there was any.
+pub fn reconcile(root: &Path) -> Result<bool, NetError> {
+    if !root.join("networks").exists() {
+        return Ok(false);
+    }
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut nets = store.list()?;
+    Ok(reclaim(&store, &nl, &mut nets))
+}
+
+/// `network rm`: refuses while a live container is attached.
+pub fn remove(root: &Path, name: &str) -> Result<(), NetError> {
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut nets = store.list()?;
+    reclaim(&store, &nl, &mut nets);
+    let net = nets
+        .iter()
+        .find(|n| n.name == name)
+        .ok_or_else(|| NetError::NoSuchNetwork(name.to_string()))?;
+    if let Some(l) = net.leases.values().next() {
+        let who = if l.name.is_empty() {
+            &l.container_id
+        } else {
+            &l.name
+        };
+        return Err(NetError::InUse(name.to_string(), who.clone()));
+    }
+    bring_down(&store, &nl, net)?;
+    store.delete(name)
+}
+
+/// `network prune`: removes networks without containers, but the default
+/// one (as docker's `bridge`), and bridges of ours no record names. Returns
+/// their names.
+pub fn prune(root: &Path) -> Result<Vec<String>, NetError> {
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut nets = store.list()?;
+    reclaim(&store, &nl, &mut nets);
+    reap_unrecorded_bridges(&store, &nl, &nets);
+    let mut gone = Vec::new();
+    for n in nets.iter().filter(|n| n.leases.is_empty() && !n.default) {
+        bring_down(&store, &nl, n)?;
+        store.delete(&n.name)?;
+        gone.push(n.name.clone());
+    }
+    Ok(gone)
+}
+
+/// Removes every network of the root and everything attached to it, live
+/// or not: for tests and for wiping a root.
+pub fn remove_all(root: &Path) -> Result<(), NetError> {
+    if !root.join("networks").exists() {
+        return Ok(());
+    }
+    let store = Store::open(root)?;
+    let nl = Netlink::open().map_err(nle("opening socket"))?;
+    let _lock = store.lock()?;
+    let mut first_err = None;
+    for n in store.list()? {
+        for l in n.leases.values() {
+            if let Err(e) = unplug(&nl, &n, l) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Err(e) = bring_down(&store, &nl, &n).and_then(|_| store.delete(&n.name)) {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Drops leases of containers that no longer exist; returns whether any went.
+pub(super) fn reclaim(store: &Store, nl: &Netlink, nets: &mut [Network]) -> bool {
+    let mut any = false;
+    for i in 0..nets.len() {
+        let stale: Vec<String> = nets[i]
+            .leases
+            .iter()
+            .filter(|(_, l)| store.is_stale(l))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        for id in &stale {
+            let l = nets[i].leases.remove(id).expect("listed lease");
+            log::info!(
+                "reclaiming lease {} of stopped or removed container {id}",
+                l.ip
+            );
+            if let Err(e) = unplug(nl, &nets[i], &l) {
+                log::warn!("reclaiming {id}: {e}");
+            }
+        }
+        if let Err(e) = store.save(&nets[i]) {
+            log::warn!("saving network {}: {e}", nets[i].name);
+        }
+        let name = nets[i].name.clone();
+        refresh_hosts(nets, &name, None);
+        any = true;
+    }
+    any
+}
