@@ -257,6 +257,22 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         env.push("LISTEN_PID=1".into());
         process.set_env(Some(env));
     }
+    // The init opens exec.fifo after its rlimits are set: below stdio, the
+    // preserved fds and that one, it could never wait for start (runc and
+    // crun fail such a container too, at start or with EMFILE).
+    let need = 4 + u64::from(preserve);
+    if let Some(r) = process
+        .rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile && r.soft() < need)
+    {
+        return Err(Error::Usage(format!(
+            "process.rlimits: RLIMIT_NOFILE soft limit {} is below {need}, the fds the container's init needs to start its process (stdio, preserved fds, exec.fifo)",
+            r.soft()
+        )));
+    }
     let console = console_endpoints(o.console_socket, terminal && own_terminal)?;
 
     let dir = ContainerDir::create(o.root, o.id, &mut undo_debris)?;
