@@ -93,7 +93,21 @@ pub fn rlimit_name(t: PosixRlimitType) -> String {
 /// JSON can only carry one escaped, so a scan of the raw bytes for that
 /// escape keeps the walk off the common path.
 fn nul_field(raw: &[u8]) -> Option<String> {
-    if !raw.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+    // JSON spells the escape's `u` in lower case only, and 0000 has no
+    // letters: one exact pattern.
+    let mut at = 0;
+    let found = loop {
+        match raw[at..].iter().position(|&b| b == b'\\') {
+            Some(i) if raw[at + i + 1..].starts_with(b"u0000") => break true,
+            // Skip the escaped byte too: `\\u0000` is a backslash and text.
+            Some(i) => at += i + 2,
+            None => break false,
+        }
+        if at >= raw.len() {
+            break false;
+        }
+    };
+    if !found {
         return None;
     }
     fn walk(v: &serde_json::Value, at: &str) -> Option<String> {
@@ -523,4 +537,21 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul_field;
+
+    #[test]
+    fn nul_bytes_are_found_by_their_field_and_escaped_backslashes_are_not_nuls() {
+        assert_eq!(
+            nul_field(br#"{"process": {"args": ["a", "b\u0000"]}}"#).as_deref(),
+            Some("process.args[1]")
+        );
+        assert_eq!(nul_field(br#"{"a": "\\u0000"}"#), None);
+        assert_eq!(nul_field(br#"{"a": "x\\"}"#), None);
+        assert_eq!(nul_field(br#"{"a": "\\\u0000"}"#).as_deref(), Some("a"));
+        assert_eq!(nul_field(b"\\"), None);
+    }
 }

@@ -29,10 +29,13 @@ const CONFIG_COPY: &str = "config.json";
 /// that were below its rootfs before `create`, which are the host's.
 const HOST_MOUNTS: &str = "host-mounts";
 
-/// Written before the first cgroup is made: the cgroup's path and the
-/// ancestors `create` is about to make, so that whatever a killed `create`
-/// left (it has no state.json yet) is found and removed by the next
-/// `delete --force` or `create` of the id.
+/// Written before the first cgroup is made when the config copy alone does
+/// not tell where it goes (a relative cgroupsPath, which depends on our own
+/// cgroup) or what it makes (ancestors that do not exist yet): the cgroup's
+/// path and those ancestors, so that whatever a killed `create` left (it
+/// has no state.json yet) is found and removed by the next `delete --force`
+/// or `create` of the id. The common case (`/<id>`, or an absolute path
+/// below an existing parent) writes nothing more than before.
 const CGROUP_RECORD: &str = "cgroup";
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -46,12 +49,32 @@ struct CgroupRecord {
 /// blocked on exec.fifo, or still setting up), the mounts it put on the host
 /// (no mount namespace of its own), and its cgroups in every hierarchy.
 fn undo_debris(dir: &Path) {
-    let Ok(raw) = fs::read(dir.join(CGROUP_RECORD)) else {
-        // Killed before any cgroup was made: nothing outside the dir.
-        return;
-    };
-    let Ok(rec) = serde_json::from_slice::<CgroupRecord>(&raw) else {
-        return;
+    let rec = match fs::read(dir.join(CGROUP_RECORD)) {
+        Ok(raw) => match serde_json::from_slice::<CgroupRecord>(&raw) {
+            Ok(r) => r,
+            // Cut short by the kill: written before any cgroup existed.
+            Err(_) => return,
+        },
+        Err(_) => {
+            // No record: the path follows from the config copy, saved
+            // before any cgroup was made (none there: nothing was).
+            let Ok(raw) = fs::read(dir.join(CONFIG_COPY)) else {
+                return;
+            };
+            let Ok(spec) = config::parse(&raw) else {
+                return;
+            };
+            let id = dir.file_name().unwrap_or_default().to_string_lossy();
+            let p = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+            if p.as_ref().is_some_and(|p| p.is_relative()) {
+                // Would have had a record: written before the first mkdir.
+                return;
+            }
+            let Ok(path) = cgroups::resolve_path(p.as_deref(), &id) else {
+                return;
+            };
+            CgroupRecord { path, made: vec![] }
+        }
     };
     let cg = cgroups::manager(&rec.path);
     cgroups::kill_all(cg.as_ref(), 5);
@@ -309,14 +332,21 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
 
     let cg = cgroups::manager(&cgroup_path);
     let made = cgroups::missing_ancestors(cg.as_ref(), &cgroup_path);
-    let rec = serde_json::to_vec(&CgroupRecord {
-        path: cgroup_path.clone(),
-        made: made.clone(),
-    })
-    .expect("serializes");
-    // Plain write, no rename: a record cut short by a kill was written
-    // before any cgroup existed, and an unreadable one means "none".
-    fs::write(st_path.join(CGROUP_RECORD), rec).map_err(os("save the cgroup record"))?;
+    if !made.is_empty()
+        || linux
+            .cgroups_path()
+            .as_ref()
+            .is_some_and(|p| p.is_relative())
+    {
+        let rec = serde_json::to_vec(&CgroupRecord {
+            path: cgroup_path.clone(),
+            made: made.clone(),
+        })
+        .expect("serializes");
+        // Plain write, no rename: a record cut short by a kill was written
+        // before any cgroup existed, and an unreadable one means "none".
+        fs::write(st_path.join(CGROUP_RECORD), rec).map_err(os("save the cgroup record"))?;
+    }
     cleanup.cgroup_made = made;
     fault::point("create:cgroups-recorded");
     cg.create()?;

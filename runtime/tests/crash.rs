@@ -375,3 +375,31 @@ fn a_create_killed_before_its_user_namespace_is_mapped_leaves_no_lock_held() {
         recovers(&c, &[&cg], &c.id, p);
     }
 }
+
+#[test]
+fn a_killed_create_of_a_relative_cgroups_path_is_undone_from_its_record() {
+    // A relative path is taken below the runtime's own cgroup: only the
+    // record written before the first mkdir says where that was.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctrl, path) = (p.next()?, p.next()?, p.next()?);
+            ctrl.split(',')
+                .any(|c| c == "memory")
+                .then(|| path.to_string())
+        })
+        .or_else(|| {
+            own.lines()
+                .find_map(|l| l.strip_prefix("0::").map(String::from))
+        })
+        .unwrap();
+    let rel = test_support::unique_id("berth-rel");
+    let c = Ctr::with("sleep 1000", |v| v["linux"]["cgroupsPath"] = json!(rel));
+    let full = format!("{}/{rel}", own.trim_end_matches('/'));
+    for p in ["create:cgroups-made", "create:init-ready"] {
+        killed_at(&c, create_cmd(&c, Some(p)), p);
+        recovers(&c, &[&full], &c.id, p);
+    }
+}
