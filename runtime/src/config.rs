@@ -345,30 +345,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
             )));
         }
     }
-    let user = process.user();
-    let groups = user.additional_gids().as_deref().unwrap_or_default();
-    if groups.len() > MAX_GROUPS {
-        return Err(invalid(format!(
-            "process.user.additionalGids: {} gids, more than the kernel's {MAX_GROUPS}",
-            groups.len()
-        )));
-    }
-    let linux_ref = spec.linux().as_ref();
-    let new_userns = linux_ref
-        .and_then(|l| l.namespaces().as_deref())
-        .is_some_and(|n| {
-            n.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        });
-    let (umaps, gmaps) = match linux_ref {
-        Some(l) if new_userns => (l.uid_mappings().as_deref(), l.gid_mappings().as_deref()),
-        _ => (None, None),
-    };
-    check_id("process.user.uid", user.uid(), umaps)?;
-    check_id("process.user.gid", user.gid(), gmaps)?;
-    for g in groups {
-        check_id("process.user.additionalGids", *g, gmaps)?;
-    }
+    check_user(spec, process)?;
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -475,6 +452,36 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
                 return Err(invalid(format!("linux.sysctl: invalid key {key:?}")));
             }
         }
+    }
+    Ok(())
+}
+
+/// The ids `process` (the config's, or one given to `exec`) runs with,
+/// against the ids the container of `spec` has.
+pub fn check_user(spec: &Spec, process: &oci_spec::runtime::Process) -> Result<(), ConfigError> {
+    let user = process.user();
+    let groups = user.additional_gids().as_deref().unwrap_or_default();
+    if groups.len() > MAX_GROUPS {
+        return Err(invalid(format!(
+            "process.user.additionalGids: {} gids, more than the kernel's {MAX_GROUPS}",
+            groups.len()
+        )));
+    }
+    let linux_ref = spec.linux().as_ref();
+    let new_userns = linux_ref
+        .and_then(|l| l.namespaces().as_deref())
+        .is_some_and(|n| {
+            n.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        });
+    let (umaps, gmaps) = match linux_ref {
+        Some(l) if new_userns => (l.uid_mappings().as_deref(), l.gid_mappings().as_deref()),
+        _ => (None, None),
+    };
+    check_id("process.user.uid", user.uid(), umaps)?;
+    check_id("process.user.gid", user.gid(), gmaps)?;
+    for g in groups {
+        check_id("process.user.additionalGids", *g, gmaps)?;
     }
     Ok(())
 }

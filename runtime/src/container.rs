@@ -834,6 +834,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     }
     let spec = stored_spec(&dir)?;
     drop(dir);
+    config::check_user(&spec, &o.process)?;
     let terminal = o.process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && o.detach {
         return Err(Error::Usage(

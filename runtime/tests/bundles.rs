@@ -159,6 +159,20 @@ fn uids_and_gids_out_of_range() {
 }
 
 #[test]
+fn exec_with_a_uid_out_of_range() {
+    let c = running();
+    for args in [
+        &["--user", "4294967295"][..],
+        &["--user", "0:4294967295"],
+        &["--additional-gids", "4294967295"],
+    ] {
+        let mut cmd = c.cmd();
+        cmd.arg("exec").args(args).args([&c.id, "true"]);
+        one_clear_line(&bounded(cmd, Stdio::null()), "process.user");
+    }
+}
+
+#[test]
 fn a_uid_outside_the_user_namespace_mapping() {
     for (field, want) in [("uid", "process.user.uid"), ("gid", "process.user.gid")] {
         let c = Ctr::with("true", |v| {
