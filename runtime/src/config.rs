@@ -1,10 +1,26 @@
 //! Loading and checking a bundle's config.json before anything is created, so
 //! that bad input fails with one clear line and leaves nothing behind.
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
 use std::collections::HashSet;
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The most we read of config.json, an exec `--process` file or an update's
+/// resources. runc and crun read without bound (a config.json that is
+/// /dev/zero fills memory). Real configs are a few KiB, tens with a
+/// seccomp profile (podman's: ~30 KiB); 16 MiB leaves room for any sane
+/// annotation or device list and bounds the memory a parse can take.
+pub const MAX_INPUT: u64 = 16 << 20;
+
+/// runc's limits for ids outside a user namespace (2^31 - 1, the largest id
+/// every libc takes as an id: 4294967295 is (uid_t)-1, which setresuid
+/// reads as "leave unchanged", i.e. root).
+const MAX_ID: u32 = i32::MAX as u32;
+/// The kernel's NGROUPS_MAX.
+const MAX_GROUPS: usize = 65536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -14,6 +30,109 @@ pub enum ConfigError {
     Parse(PathBuf, String),
     #[error("invalid config: {0}")]
     Invalid(String),
+    #[error("read {0}: not a regular file (a {1})")]
+    NotRegular(PathBuf, &'static str),
+    #[error("read {0}: larger than 16 MiB")]
+    TooLarge(PathBuf),
+}
+
+/// Reads an input file of ours (config.json, `--process`, `-r`): a regular
+/// file of at most MAX_INPUT bytes. Opened non-blocking so that a fifo
+/// cannot hang us before fstat says what it is; symlinks are followed (a
+/// bundle may link its config.json), the fstat judges what they lead to.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let err = |e| ConfigError::Read(path.to_path_buf(), e);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(err)?;
+    let md = f.metadata().map_err(err)?;
+    let t = md.file_type();
+    if !t.is_file() {
+        let kind = if t.is_dir() {
+            "directory"
+        } else if t.is_fifo() {
+            "fifo"
+        } else if t.is_char_device() {
+            "character device"
+        } else if t.is_block_device() {
+            "block device"
+        } else {
+            "socket"
+        };
+        return Err(ConfigError::NotRegular(path.to_path_buf(), kind));
+    }
+    if md.len() > MAX_INPUT {
+        return Err(ConfigError::TooLarge(path.to_path_buf()));
+    }
+    read_bounded(f, path)
+}
+
+/// Reads at most MAX_INPUT bytes of a stream (`-` for stdin), and refuses more.
+pub fn read_bounded(r: impl Read, name: &Path) -> Result<Vec<u8>, ConfigError> {
+    let mut buf = Vec::new();
+    r.take(MAX_INPUT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| ConfigError::Read(name.to_path_buf(), e))?;
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(ConfigError::TooLarge(name.to_path_buf()));
+    }
+    Ok(buf)
+}
+
+/// An rlimit's name as the spec spells it (RLIMIT_NOFILE).
+pub fn rlimit_name(t: PosixRlimitType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| format!("{t:?}"))
+}
+
+/// The first string (or key) holding a NUL, by its place in the config.
+/// JSON can only carry one escaped, so a scan of the raw bytes for that
+/// escape keeps the walk off the common path.
+fn nul_field(raw: &[u8]) -> Option<String> {
+    // JSON spells the escape's `u` in lower case only, and 0000 has no
+    // letters: one exact pattern.
+    let mut at = 0;
+    let found = loop {
+        match raw[at..].iter().position(|&b| b == b'\\') {
+            Some(i) if raw[at + i + 1..].starts_with(b"u0000") => break true,
+            // Skip the escaped byte too: `\\u0000` is a backslash and text.
+            Some(i) => at += i + 2,
+            None => break false,
+        }
+        if at >= raw.len() {
+            break false;
+        }
+    };
+    if !found {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, at: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0').then(|| at.to_string()),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, e)| walk(e, &format!("{at}[{i}]"))),
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, e)| {
+                let here = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                if k.contains('\0') {
+                    return Some(here);
+                }
+                walk(e, &here)
+            }),
+            _ => None,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    walk(&v, "")
 }
 
 fn invalid(msg: impl Into<String>) -> ConfigError {
@@ -32,8 +151,12 @@ pub struct Bundle {
 pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
     let dir = fs::canonicalize(bundle).map_err(|e| ConfigError::Read(bundle.to_path_buf(), e))?;
     let path = dir.join("config.json");
-    let raw = fs::read(&path).map_err(|e| ConfigError::Read(path.clone(), e))?;
+    let raw = read_input(&path)?;
     let spec = parse(&raw).map_err(|e| ConfigError::Parse(path.clone(), e))?;
+    if let Some(f) = nul_field(&raw) {
+        // C strings end at a NUL: a path or argument would be cut there.
+        return Err(invalid(format!("{f}: contains a NUL byte")));
+    }
     let root = spec
         .root()
         .as_ref()
@@ -45,6 +168,20 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
             rootfs.display()
         )));
     }
+    if root.path().is_relative() && lexically_inside(root.path()) {
+        // A relative root.path names a dir in the bundle: one that is a
+        // symlink out of it (a bundle unpacked from an archive may carry
+        // `rootfs -> /`) would hand the container the host's tree.
+        // runc follows it; an absolute root.path still names anything.
+        let real = fs::canonicalize(&rootfs).map_err(|e| ConfigError::Read(rootfs.clone(), e))?;
+        if !real.starts_with(&dir) {
+            return Err(invalid(format!(
+                "root.path: {} leads out of the bundle (to {}); name it by an absolute path if that is meant",
+                root.path().display(),
+                real.display()
+            )));
+        }
+    }
     validate(&spec)?;
     Ok(Bundle {
         dir,
@@ -52,6 +189,51 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
         raw,
         rootfs,
     })
+}
+
+/// Whether a relative path stays below where it starts, by its text alone.
+fn lexically_inside(p: &Path) -> bool {
+    let mut depth = 0i32;
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Checks an id of process.user against the ids the container has: the
+/// mapped ranges of a new user namespace, else 0..=2^31-1 (runc's range).
+fn check_id(
+    field: &str,
+    id: u32,
+    maps: Option<&[oci_spec::runtime::LinuxIdMapping]>,
+) -> Result<(), ConfigError> {
+    match maps {
+        Some(m) => {
+            let mapped = m.iter().any(|r| {
+                id >= r.container_id()
+                    && u64::from(id) < u64::from(r.container_id()) + u64::from(r.size())
+            });
+            if !mapped {
+                return Err(invalid(format!(
+                    "{field}: {id} is not mapped in the container's user namespace"
+                )));
+            }
+        }
+        None if id > MAX_ID => {
+            return Err(invalid(format!(
+                "{field}: {id} is out of range (0 to {MAX_ID})"
+            )))
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// Parses config JSON; serde's message names the field and position.
@@ -85,14 +267,14 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         for r in rl {
             if !seen.insert(format!("{:?}", r.typ())) {
                 return Err(invalid(format!(
-                    "process.rlimits: {:?} given twice",
-                    r.typ()
+                    "process.rlimits: {} given twice",
+                    rlimit_name(r.typ())
                 )));
             }
             if r.soft() > r.hard() {
                 return Err(invalid(format!(
-                    "process.rlimits: {:?} soft limit above hard limit",
-                    r.typ()
+                    "process.rlimits: {} soft limit above hard limit",
+                    rlimit_name(r.typ())
                 )));
             }
         }
@@ -115,6 +297,35 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
             )));
         }
     }
+    for (kind, list) in spec.hooks().iter().flat_map(|h| {
+        [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+            ("createContainer", h.create_container()),
+            ("startContainer", h.start_container()),
+            ("poststart", h.poststart()),
+            ("poststop", h.poststop()),
+        ]
+    }) {
+        for hk in list.as_deref().unwrap_or_default() {
+            let p = hk.path();
+            // config.md: path MUST be absolute.
+            if !p.is_absolute() {
+                return Err(invalid(format!(
+                    "hooks.{kind}: path {p:?} must be absolute"
+                )));
+            }
+            // createContainer and startContainer hooks resolve inside the
+            // container, which does not exist yet.
+            if matches!(
+                kind,
+                "prestart" | "createRuntime" | "poststart" | "poststop"
+            ) && p.is_dir()
+            {
+                return Err(invalid(format!("hooks.{kind}: path {p:?} is a directory")));
+            }
+        }
+    }
     // What we cannot apply must fail create (runtime.md), never be ignored.
     if process.scheduler().is_some() {
         return Err(invalid(
@@ -134,6 +345,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
             )));
         }
     }
+    check_user(spec, process)?;
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -223,6 +435,16 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
                 d.path()
             )));
         }
+        // The kernel's dev_t: 12 bits of major, 20 of minor. Beyond them
+        // makedev would silently make another device (0:0).
+        if !(0..4096).contains(&d.major()) || !(0..1 << 20).contains(&d.minor()) {
+            return Err(invalid(format!(
+                "linux.devices: {:?} has device number {}:{}, beyond the kernel's (major below 4096, minor below 1048576)",
+                d.path(),
+                d.major(),
+                d.minor()
+            )));
+        }
     }
     if let Some(s) = linux.sysctl() {
         for key in s.keys() {
@@ -230,6 +452,36 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
                 return Err(invalid(format!("linux.sysctl: invalid key {key:?}")));
             }
         }
+    }
+    Ok(())
+}
+
+/// The ids `process` (the config's, or one given to `exec`) runs with,
+/// against the ids the container of `spec` has.
+pub fn check_user(spec: &Spec, process: &oci_spec::runtime::Process) -> Result<(), ConfigError> {
+    let user = process.user();
+    let groups = user.additional_gids().as_deref().unwrap_or_default();
+    if groups.len() > MAX_GROUPS {
+        return Err(invalid(format!(
+            "process.user.additionalGids: {} gids, more than the kernel's {MAX_GROUPS}",
+            groups.len()
+        )));
+    }
+    let linux_ref = spec.linux().as_ref();
+    let new_userns = linux_ref
+        .and_then(|l| l.namespaces().as_deref())
+        .is_some_and(|n| {
+            n.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        });
+    let (umaps, gmaps) = match linux_ref {
+        Some(l) if new_userns => (l.uid_mappings().as_deref(), l.gid_mappings().as_deref()),
+        _ => (None, None),
+    };
+    check_id("process.user.uid", user.uid(), umaps)?;
+    check_id("process.user.gid", user.gid(), gmaps)?;
+    for g in groups {
+        check_id("process.user.additionalGids", *g, gmaps)?;
     }
     Ok(())
 }
@@ -292,4 +544,21 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul_field;
+
+    #[test]
+    fn nul_bytes_are_found_by_their_field_and_escaped_backslashes_are_not_nuls() {
+        assert_eq!(
+            nul_field(br#"{"process": {"args": ["a", "b\u0000"]}}"#).as_deref(),
+            Some("process.args[1]")
+        );
+        assert_eq!(nul_field(br#"{"a": "\\u0000"}"#), None);
+        assert_eq!(nul_field(br#"{"a": "x\\"}"#), None);
+        assert_eq!(nul_field(br#"{"a": "\\\u0000"}"#).as_deref(), Some("a"));
+        assert_eq!(nul_field(b"\\"), None);
+    }
 }

@@ -4,6 +4,7 @@
 use crate::cgroups::{self, CgroupError};
 use crate::config::{self, ConfigError};
 use crate::console;
+use crate::fault;
 use crate::hooks::{self, HookError};
 use crate::init::{InitConfig, Mode};
 use crate::namespaces::{self, NsError, JOIN_ORDER};
@@ -27,6 +28,74 @@ const CONFIG_COPY: &str = "config.json";
 /// Without a mount namespace of the container's own: the ids of the mounts
 /// that were below its rootfs before `create`, which are the host's.
 const HOST_MOUNTS: &str = "host-mounts";
+
+/// Written before the first cgroup is made when the config copy alone does
+/// not tell where it goes (a relative cgroupsPath, which depends on our own
+/// cgroup) or what it makes (ancestors that do not exist yet): the cgroup's
+/// path and those ancestors, so that whatever a killed `create` left (it
+/// has no state.json yet) is found and removed by the next `delete --force`
+/// or `create` of the id. The common case (`/<id>`, or an absolute path
+/// below an existing parent) writes nothing more than before.
+const CGROUP_RECORD: &str = "cgroup";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CgroupRecord {
+    path: String,
+    made: Vec<PathBuf>,
+}
+
+/// Undoes, from the records in its state dir, what a `create` killed before
+/// it wrote state.json made elsewhere: the processes in its cgroup (an init
+/// blocked on exec.fifo, or still setting up), the mounts it put on the host
+/// (no mount namespace of its own), and its cgroups in every hierarchy.
+fn undo_debris(dir: &Path) {
+    let rec = match fs::read(dir.join(CGROUP_RECORD)) {
+        Ok(raw) => match serde_json::from_slice::<CgroupRecord>(&raw) {
+            Ok(r) => r,
+            // Cut short by the kill: written before any cgroup existed.
+            Err(_) => return,
+        },
+        Err(_) => {
+            // No record: the path follows from the config copy, saved
+            // before any cgroup was made (none there: nothing was).
+            let Ok(raw) = fs::read(dir.join(CONFIG_COPY)) else {
+                return;
+            };
+            let Ok(spec) = config::parse(&raw) else {
+                return;
+            };
+            let id = dir.file_name().unwrap_or_default().to_string_lossy();
+            let p = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+            if p.as_ref().is_some_and(|p| p.is_relative()) {
+                // Would have had a record: written before the first mkdir.
+                return;
+            }
+            let Ok(path) = cgroups::resolve_path(p.as_deref(), &id) else {
+                return;
+            };
+            CgroupRecord { path, made: vec![] }
+        }
+    };
+    let cg = cgroups::manager(&rec.path);
+    cgroups::kill_all(cg.as_ref(), 5);
+    if let Some((root, keep)) = read_host_mounts(dir).filter(|(r, _)| r.is_absolute()) {
+        rootfs::unmount_below(&root, &keep);
+    }
+    let _ = cgroups::destroy_with(cg.as_ref(), &rec.made);
+}
+
+/// The host-mounts record: the rootfs, then the ids of the host's mounts
+/// below it when `create` began.
+fn read_host_mounts(dir: &Path) -> Option<(PathBuf, Vec<u64>)> {
+    let text = fs::read_to_string(dir.join(HOST_MOUNTS)).ok()?;
+    // The rootfs may hold any byte but a NUL; the ids never a newline.
+    let (root, ids) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let keep = ids
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Some((PathBuf::from(root), keep))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -102,6 +171,8 @@ struct Cleanup<'a> {
     /// whose mounts land on the host, and the ids of the host's own there.
     host_mounts: Option<(PathBuf, Vec<u64>)>,
     cgroup: Option<Box<dyn cgroups::Manager>>,
+    /// The cgroup's ancestors that this create made.
+    cgroup_made: Vec<PathBuf>,
     child: i32,
     _p: std::marker::PhantomData<&'a ()>,
 }
@@ -114,7 +185,7 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.signal_all(libc::SIGKILL);
-            let _ = cg.destroy();
+            let _ = cgroups::destroy_with(cg.as_ref(), &self.cgroup_made);
         }
         if let Some((r, keep)) = self.host_mounts.take() {
             rootfs::unmount_below(&r, &keep);
@@ -209,13 +280,31 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         env.push("LISTEN_PID=1".into());
         process.set_env(Some(env));
     }
+    // The init opens exec.fifo after its rlimits are set: below stdio, the
+    // preserved fds and that one, it could never wait for start (runc and
+    // crun fail such a container too, at start or with EMFILE).
+    let need = 4 + u64::from(preserve);
+    if let Some(r) = process
+        .rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile && r.soft() < need)
+    {
+        return Err(Error::Usage(format!(
+            "process.rlimits: RLIMIT_NOFILE soft limit {} is below {need}, the fds the container's init needs to start its process (stdio, preserved fds, exec.fifo)",
+            r.soft()
+        )));
+    }
     let console = console_endpoints(o.console_socket, terminal && own_terminal)?;
 
-    let dir = ContainerDir::create(o.root, o.id)?;
+    let dir = ContainerDir::create(o.root, o.id, &mut undo_debris)?;
+    fault::point("create:dir-made");
     let mut cleanup = Cleanup {
         dir: None,
         host_mounts: None,
         cgroup: None,
+        cgroup_made: vec![],
         child: 0,
         _p: Default::default(),
     };
@@ -235,17 +324,37 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         let root = fs::canonicalize(&bundle.rootfs).unwrap_or_else(|_| bundle.rootfs.clone());
         let keep = rootfs::mount_ids_below(&root);
         let text: Vec<String> = keep.iter().map(u64::to_string).collect();
-        write_atomic(&st_path.join(HOST_MOUNTS), text.join(" ").as_bytes(), 0o600)
+        let text = format!("{}\n{}", root.display(), text.join(" "));
+        write_atomic(&st_path.join(HOST_MOUNTS), text.as_bytes(), 0o600)
             .map_err(os("save host mounts"))?;
         cleanup.host_mounts = Some((root, keep));
     }
 
     let cg = cgroups::manager(&cgroup_path);
+    let made = cgroups::missing_ancestors(cg.as_ref(), &cgroup_path);
+    if !made.is_empty()
+        || linux
+            .cgroups_path()
+            .as_ref()
+            .is_some_and(|p| p.is_relative())
+    {
+        let rec = serde_json::to_vec(&CgroupRecord {
+            path: cgroup_path.clone(),
+            made: made.clone(),
+        })
+        .expect("serializes");
+        // Plain write, no rename: a record cut short by a kill was written
+        // before any cgroup existed, and an unreadable one means "none".
+        fs::write(st_path.join(CGROUP_RECORD), rec).map_err(os("save the cgroup record"))?;
+    }
+    cleanup.cgroup_made = made;
+    fault::point("create:cgroups-recorded");
     cg.create()?;
     cleanup.cgroup = Some(cg);
     if let Some(r) = linux.resources() {
         cleanup.cgroup.as_ref().expect("set above").set(r)?;
     }
+    fault::point("create:cgroups-made");
 
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
     let new_userns = nss
@@ -290,11 +399,18 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .and_then(|d| fs::File::open(d).ok())
         .map(OwnedFd::from);
     let join = cleanup.cgroup.as_ref().expect("set above").join_files()?;
+    let lock_fd = cleanup.dir.as_ref().expect("set above").lock_fd();
+    let parent_fd = parent.fd();
     let (pid, in_cgroup2) =
         namespaces::clone_into(flags, cg2.as_ref()).map_err(os("clone the container's init"))?;
     if pid == 0 {
         // The child: nothing here may return into the caller's code.
         let mut ch = child_chan;
+        // Ours only until exec, yet a child stuck before it (waiting for Go
+        // from a runtime that was killed) would hold the state dir's lock
+        // and keep its own channel from ever seeing end of file.
+        unsafe { libc::close(lock_fd) };
+        unsafe { libc::close(parent_fd) };
         join_cgroup(&mut ch, &join);
         clear_cloexec(ch.fd());
         clear_cloexec(state_dir_fd);
@@ -332,6 +448,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         unsafe { libc::_exit(1) };
     }
     cleanup.child = pid;
+    fault::point("create:init-cloned");
     drop(join);
     drop(child_chan);
     drop(state_dir);
@@ -357,6 +474,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .as_ref()
         .expect("set above")
         .add(pid, in_cgroup2)?;
+    fault::point("create:cgroups-joined");
 
     let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -389,6 +507,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         hook_state: hook_state.clone(),
     };
     send(&mut parent, &Msg::Config(Box::new(cfg)))?;
+    fault::point("create:config-sent");
     drop(console_sock);
     let mut init_pid = pid;
     loop {
@@ -433,6 +552,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         }
         None => None,
     };
+    fault::point("create:init-ready");
     let start_time = process_start_time(init_pid)
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let state = State {
@@ -443,12 +563,14 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         created: crate::utils::now_rfc3339(),
         cgroup_path,
+        cgroup_made: std::mem::take(&mut cleanup.cgroup_made),
         namespaces: vec![],
         use_terminal: terminal,
         owner: unsafe { libc::geteuid() },
     };
     let dir = cleanup.dir.as_ref().expect("set above");
     dir.save(&state)?;
+    fault::point("create:state-written");
     if let Some(p) = o.pid_file {
         write_atomic(p, init_pid.to_string().as_bytes(), 0o644)
             .map_err(os(format!("write pid file {}", p.display())))?;
@@ -492,6 +614,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .custom_flags_nonblock()
         .open(&fifo)
         .map_err(os("open exec fifo"))?;
+    fault::point("start:fifo-opened");
     // Wait for the init's byte, but never on a dead init.
     loop {
         let mut pfd = libc::pollfd {
@@ -504,6 +627,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             let mut b = [0u8; 1];
             let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
             if r == 1 {
+                fault::point("start:byte-read");
                 break;
             }
             if r == 0 || pfd.revents & libc::POLLHUP != 0 {
@@ -513,9 +637,18 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             return Err(Error::Init(format!(
                 "container {id}: init exited before start"
             )));
+        } else if !holds_dir(st.pid, &dir.path) {
+            // The init keeps the state dir open until its exec: without it,
+            // a start killed after the init's byte already let it run, and
+            // nobody will ever write to the fifo again.
+            let _ = fs::remove_file(&fifo);
+            return Err(Error::Usage(format!(
+                "cannot start container {id}: it was already started (by a start that did not finish)"
+            )));
         }
     }
     let _ = fs::remove_file(&fifo);
+    fault::point("start:fifo-removed");
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
         let s = with_status(
             hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
@@ -528,6 +661,20 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether process `pid` has `dir` open (read from /proc/PID/fd: only on
+/// the slow path of `start`, after the init kept it waiting).
+fn holds_dir(pid: i32, dir: &Path) -> bool {
+    let Ok(want) = fs::canonicalize(dir) else {
+        return true;
+    };
+    let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        // Unreadable is not proof of anything: keep waiting, as before.
+        return true;
+    };
+    rd.flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l == want))
 }
 
 trait NonBlock {
@@ -587,7 +734,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Ok(d) => d,
         // runc and crun: deleting what is already gone succeeds with --force.
         Err(StateError::NotFound(_)) if force => {
-            let _ = ContainerDir::remove_debris(root, id);
+            // Or what a killed create left of it.
+            ContainerDir::remove_new_debris(root, id);
+            let _ = ContainerDir::remove_debris(root, id, &mut undo_debris);
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -612,24 +761,25 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        fault::point("delete:killed");
     }
-    // Anything the init left behind (with a shared pid namespace) dies too.
-    if !cg.pids().unwrap_or_default().is_empty() {
-        let _ = cg.signal_all(libc::SIGKILL);
+    // Anything the init left behind (with a shared pid namespace, or an
+    // exec whose runtime was killed mid-way) dies too, and is gone, in
+    // every hierarchy, before we return.
+    if status != Status::Stopped || !cg.pids().unwrap_or_default().is_empty() {
+        cgroups::kill_all(cg.as_ref(), 5);
     }
     let spec = stored_spec(&dir).ok();
     if let Some(root) = spec.as_ref().and_then(host_mounted_rootfs(&st.bundle)) {
         // Without the record nothing below the rootfs is known to be ours.
-        if let Ok(text) = fs::read_to_string(dir.path.join(HOST_MOUNTS)) {
-            let keep: Vec<u64> = text
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
+        if let Some((_, keep)) = read_host_mounts(&dir.path) {
             rootfs::unmount_below(&root, &keep);
         }
     }
-    cg.destroy()?;
+    cgroups::destroy_with(cg.as_ref(), &st.cgroup_made)?;
+    fault::point("delete:cgroups-removed");
     dir.remove()?;
+    fault::point("delete:dir-removed");
     if let Some(spec) = &spec {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
             let s = with_status(
@@ -684,6 +834,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     }
     let spec = stored_spec(&dir)?;
     drop(dir);
+    config::check_user(&spec, &o.process)?;
     let terminal = o.process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && o.detach {
         return Err(Error::Usage(
@@ -761,6 +912,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     drop(join);
     drop(child_chan);
     drop(memfd);
+    fault::point("exec:forked");
     let kill_child = |e: Error| {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -796,6 +948,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         None => (None, None),
     };
     drop(console_sock);
+    fault::point("exec:config-sent");
     match parent.recv() {
         Ok(Msg::Ready) => {}
         Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
@@ -818,6 +971,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
             )))
         }
     }
+    fault::point("exec:process-started");
     if let Some(p) = o.pid_file {
         write_atomic(p, pid.to_string().as_bytes(), 0o644)
             .map_err(os(format!("write pid file {}", p.display())))?;

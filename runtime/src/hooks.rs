@@ -55,7 +55,30 @@ fn run_one(kind: &str, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
         }
     }
     cmd.stdin(Stdio::piped());
+    // A hook dies with the command that runs it: one whose runtime was
+    // killed would otherwise live on unowned (a prestart hook blocking a
+    // create that is gone), out of reach of any later command.
+    let parent = unsafe { libc::getpid() };
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            // Killed before the prctl: nobody is left to notice us.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
+    };
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+    if crate::fault::armed() {
+        crate::fault::point(&format!("hook:{kind}"));
+    }
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is not an error.
         let _ = stdin.write_all(state_json);

@@ -39,6 +39,7 @@ pub mod cgroups;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod init;

@@ -146,8 +146,8 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
             unsafe { libc::getrlimit(rlimit_resource(r.typ()), &mut cur) };
             return Err(ProcessError::Os(
                 format!(
-                    "setrlimit {:?} to {}/{} (the host's hard limit is {})",
-                    r.typ(),
+                    "setrlimit {} to {}/{} (the host's hard limit is {})",
+                    crate::config::rlimit_name(r.typ()),
                     r.soft(),
                     r.hard(),
                     cur.rlim_max
@@ -182,9 +182,10 @@ pub fn set_user(p: &Process) -> Result<()> {
     if r != 0
         && !(groups.is_empty() && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
     {
-        return Err(os(format!("setgroups {groups:?}"))(
-            io::Error::last_os_error(),
-        ));
+        // The count, not the list: it may hold 65536 gids.
+        return Err(
+            os(format!("setgroups of {} additional gids", groups.len()))(io::Error::last_os_error()),
+        );
     }
     check(
         unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) },

@@ -96,6 +96,10 @@ pub struct State {
     pub created: String,
     /// Cgroup of the container, relative to each hierarchy root.
     pub cgroup_path: String,
+    /// Ancestors of that cgroup that `create` made, removed at `delete`
+    /// when empty (a nested cgroupsPath such as /a/x/y).
+    #[serde(default)]
+    pub cgroup_made: Vec<PathBuf>,
     /// Namespaces the init runs in (type -> /proc path or joined path), for `exec`.
     #[serde(default)]
     pub namespaces: Vec<String>,
@@ -144,7 +148,13 @@ fn lock(path: &Path) -> Result<fs::File, StateError> {
 
 impl ContainerDir {
     /// Creates the directory of a new container; fails if the id is taken.
-    pub fn create(root: &Path, id: &str) -> Result<ContainerDir, StateError> {
+    /// A dir left by a killed create is taken over: `undo` first undoes
+    /// what that create made outside it (see `remove_debris`).
+    pub fn create(
+        root: &Path,
+        id: &str,
+        undo: &mut dyn FnMut(&Path),
+    ) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
         fs::DirBuilder::new()
             .recursive(true)
@@ -174,7 +184,7 @@ impl ContainerDir {
                     {
                         // A create that was killed mid-way leaves a dir with no
                         // state: that id is free again once nobody holds its lock.
-                        if attempt > 0 || !Self::remove_debris(root, id)? {
+                        if attempt > 0 || !Self::remove_debris(root, id, undo)? {
                             return Err(StateError::Exists(id.into()));
                         }
                     }
@@ -215,9 +225,22 @@ impl ContainerDir {
         })
     }
 
+    /// The fd of the lock, for a child forked while it is held to close: the
+    /// lock must die with the runtime, not live on in a child stuck before
+    /// its exec (close-on-exec alone leaves it there until then).
+    pub fn lock_fd(&self) -> i32 {
+        self._lock.as_raw_fd()
+    }
+
     /// Removes the directory of `id` if it holds no state and no one has it
-    /// locked (left by a killed `create`). True if it was removed.
-    pub fn remove_debris(root: &Path, id: &str) -> Result<bool, StateError> {
+    /// locked (left by a killed `create`), after `undo` has undone, under
+    /// the lock, what that create made elsewhere (cgroups, processes,
+    /// mounts) from the records it keeps in the dir. True if it was removed.
+    pub fn remove_debris(
+        root: &Path,
+        id: &str,
+        undo: &mut dyn FnMut(&Path),
+    ) -> Result<bool, StateError> {
         let path = root.join(id);
         if path.join(STATE_FILE).exists() || !path.is_dir() {
             return Ok(false);
@@ -234,8 +257,40 @@ impl ContainerDir {
         if path.join(STATE_FILE).exists() {
             return Ok(false);
         }
+        undo(&path);
         fs::remove_dir_all(&path).map_err(io_err(format!("remove {}", path.display())))?;
         Ok(true)
+    }
+
+    /// Removes the temp dirs (`.new.PID.ID`) of creates of `id` killed
+    /// before their dir got its name, unless one is still locked (alive).
+    pub fn remove_new_debris(root: &Path, id: &str) {
+        let Ok(rd) = fs::read_dir(root) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(mid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(".new."))
+                .and_then(|n| n.strip_suffix(id))
+                .and_then(|n| n.strip_suffix('.'))
+            else {
+                continue;
+            };
+            if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let p = e.path();
+            // No lock file yet: free only if its creator is dead.
+            let free = match fs::File::open(p.join(LOCK_FILE)) {
+                Ok(f) => unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 },
+                Err(_) => !Path::new(&format!("/proc/{mid}")).exists(),
+            };
+            if free {
+                let _ = fs::remove_dir_all(&p);
+            }
+        }
     }
 
     pub fn load(&self) -> Result<State, StateError> {

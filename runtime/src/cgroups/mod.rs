@@ -128,6 +128,66 @@ pub trait Manager {
     fn signal_all(&self, sig: i32) -> Result<()> {
         signal_each(self, sig)
     }
+    /// The cgroup's directory in every hierarchy it spans.
+    fn dirs(&self) -> Vec<std::path::PathBuf>;
+}
+
+/// The ancestors of the cgroup `path` (below each hierarchy's root) that do
+/// not exist yet: what `create` is about to make besides the cgroup itself,
+/// and what `delete` may remove again once empty. A cgroup right below the
+/// root (the default `/<id>`) has none, and costs no lookup.
+pub fn missing_ancestors(m: &dyn Manager, path: &str) -> Vec<std::path::PathBuf> {
+    let depth = Path::new(path.trim_start_matches('/')).components().count();
+    let mut out = Vec::new();
+    for leaf in m.dirs() {
+        // Leaf excluded, root excluded: the dirs in between, deepest last.
+        let mut between: Vec<&Path> = leaf
+            .ancestors()
+            .skip(1)
+            .take(depth.saturating_sub(1))
+            .collect();
+        between.reverse();
+        for a in between {
+            if !a.exists() {
+                out.push(a.to_path_buf());
+            }
+        }
+    }
+    out
+}
+
+/// Removes the cgroup, then those of `made` (its ancestors that `create`
+/// made) that are empty, deepest first. One still holding another
+/// container's cgroup stays: rmdir refuses a cgroup with children.
+pub fn destroy_with(m: &dyn Manager, made: &[std::path::PathBuf]) -> Result<()> {
+    let res = m.destroy();
+    let mut made: Vec<&std::path::PathBuf> = made.iter().collect();
+    made.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for d in made {
+        let _ = fs::remove_dir(d);
+    }
+    res
+}
+
+/// Kills every process in the cgroup, in every hierarchy (a process may sit
+/// in some only, as a child killed mid-join does), and waits until all are
+/// gone, at most `secs`: what a killed `create` left has no record of pids.
+pub fn kill_all(m: &dyn Manager, secs: u64) {
+    let _ = m.thaw();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let mut any = false;
+        for d in m.dirs() {
+            for pid in read_pids(&d.join("cgroup.procs")).unwrap_or_default() {
+                any = true;
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if !any || std::time::Instant::now() > end {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// Moves the calling thread into the cgroups behind `files` (from

@@ -92,7 +92,7 @@ impl V1 {
             .map(|h| h.mount_point.join(self.path.trim_start_matches('/')))
     }
 
-    fn dirs(&self) -> Vec<PathBuf> {
+    fn all_dirs(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = hierarchies()
             .iter()
             .map(|h| h.mount_point.join(self.path.trim_start_matches('/')))
@@ -342,7 +342,7 @@ pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
 
 impl Manager for V1 {
     fn create(&self) -> Result<()> {
-        for d in self.dirs() {
+        for d in self.all_dirs() {
             fs::create_dir_all(&d).map_err(io_err("mkdir", &d))?;
         }
         if let Some(d) = self.dir("cpuset") {
@@ -509,7 +509,7 @@ impl Manager for V1 {
         let dir = self
             .dir("pids")
             .or_else(|| self.dir("freezer"))
-            .or_else(|| self.dirs().into_iter().next());
+            .or_else(|| self.all_dirs().into_iter().next());
         match dir {
             Some(d) if d.exists() => read_pids(&d.join("cgroup.procs")),
             _ => Ok(vec![]),
@@ -518,12 +518,16 @@ impl Manager for V1 {
 
     fn destroy(&self) -> Result<()> {
         let mut first_err = None;
-        for d in self.dirs() {
+        for d in self.all_dirs() {
             if let Err(e) = remove_dir(&d) {
                 first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.all_dirs()
     }
 
     fn stats(&self) -> Result<Stats> {

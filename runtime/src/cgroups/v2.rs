@@ -253,6 +253,10 @@ impl Manager for V2 {
         remove_dir(&self.dir)
     }
 
+    fn dirs(&self) -> Vec<PathBuf> {
+        vec![self.dir.clone()]
+    }
+
     fn stats(&self) -> Result<Stats> {
         let d = &self.dir;
         let mut s = Stats::default();

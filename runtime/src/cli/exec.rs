@@ -1,5 +1,5 @@
 use super::Global;
-use anyhow::Context;
+use berth_runtime::config;
 use berth_runtime::container::{self, ExecOpts};
 use oci_spec::runtime::{Capability, Process};
 use std::path::PathBuf;
@@ -49,9 +49,9 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let mut p: Process = match &a.process {
         Some(f) => {
             let raw = if f.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?.into_bytes()
+                config::read_bounded(std::io::stdin(), std::path::Path::new("standard input"))?
             } else {
-                std::fs::read(f).with_context(|| format!("read {}", f.display()))?
+                config::read_input(f)?
             };
             serde_json::from_slice(&raw)
                 .map_err(|e| anyhow::anyhow!("invalid process {}: {e}", f.display()))?

@@ -1,5 +1,6 @@
 use super::Global;
 use anyhow::Context;
+use berth_runtime::config::{read_bounded, read_input};
 use oci_spec::runtime::{LinuxPids, LinuxResources};
 
 #[derive(clap::Args)]
@@ -58,10 +59,12 @@ fn bytes(s: &str) -> anyhow::Result<i64> {
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let mut r: LinuxResources = match a.resources.as_deref() {
-        Some("-") => {
-            serde_json::from_reader(std::io::stdin()).context("invalid resources JSON on stdin")?
-        }
-        Some(f) => serde_json::from_slice(&std::fs::read(f).with_context(|| format!("read {f}"))?)
+        Some("-") => serde_json::from_slice(&read_bounded(
+            std::io::stdin(),
+            std::path::Path::new("standard input"),
+        )?)
+        .context("invalid resources JSON on stdin")?,
+        Some(f) => serde_json::from_slice(&read_input(std::path::Path::new(f))?)
             .with_context(|| format!("invalid resources JSON in {f}"))?,
         None => LinuxResources::default(),
     };

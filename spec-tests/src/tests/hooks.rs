@@ -37,6 +37,12 @@ pub fn cases() -> Vec<Case> {
             args_and_env,
         ),
         case("hooks/namespaces", "config.md#summary", namespaces),
+        case(
+            "hooks/relative-path-refused",
+            "config.md#posix-platform-hooks",
+            relative_path,
+        )
+        .deviates("crun 1.8 runs a hook named by a relative path"),
         case("hooks/prestart-fails", "runtime.md#lifecycle", |c| {
             create_hook_fails(c, "prestart")
         }),
@@ -318,6 +324,25 @@ fn namespaces(ctx: &Ctx) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// config.md: a hook's path MUST be absolute. One found by a PATH lookup
+/// (`sh`) would run some program of the runtime's environment: create must
+/// fail and leave no container (runtime.md#create: a config the runtime
+/// cannot follow is an error).
+fn relative_path(ctx: &Ctx) -> Result<()> {
+    let mut ct = Ct::new(ctx, &["touch=/out/ran", "exit=0"])?;
+    ct.config["hooks"] = json!({"prestart": [{"path": "sh", "args": ["sh", "-c", "exit 0"]}]});
+    let c = ct.try_create()?;
+    ensure!(
+        !c.ok,
+        "create accepted a hook with the relative path \"sh\""
+    );
+    ensure!(
+        !ct.try_state()?.ok,
+        "a failed create left a container behind"
+    );
     Ok(())
 }
 
