@@ -650,6 +650,9 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let _ = fs::remove_file(&fifo);
     fault::point("start:fifo-removed");
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+        // config.md: poststart hooks run after the user process is
+        // executed. The init holds the fifo until its execve closes it.
+        wait_for_exec(&f, st.pid, st.init_start_time);
         let s = with_status(
             hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
             "running",
@@ -661,6 +664,29 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits for EOF on the fifo: the init's execve closed its end (or it died).
+fn wait_for_exec(f: &fs::File, pid: i32, start_time: u64) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
+        if n > 0 {
+            let mut b = [0u8; 1];
+            // SAFETY: reads at most one byte into b.
+            let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            if r <= 0 {
+                return;
+            }
+        } else if !crate::utils::is_same_process(pid, start_time) {
+            return;
+        }
+    }
 }
 
 /// Whether process `pid` has `dir` open (read from /proc/PID/fd: only on

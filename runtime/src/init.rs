@@ -271,9 +271,12 @@ fn setup_container(
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(os("write exec fifo")(io::Error::last_os_error()));
     }
-    drop(fifo);
     drop(state_dir);
-    Err(exec_process(cfg, prepared))
+    // The fifo stays open until execve closes it (O_CLOEXEC): `start` reads
+    // that EOF as "the user process is executed" before poststart hooks.
+    let e = exec_process(cfg, prepared);
+    drop(fifo);
+    Err(e)
 }
 
 /// With `terminal`, a pty from the container's devpts becomes our stdio and
