@@ -11,7 +11,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -151,38 +151,15 @@ pub fn propagation_flag(p: &str) -> Option<u64> {
     })
 }
 
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 // statvfs f_flag bit; the libc crate has it for glibc only.
 const ST_RELATIME: libc::c_ulong = 4096;
 
-/// openat2 with `path` resolved as if `root` were "/".
+/// openat2 with `path` resolved as if `root` were "/" (the resolver the
+/// manager uses too: the fsroot crate).
 fn open_in_root(root: i32, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let c = cstr(path);
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root,
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    // SAFETY: `root` is an fd the caller holds open for the whole call.
+    let root = unsafe { std::os::fd::BorrowedFd::borrow_raw(root) };
+    fsroot::open_in_root(root, path, flags)
 }
 
 #[derive(Clone, Copy, PartialEq)]
