@@ -584,7 +584,7 @@ fn an_exited_container_frees_its_published_port() {
         }
     });
     let url = format!("http://127.0.0.1:{port}/");
-    containers_common::wait_until(10, "the host's service on the freed port", || {
+    common::containers::wait_until(10, "the host's service on the freed port", || {
         std::process::Command::new("curl")
             .args(["-sf", "--max-time", "1", &url])
             .output()

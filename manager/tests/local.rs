@@ -665,7 +665,7 @@ fn sparse_members_stay_sparse_and_max_layer_size_bounds_a_bomb() {
 #[test]
 fn images_filters_and_short_names() {
     let env = Env::new("filters");
-    let tar = busybox_tar(&env.path(""));
+    let tar = busybox_tar(&env.path(""), &[]);
     let t = tar.to_str().unwrap();
     env.ok(&["import", t, "docker.io/library/busybox:1"]);
     env.ok(&["tag", "busybox:1", "docker.io/me/app:2"]);

@@ -617,20 +617,12 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     fault::point("start:fifo-opened");
     // Wait for the init's byte, but never on a dead init.
     loop {
-        let mut pfd = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
-        if n > 0 {
-            let mut b = [0u8; 1];
-            let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if let Some((r, hup)) = read_fifo(&f) {
             if r == 1 {
                 fault::point("start:byte-read");
                 break;
             }
-            if r == 0 || pfd.revents & libc::POLLHUP != 0 {
+            if r == 0 || hup {
                 return Err(Error::Init(format!("container {id}: init exited before it could start (a startContainer hook failed?)")));
             }
         } else if !crate::utils::is_same_process(st.pid, st.init_start_time) {
@@ -666,25 +658,32 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Waits up to 20 ms for the (non-blocking) fifo; then reads one byte:
+/// the read's result and whether the other end hung up. None on timeout.
+fn read_fifo(f: &fs::File) -> Option<(isize, bool)> {
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, 20) } <= 0 {
+        return None;
+    }
+    let mut b = [0u8; 1];
+    // SAFETY: reads at most one byte into b.
+    let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+    Some((r, pfd.revents & libc::POLLHUP != 0))
+}
+
 /// Waits for EOF on the fifo: the init's execve closed its end (or it died).
 fn wait_for_exec(f: &fs::File, pid: i32, start_time: u64) {
     loop {
-        let mut pfd = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
-        if n > 0 {
-            let mut b = [0u8; 1];
-            // SAFETY: reads at most one byte into b.
-            let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-            if r <= 0 {
-                return;
-            }
-        } else if !crate::utils::is_same_process(pid, start_time) {
-            return;
+        match read_fifo(f) {
+            Some((r, _)) if r <= 0 => return,
+            Some(_) => {}
+            None if !crate::utils::is_same_process(pid, start_time) => return,
+            None => {}
         }
     }
 }

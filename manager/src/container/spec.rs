@@ -450,16 +450,15 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         env.push(e);
     }
     // With the host's network the host's name, as docker gives it.
-    let hostname = o
-        .hostname
-        .clone()
-        .unwrap_or_else(|| match super::net::mode(o) == "host" {
+    let hostname = o.hostname.clone().unwrap_or_else(|| {
+        match super::net::mode(o) == super::record::NetworkMode::Host {
             true => nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| inp.id[..12].to_string()),
             false => inp.id[..12].to_string(),
-        });
+        }
+    });
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.push(format!("HOSTNAME={hostname}"));
     }

@@ -57,8 +57,7 @@ pub(super) fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<()
 /// and bridge name for good. The caller holds `host_lock`.
 pub(super) fn reap_orphan_bridges(nl: &Netlink, prefix: &str) {
     reap_bridges(nl, prefix, |_, root| {
-        (!Path::new(root).join("networks").exists())
-            .then(|| format!("of the vanished root {root}"))
+        (!Path::new(root).join("networks").exists()).then(|| format!("of the vanished root {root}"))
     })
 }
 
