@@ -156,6 +156,38 @@ fn a_run_killed_after_any_delay_is_undone_by_rm() {
     }
 }
 
+/// `network prune`, then none of the bridges this root marked in the making
+/// is left: a create killed before it named the bridge's owner leaves one
+/// no alias tells from another root's.
+fn prune_networks(e: &Env) {
+    let making = |e: &Env| -> Vec<String> {
+        std::fs::read_dir(e.root.join("networks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| {
+                d.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("making-"))
+                    .map(String::from)
+            })
+            .collect()
+    };
+    let marked = making(e);
+    prune_checked(e, marked, making)
+}
+
+fn prune_checked(e: &Env, marked: Vec<String>, making: impl Fn(&Env) -> Vec<String>) {
+    e.ok(&["network", "prune", "-f"]);
+    assert_eq!(making(e), Vec::<String>::new(), "markers are left");
+    for b in marked {
+        assert!(
+            !std::path::Path::new("/sys/class/net").join(&b).exists(),
+            "bridge {b} of a killed create is left"
+        );
+    }
+}
+
 /// Links of the host whose alias names this test's root (its bridges).
 fn links_of(e: &Env) -> Vec<String> {
     let out = std::process::Command::new("ip")
@@ -224,7 +256,7 @@ fn every_state_changing_command_killed_midway_is_undone_by_the_next_one() {
         let n = format!("n{ms}");
         killed_after(&e, &["network", "create", &n], ms);
         let _ = e.berth(&["network", "rm", &n]);
-        e.ok(&["network", "prune", "-f"]);
+        prune_networks(&e);
         assert_eq!(
             links_of(&e),
             links,
@@ -233,7 +265,7 @@ fn every_state_changing_command_killed_midway_is_undone_by_the_next_one() {
         e.ok(&["network", "create", &n]);
         killed_after(&e, &["network", "rm", &n], ms);
         let _ = e.berth(&["network", "rm", &n]);
-        e.ok(&["network", "prune", "-f"]);
+        prune_networks(&e);
         assert_eq!(
             links_of(&e),
             links,
@@ -274,4 +306,41 @@ fn every_state_changing_command_killed_midway_is_undone_by_the_next_one() {
         }
         e.ok(&["run", "--rm", "--name", &c, "busybox", "true"]);
     }
+}
+
+/// A network create killed right after it made its bridge, before the
+/// bridge says whose it is: the next prune removes it.
+#[test]
+fn a_network_create_killed_before_it_named_its_bridge_is_undone_by_prune() {
+    let e = Env::new();
+    let o = e
+        .cmd(&["network", "create", "half"])
+        .env("BERTH_FAULT", "network:bridge-made")
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        Some(9),
+        "berth was not killed at the point"
+    );
+    let marked: Vec<String> = std::fs::read_dir(e.root.join("networks"))
+        .unwrap()
+        .flatten()
+        .filter_map(|d| {
+            d.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("making-"))
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(marked.len(), 1, "the bridge in the making is not marked");
+    assert!(std::path::Path::new("/sys/class/net")
+        .join(&marked[0])
+        .exists());
+    prune_networks(&e);
+    assert!(!std::path::Path::new("/sys/class/net")
+        .join(&marked[0])
+        .exists());
+    e.ok(&["network", "create", "half"]);
+    e.ok(&["network", "rm", "half"]);
 }

@@ -51,7 +51,9 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             reap_unrecorded_bridges(&store, &nl, &nets);
             let n = new_network(&store, &nets, DEFAULT_NETWORK, None, None)?;
             bring_up(&store, &nl, &n)?;
-            if let Err(e) = store.save(&n) {
+            let saved = store.save(&n);
+            store.made(&n.bridge);
+            if let Err(e) = saved {
                 let _ = bring_down(&store, &nl, &n);
                 return Err(e);
             }

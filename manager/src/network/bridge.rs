@@ -66,6 +66,20 @@ pub(super) fn reap_orphan_bridges(nl: &Netlink, prefix: &str) {
 /// before it saved the record. The caller holds the store's lock, under
 /// which every bridge is made and recorded, so none is work in progress.
 pub(super) fn reap_unrecorded_bridges(store: &Store, nl: &Netlink, nets: &[Network]) {
+    // Marked in the making but recorded by no network: a maker was killed,
+    // maybe before the bridge had its owner's alias.
+    for b in store.making() {
+        if nets.iter().any(|n| n.bridge == b) {
+            store.made(&b);
+            continue;
+        }
+        if bridge_alias(&b).is_some_and(|a| owned(store, &a)) {
+            log::info!("removing bridge {b}: its maker did not finish");
+            let _ = nft::delete_table_named(&format!("berth_{}", b.replace('-', "_")));
+            let _ = nl.delete_link(&b);
+        }
+        store.made(&b);
+    }
     let owner = store.owner();
     reap_bridges(nl, &store.config.bridge_prefix, |name, root| {
         (format!("berth {root}") == owner && !nets.iter().any(|n| n.bridge == name))
@@ -104,10 +118,13 @@ fn reap_bridges(nl: &Netlink, prefix: &str, why: impl Fn(&str, &str) -> Option<S
 }
 
 /// Makes the bridge and its table; the caller holds `host_lock`.
+/// The caller saves the network next, then calls `store.made`.
 pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    store.mark_making(&net.bridge)?;
     let res = (|| {
         nl.create_bridge(&net.bridge)
             .map_err(nle(format!("creating bridge {}", net.bridge)))?;
+        crate::fault::point("network:bridge-made");
         let idx = nl
             .link_index(&net.bridge)
             .map_err(nle("looking up bridge"))?
@@ -129,6 +146,7 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
     })();
     if res.is_err() {
         let _ = nl.delete_link(&net.bridge);
+        store.made(&net.bridge);
     }
     res
 }

@@ -117,7 +117,9 @@ pub fn create(
     reap_unrecorded_bridges(&store, &nl, &nets);
     let net = new_network(&store, &nets, name, subnet, gateway)?;
     bring_up(&store, &nl, &net)?;
-    if let Err(e) = store.save(&net) {
+    let saved = store.save(&net);
+    store.made(&net.bridge);
+    if let Err(e) = saved {
         let _ = bring_down(&store, &nl, &net);
         return Err(e);
     }

@@ -197,6 +197,34 @@ impl Store {
         res.map_err(ioe(format!("writing {}", p.display())))
     }
 
+    /// Records that `bridge` is about to be made: a maker killed between
+    /// making it and naming its owner (the alias) or saving its network
+    /// would leave a bridge nobody can tell is ours. Under the lock.
+    pub fn mark_making(&self, bridge: &str) -> Result<(), NetError> {
+        let p = self.dir.join(format!("making-{bridge}"));
+        fs::write(&p, b"").map_err(ioe(format!("writing {}", p.display())))
+    }
+
+    /// The bridge is recorded in its network (or gone): no longer in the making.
+    pub fn made(&self, bridge: &str) {
+        let _ = fs::remove_file(self.dir.join(format!("making-{bridge}")));
+    }
+
+    /// Bridges marked in the making.
+    pub fn making(&self) -> Vec<String> {
+        fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("making-"))
+                    .map(String::from)
+            })
+            .collect()
+    }
+
     pub fn delete(&self, name: &str) -> Result<(), NetError> {
         let p = self.path(name);
         match fs::remove_file(&p) {
