@@ -90,6 +90,17 @@ fn main() {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     cli.globals.init_logging();
+    // A shim's exit command or a health checker may outlive its container,
+    // even its whole store (a removed test root): they must not make it again.
+    if let Command::Containers(
+        cli::containers::Command::InternalExited { id }
+        | cli::containers::Command::InternalHealth { id },
+    ) = &cli.command
+    {
+        if !cli.globals.root.join("containers").join(id).exists() {
+            return;
+        }
+    }
     if let Err(e) = cli.globals.ensure_root() {
         eprintln!("berth: {}", cli::error_line(&e));
         std::process::exit(1);

@@ -1527,3 +1527,26 @@ fn ps_last_latest_ports_and_version() {
     assert!(arch.contains("linux/") && !arch.contains("x86_64"), "{v}");
     e.ok(&["rm", "-f", "one", "two", "three"]);
 }
+
+/// A shim's exit command that outlives its store (the root was removed
+/// meanwhile, as a test's is) must not make the store again.
+#[test]
+fn a_late_exit_command_does_not_make_a_removed_store_again() {
+    let e = Env::new();
+    let gone = e.dir.path().join("gone-root");
+    let id = "0".repeat(64);
+    for verb in ["internal-exited", "internal-health"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(&gone)
+            .args([verb, id.as_str()])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{verb}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!gone.exists(), "{verb} made {} again", gone.display());
+    }
+}
