@@ -5,38 +5,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs `c` with stdout/stderr in files and `input` as stdin; panics if it
-/// outlives 10 s (a read without bound, a fifo nobody opens).
-fn bounded(mut c: Command, stdin: Stdio) -> Output {
-    let d = test_support::TempDir::new("bundles-out");
-    let (po, pe) = (d.path().join("out"), d.path().join("err"));
-    let mut child = c
-        .stdin(stdin)
-        .stdout(std::fs::File::create(&po).unwrap())
-        .stderr(std::fs::File::create(&pe).unwrap())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("still runs after 10s: {c:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: std::fs::read(&po).unwrap_or_default(),
-        stderr: std::fs::read(&pe).unwrap_or_default(),
-    }
-}
+use std::process::{Output, Stdio};
 
 /// One short line naming `want`, a failure.
 fn one_clear_line(o: &Output, want: &str) {
@@ -59,7 +28,7 @@ fn refused(c: &Ctr, want: &str) {
     let b = c.bundle.path().to_str().unwrap().to_string();
     let mut cmd = c.cmd();
     cmd.args(["create", "--bundle", &b, &c.id]);
-    one_clear_line(&bounded(cmd, Stdio::null()), want);
+    one_clear_line(&bounded(cmd, Stdio::null(), 10, "berth-runtime"), want);
     assert!(!c.state_dir().exists(), "state dir left behind");
     assert!(!cgroup_exists(&c.id), "cgroup left behind");
 }
@@ -126,20 +95,26 @@ fn process_and_resources_files_that_are_not_regular_or_too_large() {
     ] {
         let mut cmd = c.cmd();
         cmd.args(["exec", "--process", f, &c.id]);
-        one_clear_line(&bounded(cmd, Stdio::null()), want);
+        one_clear_line(&bounded(cmd, Stdio::null(), 10, "berth-runtime"), want);
         let mut cmd = c.cmd();
         cmd.args(["update", "-r", f, &c.id]);
-        one_clear_line(&bounded(cmd, Stdio::null()), want);
+        one_clear_line(&bounded(cmd, Stdio::null(), 10, "berth-runtime"), want);
     }
     // Standard input without end: read up to the bound, then refused.
     let zero = std::fs::File::open("/dev/zero").unwrap();
     let mut cmd = c.cmd();
     cmd.args(["update", "-r", "-", &c.id]);
-    one_clear_line(&bounded(cmd, Stdio::from(zero)), "larger than 16 MiB");
+    one_clear_line(
+        &bounded(cmd, Stdio::from(zero), 10, "berth-runtime"),
+        "larger than 16 MiB",
+    );
     let zero = std::fs::File::open("/dev/zero").unwrap();
     let mut cmd = c.cmd();
     cmd.args(["exec", "--process", "-", &c.id]);
-    one_clear_line(&bounded(cmd, Stdio::from(zero)), "larger than 16 MiB");
+    one_clear_line(
+        &bounded(cmd, Stdio::from(zero), 10, "berth-runtime"),
+        "larger than 16 MiB",
+    );
 }
 
 #[test]
@@ -168,7 +143,10 @@ fn exec_with_a_uid_out_of_range() {
     ] {
         let mut cmd = c.cmd();
         cmd.arg("exec").args(args).args([&c.id, "true"]);
-        one_clear_line(&bounded(cmd, Stdio::null()), "process.user");
+        one_clear_line(
+            &bounded(cmd, Stdio::null(), 10, "berth-runtime"),
+            "process.user",
+        );
     }
 }
 

@@ -11,37 +11,8 @@ use common::*;
 use serde_json::json;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs `c` with stdout/stderr in files; panics if it outlives `secs`.
-fn bounded(mut c: Command, secs: u64, what: &str) -> Output {
-    let d = test_support::TempDir::new("crash-out");
-    let (po, pe) = (d.path().join("out"), d.path().join("err"));
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&po).unwrap())
-        .stderr(std::fs::File::create(&pe).unwrap())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} still runs after {secs}s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: std::fs::read(&po).unwrap_or_default(),
-        stderr: std::fs::read(&pe).unwrap_or_default(),
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn verb(c: &Ctr, args: &[&str], fault: Option<&str>) -> Command {
     let mut cmd = c.cmd();
@@ -59,7 +30,7 @@ fn create_cmd(c: &Ctr, fault: Option<&str>) -> Command {
 
 /// Runs a verb that the fault point must kill.
 fn killed_at(c: &Ctr, cmd: Command, point: &str) {
-    let o = bounded(cmd, 20, point);
+    let o = bounded(cmd, Stdio::null(), 20, point);
     assert_eq!(
         o.status.signal(),
         Some(9),
@@ -71,7 +42,7 @@ fn killed_at(c: &Ctr, cmd: Command, point: &str) {
 }
 
 fn ok(c: &Ctr, args: &[&str]) {
-    let o = bounded(verb(c, args, None), 20, &args.join(" "));
+    let o = bounded(verb(c, args, None), Stdio::null(), 20, &args.join(" "));
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
 }
 
@@ -146,7 +117,7 @@ fn leftovers(c: &Ctr, cgs: &[&str], marker: &str) -> Vec<String> {
 fn recovers(c: &Ctr, cgs: &[&str], marker: &str, what: &str) {
     ok(c, &["delete", "--force", &c.id]);
     assert_eq!(leftovers(c, cgs, marker), Vec::<String>::new(), "{what}");
-    let o = bounded(create_cmd(c, None), 20, "create");
+    let o = bounded(create_cmd(c, None), Stdio::null(), 20, "create");
     assert!(o.status.success(), "{what}: create again: {}", stderr(&o));
     ok(c, &["delete", "--force", &c.id]);
     assert_eq!(
@@ -184,7 +155,7 @@ fn a_create_killed_at_each_point_is_undone_by_a_create_of_the_same_id() {
     let cg = format!("/{}", c.id);
     for p in CREATE_POINTS {
         killed_at(&c, create_cmd(&c, Some(p)), p);
-        let o = bounded(create_cmd(&c, None), 20, "create");
+        let o = bounded(create_cmd(&c, None), Stdio::null(), 20, "create");
         assert!(o.status.success(), "{p}: create again: {}", stderr(&o));
         assert_eq!(c.status(), "created", "{p}");
         ok(&c, &["delete", "--force", &c.id]);
@@ -279,6 +250,7 @@ fn a_start_killed_at_each_point_is_undone_by_delete_force() {
         // Another start must not wait for ever on a fifo nobody will open.
         let o = bounded(
             verb(&c, &["start", &c.id], None),
+            Stdio::null(),
             10,
             "start after a killed start",
         );

@@ -167,3 +167,34 @@ pub fn assert_in_cgroup(pid: i64, name: &str) {
         cg.lines().any(|l| l.starts_with("0::")) || !Path::new("/sys/fs/cgroup/unified").exists()
     );
 }
+
+/// Runs `c` with `stdin`, its stdout/stderr in files (a pipe nobody reads
+/// could block it); panics naming `what` if it outlives `secs` (a read
+/// without bound, a fifo nobody opens, a lock of a dead process).
+pub fn bounded(mut c: Command, stdin: Stdio, secs: u64, what: &str) -> Output {
+    let d = TempDir::new("bounded-out");
+    let (po, pe) = (d.path().join("out"), d.path().join("err"));
+    let mut child = c
+        .stdin(stdin)
+        .stdout(std::fs::File::create(&po).unwrap())
+        .stderr(std::fs::File::create(&pe).unwrap())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} still runs after {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&po).unwrap_or_default(),
+        stderr: std::fs::read(&pe).unwrap_or_default(),
+    }
+}

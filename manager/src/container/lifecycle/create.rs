@@ -236,22 +236,17 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     );
     undo.volumes = made.into_inner();
     let built = built?;
-    c.args = built.spec["process"]["args"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    c.env = built.spec["process"]["env"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    c.args = strings(&built.spec["process"]["args"]);
+    c.env = strings(&built.spec["process"]["env"]);
     c.working_dir = built.spec["process"]["cwd"].as_str().unwrap_or("/").into();
     c.user = built.user;
     c.hostname = built.hostname;
