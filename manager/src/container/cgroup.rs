@@ -64,41 +64,6 @@ pub fn pids(id: &str) -> Vec<i32> {
     v
 }
 
-pub struct ProcInfo {
-    pub uid: u32,
-    pub time: String,
-    pub cmd: String,
-}
-
-pub fn proc_info(pid: i32) -> Option<ProcInfo> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|u| u.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let stat = berth_common::procstat::Stat::read(pid)?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let ticks = stat.utime + stat.stime;
-    let s = ticks / hz;
-    let cmd = fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|x| !x.is_empty())
-                .map(|x| String::from_utf8_lossy(x).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    Some(ProcInfo {
-        uid,
-        time: format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
-        cmd,
-    })
-}
-
 #[derive(Default, Clone)]
 pub struct Sample {
     pub cpu_percent: f64,

@@ -28,9 +28,12 @@ fn walk(upper: &Path, f: &mut dyn FnMut(&Path, &Entry) -> io::Result<()>) -> io:
 }
 
 /// Appends one entry, read from its fd, to a tar.
-fn append<W: Write>(b: &mut tar::Builder<W>, rel: &Path, e: &Entry) -> io::Result<()> {
+pub(crate) fn append<W: Write>(b: &mut tar::Builder<W>, rel: &Path, e: &Entry) -> io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(&e.meta, tar::HeaderMode::Complete);
+    // Permission bits only, as Go's archive/tar (docker) writes them: the
+    // file's type is the entry's type flag.
+    h.set_mode(e.meta.mode() & 0o7777);
     let ft = e.meta.file_type();
     if ft.is_file() {
         // A live file may change size while read: exactly the size the

@@ -1,0 +1,265 @@
+//! docker parity (issue 16): commands whose output or behaviour must match
+//! docker's, each checked against what docker 20.10 prints for the same
+//! command (see hack/parity-test.sh for the side-by-side run).
+
+mod common;
+
+use common::containers::{wait_until, Env};
+
+#[test]
+fn top_has_docker_columns_and_passes_ps_options() {
+    let e = Env::new();
+    e.ok(&["run", "-d", "--name", "t", "busybox", "sleep", "300"]);
+    wait_until(10, "t running", || e.running("t"));
+    let out = e.ok(&["top", "t"]);
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "{out}"
+    );
+    // docker's table: columns at least 20 wide.
+    assert!(out.starts_with("UID                 PID "), "{out:?}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].starts_with("root "), "{out}");
+    assert!(rows[0].ends_with(" sleep 300"), "{out}");
+
+    let out = e.ok(&["top", "t", "-o", "pid,comm"]);
+    let l: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(l[0], ["PID", "COMMAND"], "{out}");
+    assert_eq!(l.len(), 2, "{out}");
+    assert_eq!(l[1][1], "sleep", "{out}");
+
+    let out = e.ok(&["top", "t", "aux"]);
+    let head: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(&head[..3], ["USER", "PID", "%CPU"], "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().nth(1).unwrap().ends_with("sleep 300"), "{out}");
+
+    // Options ps cannot take, or no PID column: one line, non-zero.
+    e.fails(&["top", "t", "-o", "comm"], "PID");
+}
+
+#[test]
+fn cp_to_and_from_a_tar_stream() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let e = Env::new();
+    e.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "300"]);
+    wait_until(10, "c running", || e.running("c"));
+
+    // A tar on stdin lands in the directory, owners and modes kept.
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o750);
+    h.set_uid(1234);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    t.append_data(&mut h, "sub", std::io::empty()).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o640);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(6);
+    t.append_data(&mut h, "sub/f", &b"hello\n"[..]).unwrap();
+    let data = t.into_inner().unwrap();
+    let mut child = e
+        .cmd(&["cp", "-", "c:/tmp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ls = e.ok(&[
+        "exec",
+        "c",
+        "stat",
+        "-c",
+        "%n %a %u",
+        "/tmp/sub",
+        "/tmp/sub/f",
+    ]);
+    assert_eq!(ls, "/tmp/sub 750 1234\n/tmp/sub/f 640 0\n");
+    assert_eq!(e.ok(&["exec", "c", "cat", "/tmp/sub/f"]), "hello\n");
+
+    // Not a directory: docker's one line, nothing copied.
+    let mut child = e
+        .cmd(&["cp", "-", "c:/etc/passwd"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "berth: destination \"c:/etc/passwd\" must be a directory\n"
+    );
+
+    // To stdout: a tar named from the path's last name down.
+    let o = e.cmd(&["cp", "c:/tmp/sub", "-"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let mut names = Vec::new();
+    for en in ar.entries().unwrap() {
+        let mut en = en.unwrap();
+        let p = en.path().unwrap().display().to_string();
+        let mode = en.header().mode().unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut en, &mut body).unwrap();
+        names.push(format!("{p} {mode:o} {body}"));
+    }
+    assert_eq!(names, ["sub 750 ", "sub/f 640 hello\n"]);
+    let o = e.cmd(&["cp", "c:/etc/passwd", "-"]).output().unwrap();
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let p: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(p, ["passwd"]);
+}
+
+#[test]
+fn volumes_from_shares_volumes_and_binds_with_their_modes() {
+    let e = Env::new();
+    let host = e.dir.path().join("hostdir");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("f"), "from the host\n").unwrap();
+    let bind = format!("{}:/b:ro", host.display());
+    e.ok(&[
+        "create", "--name", "src", "-v", "/anon", "-v", "named:/n", "-v", &bind, "busybox", "true",
+    ]);
+    e.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a >/anon/x; echo n >/n/y",
+    ]);
+    // Same volumes, same modes: the bind stays read-only.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /anon/x /n/y /b/f; touch /b/new 2>/dev/null && echo WRITABLE; true",
+    ]);
+    assert_eq!(out, "a\nn\nfrom the host\n");
+    // :ro makes every one read-only.
+    let o = e.berth(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:ro",
+        "busybox",
+        "touch",
+        "/anon/z",
+    ]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    assert!(o.stderr.contains("Read-only file system"), "{}", o.stderr);
+    // A -v of the same destination wins over the peer's.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src",
+        "-v",
+        "other:/n",
+        "busybox",
+        "ls",
+        "/n",
+    ]);
+    assert_eq!(out, "");
+    // rm -v of a borrower leaves the owner's anonymous volume.
+    e.ok(&[
+        "create",
+        "--name",
+        "borrower",
+        "--volumes-from",
+        "src",
+        "busybox",
+        "true",
+    ]);
+    e.ok(&["rm", "-v", "borrower"]);
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "src",
+            "busybox",
+            "cat",
+            "/anon/x"
+        ]),
+        "a\n"
+    );
+    // Bad input: one line, nothing made.
+    let before = e.container_dirs();
+    e.fails(&["create", "--volumes-from", "nosuch", "busybox"], "nosuch");
+    e.fails(
+        &["create", "--volumes-from", "src:rx", "busybox"],
+        "--volumes-from",
+    );
+    assert_eq!(e.container_dirs(), before);
+}
+
+#[test]
+fn net_container_shares_the_peers_hostname() {
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--hostname",
+        "shared-name",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    wait_until(10, "peer running", || e.running("peer"));
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:peer",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname; echo $HOSTNAME",
+    ]);
+    assert_eq!(out, "shared-name\nshared-name\nshared-name\n");
+    e.fails(
+        &[
+            "create",
+            "--network",
+            "container:peer",
+            "--hostname",
+            "x",
+            "busybox",
+        ],
+        "--hostname",
+    );
+}
