@@ -165,6 +165,24 @@ impl Client {
             agent
         } else {
             agent.tls_config(tls_config(cas)?)
+        };
+        let scheme = if http { "http" } else { "https" };
+        let default_port = if http { 80 } else { 443 };
+        let (name, port) = match host.rsplit_once(':') {
+            Some((h, p)) if h.starts_with('[') || !h.contains(':') => {
+                (h, p.parse().unwrap_or(default_port))
+            }
+            _ => (host, default_port),
+        };
+        let agent = match super::proxy::for_host(scheme, name, port) {
+            Some(p) => {
+                log::debug!("{host} through the proxy {p}");
+                agent.proxy(ureq::Proxy::new(&p).map_err(|e| RegistryError::Invalid {
+                    what: format!("proxy {p:?}"),
+                    detail: e.to_string(),
+                })?)
+            }
+            None => agent,
         }
         .build();
         Ok(Client {

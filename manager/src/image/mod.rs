@@ -12,6 +12,7 @@ pub mod layers;
 pub mod lock;
 pub mod merged;
 pub mod progress;
+pub mod proxy;
 pub mod reference;
 pub mod registry;
 pub mod store;
