@@ -41,15 +41,21 @@ impl Net {
     }
 
     fn bridge(&self, name: &str) -> String {
-        self.network(name)["bridge"].as_str().unwrap().to_string()
+        self.network(name)["Options"]["com.docker.network.bridge.name"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     fn gateway(&self, name: &str) -> String {
-        self.network(name)["gateway"].as_str().unwrap().to_string()
+        self.network(name)["IPAM"]["Config"][0]["Gateway"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     fn leases(&self, name: &str) -> usize {
-        self.network(name)["leases"].as_object().unwrap().len()
+        self.network(name)["Containers"].as_object().unwrap().len()
     }
 
     /// The container's IPv4 address on eth0, as it sees it.
@@ -574,8 +580,18 @@ fn fifty_concurrent_containers_then_nothing_left() {
         }
     });
     let net = n.network("bridge");
-    let leases = net["leases"].as_object().unwrap();
-    let mut ips: Vec<&str> = leases.values().map(|l| l["ip"].as_str().unwrap()).collect();
+    let leases = net["Containers"].as_object().unwrap();
+    let mut ips: Vec<&str> = leases
+        .values()
+        .map(|l| {
+            l["IPv4Address"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+        })
+        .collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 50, "distinct addresses: {ips:?}");
@@ -634,7 +650,10 @@ fn bad_input_is_refused_and_leaves_nothing() {
     );
     n.e.fails(&["network", "create", "one"], "already exists");
     assert_eq!(n.links(), before);
-    assert_eq!(lines(&n.ok(&["network", "ls", "-q"])), ["one"]);
+    assert_eq!(
+        lines(&n.ok(&["network", "ls", "--format", "{{.Name}}"])),
+        ["bridge", "host", "none", "one"]
+    );
 
     // Bad -p: one line, no container.
     for (p, want) in [
@@ -768,9 +787,9 @@ fn killed_berth_processes_are_reconciled() {
     }
     n.web("heir", &["-p", &spec]);
     let net = n.network("bridge");
-    let leases = net["leases"].as_object().unwrap();
+    let leases = net["Containers"].as_object().unwrap();
     assert_eq!(leases.len(), 1, "{net}");
-    assert_eq!(leases.values().next().unwrap()["name"], "heir");
+    assert_eq!(leases.values().next().unwrap()["Name"], "heir");
     assert_eq!(nft_elements(&br), 1);
     assert_eq!(Net::ports_on(&br), 1);
     curl_until(&format!("http://127.0.0.1:{p}/hello.txt"));
@@ -800,8 +819,14 @@ fn bridges_of_a_vanished_root_are_reaped() {
     assert_eq!(a.bridge("bridge"), format!("{}0", a.prefix));
     let bb: serde_json::Value =
         serde_json::from_str(&b.ok(&["network", "inspect", "bridge"])).unwrap();
-    assert_eq!(bb[0]["bridge"], format!("{}1", a.prefix));
-    assert_ne!(bb[0]["subnet"], a.network("bridge")["subnet"]);
+    assert_eq!(
+        bb[0]["Options"]["com.docker.network.bridge.name"],
+        format!("{}1", a.prefix)
+    );
+    assert_ne!(
+        bb[0]["IPAM"]["Config"][0]["Subnet"],
+        a.network("bridge")["IPAM"]["Config"][0]["Subnet"]
+    );
     // The root vanishes without cleaning up after itself.
     std::fs::remove_dir_all(a.e.root.join("networks")).unwrap();
     assert!(Path::new("/sys/class/net").join(&lost).exists());

@@ -263,3 +263,101 @@ fn net_container_shares_the_peers_hostname() {
         "--hostname",
     );
 }
+
+#[test]
+fn network_ls_and_inspect_in_dockers_shape() {
+    let e = Env::new();
+    let ls = e.ok(&["network", "ls"]);
+    let rows: Vec<Vec<&str>> = ls.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows[0],
+        ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"],
+        "{ls}"
+    );
+    let named: Vec<(&str, &str, &str)> = rows[1..].iter().map(|r| (r[1], r[2], r[3])).collect();
+    assert_eq!(
+        named,
+        [
+            ("bridge", "bridge", "local"),
+            ("host", "host", "local"),
+            ("none", "null", "local")
+        ],
+        "{ls}"
+    );
+    assert!(rows[1..].iter().all(|r| r[0].len() == 12));
+    // The default bridge, once a container is on it.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-bridge",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    wait_until(10, "on-bridge running", || e.running("on-bridge"));
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "bridge"])).unwrap();
+    let n = &v[0];
+    assert_eq!(n["Name"], "bridge");
+    assert_eq!(n["Driver"], "bridge");
+    assert_eq!(n["Scope"], "local");
+    assert_eq!(n["Id"].as_str().unwrap().len(), 64);
+    let cfg = &n["IPAM"]["Config"][0];
+    let subnet = cfg["Subnet"].as_str().unwrap();
+    assert!(subnet.contains('/'), "{n}");
+    assert!(cfg["Gateway"]
+        .as_str()
+        .unwrap()
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok());
+    let id = e.id_of("on-bridge");
+    let c = &n["Containers"][&id];
+    assert_eq!(c["Name"], "on-bridge", "{n}");
+    let ip = e.inspect("on-bridge", "{{.NetworkSettings.IPAddress}}");
+    let prefix = subnet.split('/').nth(1).unwrap();
+    assert_eq!(c["IPv4Address"], format!("{ip}/{prefix}"));
+    assert_eq!(
+        n["Options"]["com.docker.network.bridge.default_bridge"],
+        "true"
+    );
+    // -f, and host and none through network inspect and plain inspect.
+    assert_eq!(
+        e.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Driver}}",
+            "host",
+            "none"
+        ]),
+        "host host\nnone null\n"
+    );
+    assert_eq!(
+        e.ok(&["inspect", "-f", "{{.Name}} {{.Scope}}", "host"]),
+        "host local\n"
+    );
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["inspect", "none"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"], serde_json::json!([]));
+    // inspect --type picks the kind.
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "--type",
+            "container",
+            "-f",
+            "{{.Name}}",
+            "on-bridge"
+        ]),
+        "/on-bridge\n"
+    );
+    assert!(e
+        .ok(&["inspect", "--type", "image", "-f", "{{.Id}}", "busybox"])
+        .starts_with("sha256:"));
+    e.fails(&["inspect", "--type", "image", "on-bridge"], "on-bridge");
+    e.fails(
+        &["inspect", "--type", "network", "busybox"],
+        "no such network: busybox",
+    );
+    e.fails(&["inspect", "nosuch"], "no such object: nosuch");
+}
