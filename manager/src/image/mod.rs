@@ -15,6 +15,7 @@ pub mod progress;
 pub mod proxy;
 pub mod reference;
 pub mod registry;
+pub mod search;
 pub mod store;
 pub mod time;
 pub mod types;
