@@ -361,3 +361,139 @@ fn network_ls_and_inspect_in_dockers_shape() {
     );
     e.fails(&["inspect", "nosuch"], "no such object: nosuch");
 }
+
+#[test]
+fn stats_has_net_and_block_io() {
+    let e = Env::new();
+    e.ok(&[
+        "run", "-d", "--name", "s", "busybox", "sh", "-c",
+        "dd if=/dev/zero of=/tmp/f bs=4k count=64 conv=fsync 2>/dev/null; ping -c 3 -i 0.2 $(ip route | awk '/default/ {print $3}') >/dev/null 2>&1; sleep 300",
+    ]);
+    wait_until(10, "s running", || e.running("s"));
+    let gw_pinged = || {
+        let v: serde_json::Value =
+            serde_json::from_str(&e.ok(&["stats", "--no-stream", "--format", "json", "s"]))
+                .unwrap();
+        v[0]["NetOutput"].as_u64().unwrap() >= 3 * 84
+            && v[0]["NetInput"].as_u64().unwrap() >= 3 * 84
+    };
+    wait_until(20, "the pings counted as NET I/O", gw_pinged);
+    let out = e.ok(&["stats", "--no-stream", "s"]);
+    let head = out.lines().next().unwrap();
+    let cols: Vec<&str> = head
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS"
+        ],
+        "{out}"
+    );
+    let row = out.lines().nth(1).unwrap();
+    // NET I/O in docker's decimal units: "NNNB / NNNB" or kB.
+    assert!(
+        row.contains("B / ") && row.matches(" / ").count() >= 3,
+        "{out}"
+    );
+    // A container on no network has no NET I/O.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quiet",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    wait_until(10, "quiet running", || e.running("quiet"));
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["stats", "--no-stream", "--format", "json", "quiet"]))
+            .unwrap();
+    assert_eq!(
+        (v[0]["NetInput"].as_u64(), v[0]["NetOutput"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn system_df_has_reclaimable() {
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "-v",
+        "used:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero >/data/f; head -c 5000 /dev/zero >/f; sleep 300",
+    ]);
+    e.ok(&[
+        "run",
+        "--name",
+        "gone",
+        "-v",
+        "idle:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero >/data/f; head -c 5000 /dev/zero >/f",
+    ]);
+    wait_until(10, "live's files", || {
+        e.berth(&["exec", "live", "test", "-s", "/f"]).code == 0
+    });
+    e.ok(&["rm", "gone"]);
+    e.ok(&[
+        "run",
+        "--name",
+        "gone2",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero >/f",
+    ]);
+    let df = e.ok(&["system", "df"]);
+    let rows: Vec<Vec<&str>> = df
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        "{df}"
+    );
+    // docker's template table: columns at least 10 wide.
+    assert!(
+        df.starts_with("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n"),
+        "{df}"
+    );
+    // The image is held by a container: nothing to reclaim.
+    assert_eq!(rows[1][0], "Images");
+    assert_eq!(rows[1][4], "0B (0%)", "{df}");
+    // Half the containers' and half the volumes' bytes are idle ones'.
+    assert_eq!(rows[2][..3], ["Containers", "2", "1"], "{df}");
+    assert_eq!(rows[2][4], "5kB (50%)", "{df}");
+    assert_eq!(rows[3][..3], ["Local Volumes", "2", "1"], "{df}");
+    assert_eq!(rows[3][3], "10kB", "{df}");
+    assert_eq!(rows[3][4], "5kB (50%)", "{df}");
+    assert_eq!(rows[4], ["Build Cache", "0", "0", "0B", "0B"], "{df}");
+}

@@ -61,6 +61,15 @@ fn sample(list: &[Container], window: Duration) -> Vec<cgroup::Sample> {
     s
 }
 
+/// docker's "1.2kB / 648B" (go-units, 3 significant digits).
+fn pair((a, b): (u64, u64)) -> String {
+    format!(
+        "{} / {}",
+        super::output::size(a, false),
+        super::output::size(b, false)
+    )
+}
+
 fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::Result<()> {
     if json {
         let v: Vec<_> = list
@@ -68,7 +77,9 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
             .zip(samples)
             .map(|(c, s)| {
                 serde_json::json!({"ID": c.id, "Name": c.name, "CPUPerc": s.cpu_percent,
-                "MemUsage": s.mem_usage, "MemLimit": s.mem_limit, "PIDs": s.pids})
+                "MemUsage": s.mem_usage, "MemLimit": s.mem_limit, "PIDs": s.pids,
+                "NetInput": s.net.0, "NetOutput": s.net.1,
+                "BlockInput": s.block.0, "BlockOutput": s.block.1})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -80,6 +91,8 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
         "CPU %".into(),
         "MEM USAGE / LIMIT".into(),
         "MEM %".into(),
+        "NET I/O".into(),
+        "BLOCK I/O".into(),
         "PIDS".into(),
     ]];
     for (c, s) in list.iter().zip(samples) {
@@ -105,6 +118,8 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
                     0.0
                 }
             ),
+            pair(s.net),
+            pair(s.block),
             s.pids.to_string(),
         ]);
     }
