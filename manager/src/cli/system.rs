@@ -76,12 +76,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             let h = super::output::size4;
             // docker's RECLAIMABLE: what no running container (images: no
             // container; volumes: no container) holds, and its share.
-            let rec = |r: u64, total: u64| {
-                if total > 0 {
-                    format!("{} ({}%)", h(r), r * 100 / total)
-                } else {
-                    h(r)
-                }
+            let rec = |r: u64, total: u64| match (r * 100).checked_div(total) {
+                Some(p) => format!("{} ({p}%)", h(r)),
+                None => h(r),
             };
             let rows = [
                 [
