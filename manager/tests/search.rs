@@ -1,6 +1,6 @@
-//! `search` (issue 16): docker's columns, `--limit`, `--filter`, `--format`,
-//! against a registry's search endpoint (a small one of the test's own) and
-//! against a plain registry's catalog (Debian's docker-registry).
+//! Registry commands of issue 16: `search` (docker's columns, `--limit`, `--filter`, `--format`)
+//! against a registry's search endpoint (a small one of the test's own) and a plain
+//! registry's catalog (Debian's docker-registry); `push --all-tags`.
 
 mod common;
 
@@ -180,4 +180,54 @@ fn search_a_registry_with_a_search_endpoint() {
     e.ok(&["search", "--limit", "2", &term]);
     let first = asked.try_iter().last().unwrap();
     assert!(first.starts_with("GET /v1/search?q=busy&n=2 "), "{first}");
+}
+
+#[test]
+fn push_all_tags_pushes_every_tag_of_the_repository() {
+    let reg = Registry::start();
+    let e = Env::new("push-all");
+    let tar = busybox_tar(e.dir.path(), &[]);
+    e.ok(&["import", tar.to_str().unwrap(), "localhost/bb:1"]);
+    let repo = format!("{}/lib/bb", reg.host());
+    for t in ["1", "2", "latest"] {
+        e.ok(&["tag", "localhost/bb:1", &format!("{repo}:{t}")]);
+    }
+    e.ok(&[
+        "tag",
+        "localhost/bb:1",
+        &format!("{}/lib/other:9", reg.host()),
+    ]);
+    let out = e.ok(&["push", "-a", &repo]);
+    let pushed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(": digest: "))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(pushed, ["1", "2", "latest"], "{out}");
+    let tags: serde_json::Value = serde_json::from_str(
+        &ureq::get(&reg.url("/v2/lib/bb/tags/list"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut t: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    t.sort();
+    assert_eq!(t, ["1", "2", "latest"]);
+    assert!(
+        ureq::get(&reg.url("/v2/lib/other/tags/list"))
+            .call()
+            .is_err(),
+        "only the one repository"
+    );
+    let err = e.fails(&["push", "--all-tags", &format!("{repo}:1")]);
+    assert_eq!(err, "berth: tag can't be used with --all-tags/-a\n");
+    let err = e.fails(&["push", "-a", &format!("{}/lib/none", reg.host())]);
+    assert!(err.contains("does not exist locally"), "{err}");
 }
