@@ -189,6 +189,11 @@ pub fn exec_process(
             read("group").as_deref(),
         )
         .map_err(|e| super::bad("-u", u, e.to_string()))?;
+        // The primary group among the supplementary ones, as docker's runc.
+        let mut extra = extra;
+        if !extra.contains(&gid) {
+            extra.insert(0, gid);
+        }
         p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
     }
     Ok(p)

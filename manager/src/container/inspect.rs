@@ -112,7 +112,10 @@ fn host_config(c: &Container) -> serde_json::Value {
         serde_json::Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    h.insert("NetworkMode".into(), serde_json::json!(c.network_mode));
+    // "default" when --network was not given, as docker records it.
+    if h.get("NetworkMode").and_then(|v| v.as_str()) != Some("default") {
+        h.insert("NetworkMode".into(), serde_json::json!(c.network_mode));
+    }
     h.insert("AutoRemove".into(), serde_json::json!(c.auto_remove));
     h.insert("Runtime".into(), serde_json::json!(c.runtime));
     serde_json::Value::Object(h)

@@ -255,6 +255,11 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     c.mounts = built.mounts;
     c.stop_signal = built.stop_signal;
     c.host_config = built.host_config;
+    if o.network.is_none() {
+        if let Some(h) = c.host_config.as_object_mut() {
+            h.insert("NetworkMode".into(), "default".into());
+        }
+    }
     if bridged {
         let req = crate::network::NetRequest {
             container_id: c.id.clone(),
