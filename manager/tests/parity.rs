@@ -497,3 +497,85 @@ fn system_df_has_reclaimable() {
     assert_eq!(rows[3][4], "5kB (50%)", "{df}");
     assert_eq!(rows[4], ["Build Cache", "0", "0", "0B", "0B"], "{df}");
 }
+
+/// What hack/parity-test.sh found different from docker 20.10, each as docker prints it.
+#[test]
+fn shapes_the_parity_harness_found() {
+    let e = Env::new();
+    e.ok(&["run", "-d", "--name", "w", "busybox", "sleep", "300"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    wait_until(10, "w running", || e.running("w"));
+    // No --network: "default"; named: as given.
+    assert_eq!(e.inspect("w", "{{.HostConfig.NetworkMode}}"), "default");
+    assert_eq!(e.inspect("n", "{{.HostConfig.NetworkMode}}"), "none");
+    // Keys in docker's order, not sorted.
+    let j = e.ok(&["inspect", "w"]);
+    let keys: Vec<usize> = ["\"Id\"", "\"Created\"", "\"Path\"", "\"State\""]
+        .iter()
+        .map(|k| j.find(k).unwrap())
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{j}");
+    // The primary group is a supplementary one (runc's setgroups).
+    assert_eq!(
+        e.ok(&["exec", "w", "id"]),
+        "uid=0(root) gid=0(root) groups=0(root)\n"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "busybox", "id"]),
+        "uid=0(root) gid=0(root) groups=0(root)\n"
+    );
+    // A container that changed nothing has no diff (the /etc mount targets are not one).
+    assert_eq!(e.ok(&["diff", "w"]), "");
+    // ps --format: the command quoted and cut at 20 as in docker's table.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 300; echo done",
+    ]);
+    assert_eq!(
+        e.ok(&["ps", "--filter", "name=long", "--format", "{{.Command}}"]),
+        "\"sh -c 'sleep 300; e…\"\n"
+    );
+    // images --format .Size in docker's units; history --format; import's history.
+    let size = e.ok(&["images", "--format", "{{.Size}}", "busybox"]);
+    assert!(size.trim_end().ends_with("MB"), "{size}");
+    assert_eq!(
+        e.ok(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "busybox"
+        ]),
+        "|Imported from -\n"
+    );
+    // cp's tar names owners as the host does (Go's archive/tar).
+    let o = e.cmd(&["cp", "w:/etc/passwd", "-"]).output().unwrap();
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let en = ar.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(en.header().username().unwrap(), Some("root"));
+    assert_eq!(en.header().groupname().unwrap(), Some("root"));
+    // load prints the familiar name.
+    let tar = e.dir.path().join("s.tar");
+    e.ok(&["save", "-o", tar.to_str().unwrap(), "busybox"]);
+    assert_eq!(
+        e.ok(&["load", "-i", tar.to_str().unwrap()]),
+        "Loaded image: busybox:latest\n"
+    );
+}

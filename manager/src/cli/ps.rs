@@ -87,7 +87,21 @@ fn matches(c: &Container, st: &State, f: &str) -> anyhow::Result<bool> {
 }
 
 pub fn command_text(c: &Container, trunc: bool) -> String {
-    let s = c.args.join(" ");
+    // docker's daemon: the path as is, each argument holding a space in
+    // single quotes.
+    let s = c
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i > 0 && a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if trunc && s.chars().count() > 20 {
         format!("\"{}…\"", s.chars().take(19).collect::<String>())
     } else {
