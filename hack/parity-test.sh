@@ -47,6 +47,7 @@ cleanup() {
     [ -z "$ids" ] || b rm -f -v $ids >/dev/null 2>&1
     dockerd_stop
     registry_stop
+    [ -z "$PROXY_PID" ] || { kill "$PROXY_PID"; wait "$PROXY_PID"; } 2>/dev/null
     # berth's table on our bridge (the default network is never pruned).
     nft delete table ip "berth_$BBR" 2>/dev/null
     ip link del "$DBR" 2>/dev/null
@@ -72,7 +73,7 @@ intended_reason() {
 # What differs between runs or engines but not in kind.
 normalise() {
     sed -E \
-        -e "s/127\.0\.0\.1:$REGISTRY_PORT/<REGISTRY>/g" \
+        -e "s/(127\.0\.0\.1|registry\.test):$REGISTRY_PORT/<REGISTRY>/g" \
         -e "s/\b($PORT_docker|$PORT_berth)\b/<PORT>/g" \
         -e 's/-(docker|berth)\b/-<SIDE>/g' \
         -e 's/sha256:[0-9a-f]{64}/sha256:<DIGEST>/g' \
@@ -159,8 +160,82 @@ build_image() {
 
 setup "bridges of our own" make_bridges || exit 1
 setup "busybox rootfs" build_image || exit 1
-setup "a private dockerd 20.10" dockerd_start "$W/docker" --bridge "$DBR" --cgroup-parent "/berth-parity-$$" --userland-proxy=true || exit 1
+# A forward proxy on 127.0.0.1 (CONNECT and absolute-form) for
+# registry.test:PORT only, relayed to 127.0.0.1:PORT; one line in
+# proxy.count per connection it relays.
+start_proxy() {
+    : >"$W/proxy.count"
+    PROXY_PORT=$(free_port)
+    python3 - "$PROXY_PORT" "$W/proxy.count" <<'PY' >"$W/proxy.log" 2>&1 &
+import socket, sys, threading
+port, count = int(sys.argv[1]), sys.argv[2]
+lock = threading.Lock()
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def serve(c):
+    c.settimeout(60)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(65536)
+        if not d:
+            return c.close()
+        head += d
+    first = head.split(b"\r\n", 1)[0].decode().split()
+    if first[0] == "CONNECT":
+        target = first[1]
+    else:
+        target = first[1].split("://", 1)[-1].split("/", 1)[0]
+    host, _, p = target.rpartition(":")
+    if host != "registry.test":
+        c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        return c.close()
+    u = socket.create_connection(("127.0.0.1", int(p)), timeout=60)
+    with lock:
+        open(count, "a").write(target + "\n")
+    if first[0] == "CONNECT":
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    else:
+        u.sendall(head)
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+    pipe(c, u)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+    PROXY_PID=$!
+    local i
+    for i in $(seq 1 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $PROXY_PORT), timeout=1)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "the proxy did not come up"; cat "$W/proxy.log"; return 1
+}
+PROXY_PID=
+
 setup "a local docker-registry" registry_start "$W/registry" || exit 1
+setup "a counting http proxy" start_proxy || exit 1
+# dockerd reads http_proxy at its start, as it does in production.
+start_dockerd() {
+    http_proxy="http://127.0.0.1:$PROXY_PORT" dockerd_start "$W/docker" --bridge "$DBR" \
+        --cgroup-parent "/berth-parity-$$" --userland-proxy=true \
+        --insecure-registry "registry.test:$REGISTRY_PORT"
+}
+setup "a private dockerd 20.10" start_dockerd || exit 1
 mkdir -p "$W/berth/networks"
 echo "{\"bridge\": \"$BBR\"}" >"$W/berth/networks/config.json"
 echo "# berth: $BERTH"
@@ -232,6 +307,22 @@ same "pull: digest and reference" 'X rmi "$REG/p-$SIDE/bb:1" >/dev/null; X pull 
 same "pull: up to date" 'X pull "$REG/p-$SIDE/bb:1" 2>&1 | grep -E "^Status"'
 same "search a plain registry" 'X search "$REG/p-$SIDE" 2>/dev/null'
 
+# ---- http_proxy: dockerd was started with it, berth gets it per command ----
+# registry.test is a name only the proxy knows (it relays it to the
+# registry on 127.0.0.1): a pull that works went through the proxy.
+proxy_pull() {
+    local before after
+    before=$(wc -l <"$W/proxy.count")
+    if [ "$SIDE" = docker ]; then
+        X pull "registry.test:$REGISTRY_PORT/p-$SIDE/bb:1" >/dev/null
+    else
+        http_proxy=http://127.0.0.1:$PROXY_PORT X --insecure-registry "registry.test:$REGISTRY_PORT" pull "registry.test:$REGISTRY_PORT/p-$SIDE/bb:1" >/dev/null
+    fi || return 1
+    after=$(wc -l <"$W/proxy.count")
+    [ "$after" -gt "$before" ] && echo "through the proxy"
+}
+same "pull through http_proxy" 'proxy_pull'
+
 # ---- networks ----
 same "network ls" 'X network ls'
 same "network inspect bridge" 'X network inspect -f "{{.Name}} {{.Driver}} {{.Scope}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.bridge.default_bridge\"}}" bridge'
@@ -248,6 +339,7 @@ same "volume ls" 'X volume ls --format "{{.Driver}} {{.Name}}" | grep named'
 
 # ---- stats, system df ----
 same "stats columns" 'X stats --no-stream web | head -1'
+same "stats --format" 'X stats --no-stream --format "{{.Name}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}" web'
 same "system df columns" 'X system df | awk "NR == 1 || /^(Images|Containers|Local|Build)/ {print \$1}"'
 
 # ---- rm ----

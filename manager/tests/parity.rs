@@ -405,6 +405,26 @@ fn stats_has_net_and_block_io() {
         row.contains("B / ") && row.matches(" / ").count() >= 3,
         "{out}"
     );
+    // Templates, with docker's field names.
+    let out = e.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.NetIO}}|{{.PIDs}}",
+        "s",
+    ]);
+    let f: Vec<&str> = out.trim_end().split('|').collect();
+    assert_eq!(f[0], "s", "{out}");
+    assert!(f[2].parse::<u32>().is_ok_and(|n| n >= 1), "{out}");
+    assert!(f[1].ends_with('B') && f[1].contains(" / "), "{out}");
+    let out = e.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "table {{.Name}}\t{{.BlockIO}}",
+        "s",
+    ]);
+    assert!(out.starts_with("NAME      BLOCK I/O\ns         "), "{out}");
     // A container on no network has no NET I/O.
     e.ok(&[
         "run",
