@@ -48,6 +48,11 @@ cleanup() {
     dockerd_stop
     registry_stop
     [ -z "$PROXY_PID" ] || { kill "$PROXY_PID"; wait "$PROXY_PID"; } 2>/dev/null
+    # dockerd leaves its --cgroup-parent behind, empty.
+    local cg
+    for cg in /sys/fs/cgroup/*/"berth-parity-$$" /sys/fs/cgroup/"berth-parity-$$"; do
+        [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
     # berth's table on our bridge (the default network is never pruned).
     nft delete table ip "berth_$BBR" 2>/dev/null
     ip link del "$DBR" 2>/dev/null

@@ -69,8 +69,14 @@ pub fn search(
 ) -> Result<Vec<Found>, RegistryError> {
     let default = store.settings.default_registry.clone();
     let (registry, what) = split_term(term, &default);
+    // Docker Hub's search lives on its index, not on its registry host.
+    let host = if registry == DOCKER_HUB {
+        "index.docker.io"
+    } else {
+        registry
+    };
     let r = Reference {
-        registry: registry.to_string(),
+        registry: host.to_string(),
         repository: String::new(),
         tag: None,
         digest: None,
