@@ -591,6 +591,43 @@ fn shapes_the_parity_harness_found() {
     let en = ar.entries().unwrap().next().unwrap().unwrap();
     assert_eq!(en.header().username().unwrap(), Some("root"));
     assert_eq!(en.header().groupname().unwrap(), Some("root"));
+    // An exec whose command cannot start is docker's 126.
+    assert_eq!(e.berth(&["exec", "w", "nosuchcmd"]).code, 126);
+    assert_eq!(e.berth(&["exec", "w", "/etc"]).code, 126);
+    assert_eq!(e.berth(&["exec", "w", "sh", "-c", "exit 1"]).code, 1);
+    // inspect of nothing: the empty list, then the error.
+    let o = e.berth(&["inspect", "nosuch"]);
+    assert_eq!((o.code, o.stdout.as_str()), (1, "[]\n"));
+    assert_eq!(o.stderr, "berth: no such object: nosuch\n");
+    // No repo digest before a push or pull: <none>.
+    assert_eq!(
+        e.ok(&["images", "--digests", "--format", "{{.Digest}}", "busybox"]),
+        "<none>\n"
+    );
+    // Config holds what the image and the user chose, not berth's additions.
+    assert_eq!(
+        e.inspect("w", "{{json .Config.Env}}|{{.Config.WorkingDir}}"),
+        "null|"
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cfg",
+        "--network",
+        "none",
+        "-e",
+        "K=V",
+        "-w",
+        "/tmp",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        e.inspect("cfg", "{{json .Config.Env}}|{{.Config.WorkingDir}}"),
+        "[\"K=V\"]|/tmp"
+    );
     // load prints the familiar name.
     let tar = e.dir.path().join("s.tar");
     e.ok(&["save", "-o", tar.to_str().unwrap(), "busybox"]);

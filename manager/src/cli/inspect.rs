@@ -76,8 +76,19 @@ fn find(
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let store = g.store()?;
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     for i in &a.images {
-        out.push(find(g, &store, i, a.kind.as_deref())?);
+        match find(g, &store, i, a.kind.as_deref()) {
+            Ok(v) => out.push(v),
+            Err(e) => missing.push(e),
+        }
     }
-    super::network::print_inspect(&out, a.format.as_deref())
+    // As docker: what was found is printed (an empty list too), then one
+    // line for each name that was not.
+    super::network::print_inspect(&out, a.format.as_deref())?;
+    let last = missing.pop();
+    for e in missing {
+        eprintln!("berth: {}", super::error_line(&e));
+    }
+    last.map_or(Ok(()), Err)
 }

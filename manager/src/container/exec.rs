@@ -62,11 +62,23 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     if !o.detach && !o.tty {
         // The runtime in the foreground: stdio is passed straight through, nothing is lost.
         let mut cmd = runtime_cmd(&cs, &c);
-        cmd.arg("exec").arg("--process").arg(&pfile).arg(&c.id);
+        let pid_file = edir.join("pid");
+        cmd.arg("exec")
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--process")
+            .arg(&pfile)
+            .arg(&c.id);
         if !o.interactive {
             cmd.stdin(Stdio::null());
         }
         let st = cmd.status().map_err(ioe("running the runtime's exec"))?;
+        // A process that never started (no pid written; the runtime said
+        // why on stderr) is docker's 126, as its daemon reports any exec
+        // that fails to start.
+        if !st.success() && !pid_file.exists() {
+            return Ok(126);
+        }
         return Ok(st.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt;
             128 + st.signal().unwrap_or(0)
