@@ -361,7 +361,7 @@ same "--volumes-from" 'X create --name vsrc -v /anon -v "named-$SIDE:/n" busybox
 same "volume ls" 'X volume ls --format "{{.Driver}} {{.Name}}" | grep named'
 
 # ---- stats, system df ----
-same "stats columns" 'X stats --no-stream web | head -1'
+same "stats columns" 'X stats --no-stream web | sed -n 1p'  # sed reads it all: head could SIGPIPE the writer
 same "stats --format" 'X stats --no-stream --format "{{.Name}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}" web'
 same "system df columns" 'X system df | awk "NR == 1 || /^(Images|Containers|Local|Build)/ {print \$1}"'
 
