@@ -57,6 +57,8 @@ enum Command {
     Save(cli::save::Args),
     /// Give an image another name
     Tag(cli::tag::Args),
+    /// Serve docker's Engine API on a socket (for docker's CLI, compose, SDKs)
+    Serve(cli::serve::Args),
     #[command(flatten)]
     Containers(cli::containers::Command),
 }
@@ -126,6 +128,7 @@ fn main() {
         Command::Rmi(a) => cli::rmi::run(&cli.globals, a),
         Command::Save(a) => cli::save::run(&cli.globals, a),
         Command::Tag(a) => cli::tag::run(&cli.globals, a),
+        Command::Serve(a) => cli::serve::run(&cli.globals, a),
         Command::Containers(c) => cli::containers::run(&cli.globals, c),
     };
     if let Err(e) = res {

@@ -33,6 +33,7 @@ pub mod exec;
 pub mod health;
 pub mod inspect;
 pub mod lifecycle;
+pub mod listing;
 pub mod logs;
 pub mod net;
 pub mod opts;
