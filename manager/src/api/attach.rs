@@ -26,7 +26,7 @@ pub fn mux(stream: u8, p: &[u8]) -> Vec<u8> {
 }
 
 /// docker's `detachKeys`: `ctrl-p,ctrl-q`, `a`, `ctrl-@`...
-fn detach_keys(s: &str) -> Result<Vec<u8>, ApiError> {
+pub(super) fn detach_keys(s: &str) -> Result<Vec<u8>, ApiError> {
     s.split(',')
         .map(|k| {
             let k = k.trim();
@@ -52,12 +52,12 @@ fn detach_keys(s: &str) -> Result<Vec<u8>, ApiError> {
         .collect()
 }
 
-struct Wanted {
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    tty: bool,
-    keys: Vec<u8>,
+pub(super) struct Wanted {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+    pub keys: Vec<u8>,
 }
 
 pub async fn attach(
@@ -141,7 +141,7 @@ pub async fn attach(
                 }
             },
         };
-        let _ = pump(client, sock, &w, early, client_eof).await;
+        let _ = pump(client, sock, &w, early, client_eof, &mut |_| {}).await;
     });
     let mut r = Response::new(Body::Full(None));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -185,12 +185,16 @@ fn stdin_frames(w: &Wanted, matched: &mut usize, data: &[u8], out: &mut Vec<u8>)
     false
 }
 
-async fn pump<C>(
+/// Copies between the client and the shim until the process exits, the
+/// client detaches or either side goes; `on_end` gets the exit code (if the
+/// shim told it) before the client sees the end of the stream.
+pub(super) async fn pump<C>(
     client: C,
     sock: UnixStream,
     w: &Wanted,
     early: Vec<u8>,
     early_eof: bool,
+    on_end: &mut (dyn FnMut(Option<i32>) + Send),
 ) -> std::io::Result<()>
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -216,6 +220,7 @@ where
     let mut sbuf = vec![0u8; 32 * 1024];
     let mut cbuf = vec![0u8; 32 * 1024];
     let mut client_open = !early_eof;
+    let mut code = None;
     loop {
         tokio::select! {
             n = sr.read(&mut sbuf) => {
@@ -235,7 +240,12 @@ where
                         STDERR if w.stderr => {
                             if w.tty { out.extend_from_slice(p) } else { out.extend(mux(2, p)) }
                         }
-                        EXIT => ended = true,
+                                EXIT => {
+                            ended = true;
+                            code = serde_json::from_slice::<berth_common::exit::ExitRecord>(p)
+                                .ok()
+                                .map(|e| e.exit_code);
+                        }
                         _ => {}
                     }
                     at += len;
@@ -276,6 +286,7 @@ where
             }
         }
     }
+    on_end(code);
     let _ = cw.flush().await;
     let _ = cw.shutdown().await;
     Ok(())

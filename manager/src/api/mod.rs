@@ -12,9 +12,12 @@ mod attach;
 mod body;
 mod containers;
 mod create;
+mod events;
+mod exec;
 mod images;
 mod query;
 mod system;
+mod volumes;
 
 use body::{ApiError, Body};
 use hyper::{Method, Request, Response};
@@ -86,9 +89,12 @@ pub struct Ctx {
     pub opts: ServeOptions,
     /// Attach requests that came before their container started: `start`
     /// hands each the connection to the shim it makes.
-    pending:
-        Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<std::os::unix::net::UnixStream>>>>,
+    pending: Mutex<HashMap<String, Vec<Waiter>>>,
+    /// Exec instances by id: created, running or done.
+    execs: Mutex<HashMap<String, exec::Entry>>,
 }
+
+type Waiter = tokio::sync::oneshot::Sender<std::os::unix::net::UnixStream>;
 
 impl Ctx {
     fn store(&self) -> Result<crate::image::store::Store, ApiError> {
@@ -147,6 +153,7 @@ async fn serve_async(opts: ServeOptions) -> Result<(), ServeError> {
     let ctx = Arc::new(Ctx {
         opts,
         pending: Mutex::new(HashMap::new()),
+        execs: Mutex::new(HashMap::new()),
     });
     for (_, l) in &unix {
         let l = l.try_clone().map_err(ioe("cloning the listener"))?;
@@ -315,6 +322,7 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         (&M::GET | &M::HEAD, ["_ping"]) => Ok(system::ping()),
         (&M::GET, ["version"]) => Ok(system::version()),
         (&M::GET, ["info"]) => system::info(ctx).await,
+        (&M::GET, ["events"]) => events::events(ctx, q).await,
         (&M::GET, ["containers", "json"]) => containers::list(ctx, q).await,
         (&M::POST, ["containers", "create"]) => containers::create(ctx, q, req).await,
         (&M::GET, ["containers", id, "json"]) => containers::inspect(ctx, id, q).await,
@@ -331,6 +339,10 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         (&M::POST, ["containers", id, "attach"]) => {
             attach::attach(ctx, id.to_string(), q, req).await
         }
+        (&M::POST, ["containers", id, "exec"]) => exec::create(ctx, id, req).await,
+        (&M::POST, ["exec", id, "start"]) => exec::start(ctx, id, req).await,
+        (&M::GET, ["exec", id, "json"]) => exec::inspect(ctx, id).await,
+        (&M::POST, ["exec", id, "resize"]) => exec::resize(ctx, id, q).await,
         (&M::DELETE, ["containers", id]) => containers::remove(ctx, id, q).await,
         (&M::POST, ["containers", "prune"]) => containers::prune(ctx).await,
         (&M::GET, ["images", "json"]) => images::list(ctx, q).await,
@@ -347,6 +359,11 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         (&M::DELETE, ["images", rest @ ..]) if !rest.is_empty() => {
             images::remove(ctx, &rest.join("/"), q).await
         }
+        (&M::GET, ["volumes"]) => volumes::list(ctx, q).await,
+        (&M::POST, ["volumes", "create"]) => volumes::create(ctx, req).await,
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(ctx, q).await,
+        (&M::GET, ["volumes", name]) => volumes::inspect(ctx, name).await,
+        (&M::DELETE, ["volumes", name]) => volumes::remove(ctx, name, q).await,
         _ => Err(ApiError::not_found(format!(
             "page not found: {} {}",
             m,
