@@ -226,3 +226,271 @@ pub async fn remove(ctx: Arc<Ctx>, name: &str, q: Query) -> Result<Response<Body
     .await?;
     Ok(body::json(StatusCode::OK, &v))
 }
+
+/// A `Write` into a streamed response, from the blocking pool.
+pub struct ChanWriter(pub tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChanWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(b))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /images/get?names=a&names=b` and `GET /images/{name}/get`: a
+/// docker-archive of the images (docker save).
+pub async fn get(ctx: Arc<Ctx>, names: Vec<String>) -> Result<Response<Body>, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::bad("no image names given"));
+    }
+    let ctx2 = ctx.clone();
+    let images = blocking(move || {
+        let store = ctx2.store()?;
+        let mut out = Vec::new();
+        for n in &names {
+            let img = store.resolve(n)?;
+            // The name asked for when it is one of the image's, else all of them.
+            let asked = store
+                .parse_reference(n)
+                .ok()
+                .and_then(|r| r.tagged_name())
+                .filter(|t| img.record.names.contains(t));
+            let names = match asked {
+                Some(t) => vec![t],
+                None => img.record.names.clone(),
+            };
+            out.push((img, names));
+        }
+        Ok(out)
+    })
+    .await?;
+    let (resp, tx) = body::stream(StatusCode::OK, "application/x-tar");
+    tokio::task::spawn_blocking(move || {
+        let Ok(store) = ctx.store() else { return };
+        let w = std::io::BufWriter::with_capacity(256 << 10, ChanWriter(tx));
+        // A failure mid-way cuts the stream: the client sees a short tar.
+        let _ = crate::image::archive::save(
+            &store,
+            &images,
+            crate::image::archive::Format::DockerArchive,
+            w,
+        );
+    });
+    Ok(resp)
+}
+
+/// Removes the temp file it names when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `POST /images/load`: the body is a docker or OCI archive, spooled to the
+/// store's temp dir first (the loader reads it more than once).
+pub async fn load(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let quiet = q.flag("quiet");
+    let store = ctx.store()?;
+    let tmp = TempFile(store.tmp_path("api-load"));
+    if let Some(d) = tmp.0.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", d.display())))?;
+    }
+    let mut f = tokio::fs::File::create(&tmp.0)
+        .await
+        .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad(format!("reading the archive: {e}")))?;
+        if let Some(d) = frame.data_ref() {
+            f.write_all(d)
+                .await
+                .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
+        }
+    }
+    f.flush()
+        .await
+        .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
+    drop(f);
+    let names = blocking(move || {
+        let store = ctx.store()?;
+        let names = crate::image::archive::load(&store, Some(&tmp.0))
+            .map_err(|e| ApiError::bad(e.to_string()))?;
+        drop(tmp);
+        Ok(names)
+    })
+    .await?;
+    let mut out = String::new();
+    if !quiet {
+        for n in names {
+            out.push_str(&format!(
+                "{}\n",
+                serde_json::json!({"stream": format!("Loaded image: {}\n", familiar(&n))})
+            ));
+        }
+    }
+    let mut r = Response::new(Body::Full(Some(Bytes::from(out))));
+    r.headers_mut()
+        .insert("Content-Type", "application/json".parse().expect("header"));
+    Ok(r)
+}
+
+/// Credentials from `X-Registry-Auth` (base64url JSON, as docker's clients
+/// send), in a private auth file for the length of one pull or push; else
+/// the server's own auth file.
+pub struct Auth {
+    pub file: crate::image::auth::AuthFile,
+    _tmp: Option<TempFile>,
+}
+
+pub fn auth_for(
+    ctx: &Ctx,
+    store: &crate::image::store::Store,
+    header: Option<&str>,
+    registry: &str,
+) -> Result<Auth, ApiError> {
+    use base64::Engine;
+    let own = || Auth {
+        file: crate::image::auth::AuthFile::new(&ctx.opts.auth_file),
+        _tmp: None,
+    };
+    let Some(h) = header.filter(|h| !h.is_empty()) else {
+        return Ok(own());
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(h.trim_end_matches('='))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h.trim_end_matches('='))
+        })
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(h))
+        .map_err(|_| ApiError::bad("invalid X-Registry-Auth header: not base64"))?;
+    let v: serde_json::Value = serde_json::from_slice(&raw)
+        .map_err(|_| ApiError::bad("invalid X-Registry-Auth header: not JSON"))?;
+    let (Some(user), Some(pass)) = (v["username"].as_str(), v["password"].as_str()) else {
+        return Ok(own());
+    };
+    if user.is_empty() {
+        return Ok(own());
+    }
+    let tmp = TempFile(store.tmp_path("api-auth"));
+    if let Some(d) = tmp.0.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", d.display())))?;
+    }
+    let file = crate::image::auth::AuthFile::new(&tmp.0);
+    file.set(registry, user, pass)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Auth {
+        file,
+        _tmp: Some(tmp),
+    })
+}
+
+/// `POST /images/{name}/push?tag=T`, with docker's progress stream.
+pub async fn push(
+    ctx: Arc<Ctx>,
+    name: &str,
+    q: Query,
+    req: Req,
+) -> Result<Response<Body>, ApiError> {
+    let target = match q.get("tag") {
+        Some(t) => format!("{name}:{t}"),
+        None => name.to_string(),
+    };
+    let header = req
+        .headers()
+        .get("X-Registry-Auth")
+        .and_then(|h| h.to_str().ok())
+        .map(String::from);
+    let (resp, tx) = body::stream(StatusCode::OK, "application/json");
+    tokio::task::spawn_blocking(move || {
+        let send = |v: serde_json::Value| {
+            let _ = tx.blocking_send(Bytes::from(format!("{v}\r\n")));
+        };
+        let tx2 = tx.clone();
+        let sink: crate::image::progress::Sink = Arc::new(move |id, status| {
+            let v = match id {
+                Some(id) => serde_json::json!({"status": status, "id": id}),
+                None => serde_json::json!({"status": status}),
+            };
+            let _ = tx2.blocking_send(Bytes::from(format!("{v}\r\n")));
+        });
+        let r = (|| -> Result<(), String> {
+            let store = ctx.store().map_err(|e| e.message)?;
+            let img = store.resolve(&target).map_err(|e| e.to_string())?;
+            let r = store.parse_reference(&target).map_err(|e| e.to_string())?;
+            let auth =
+                auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
+            let progress = Progress::to_sink(sink);
+            let d = crate::image::registry::push(&store, &img, &r, &auth.file, &progress, 64 << 20)
+                .map_err(|e| e.to_string())?;
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            let size = img.manifest_raw.len();
+            progress.line(&format!("{tag}: digest: {d} size: {size}"));
+            send(
+                serde_json::json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": d.to_string(), "Size": size}}),
+            );
+            crate::events::emit(
+                ctx.root(),
+                "image",
+                "push",
+                &r.to_string(),
+                &[("name", &r.to_string())],
+            );
+            Ok(())
+        })();
+        if let Err(m) = r {
+            send(serde_json::json!({"errorDetail": {"message": m}, "error": m}));
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /commit?container=C&repo=R&tag=T&comment=&author=&pause=&changes=`.
+pub async fn commit(ctx: Arc<Ctx>, q: Query) -> Result<Response<Body>, ApiError> {
+    let container = q
+        .get("container")
+        .ok_or_else(|| ApiError::bad("container is required"))?
+        .to_string();
+    let reference = match (q.get("repo"), q.get("tag")) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        _ => None,
+    };
+    let o = crate::container::commit::CommitOptions {
+        reference,
+        message: q.get("comment").map(String::from),
+        author: q.get("author").map(String::from),
+        changes: q
+            .get("changes")
+            .map(|c| {
+                c.lines()
+                    .map(String::from)
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        pause: q.get("pause").is_none_or(|_| q.flag("pause")),
+    };
+    let id = blocking(move || {
+        Ok(crate::container::commit::commit(
+            ctx.root(),
+            &container,
+            &o,
+        )?)
+    })
+    .await?;
+    Ok(body::json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": id.to_string() }),
+    ))
+}

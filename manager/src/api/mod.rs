@@ -347,6 +347,15 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         (&M::POST, ["containers", "prune"]) => containers::prune(ctx).await,
         (&M::GET, ["images", "json"]) => images::list(ctx, q).await,
         (&M::POST, ["images", "create"]) => images::create(ctx, q, req).await,
+        (&M::GET, ["images", "get"]) => images::get(ctx, q.all("names")).await,
+        (&M::POST, ["images", "load"]) => images::load(ctx, q, req).await,
+        (&M::POST, ["commit"]) => images::commit(ctx, q).await,
+        (&M::GET, ["images", rest @ .., "get"]) if !rest.is_empty() => {
+            images::get(ctx, vec![rest.join("/")]).await
+        }
+        (&M::POST, ["images", rest @ .., "push"]) if !rest.is_empty() => {
+            images::push(ctx, &rest.join("/"), q, req).await
+        }
         (&M::GET, ["images", rest @ .., "json"]) if !rest.is_empty() => {
             images::inspect(ctx, &rest.join("/")).await
         }

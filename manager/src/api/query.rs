@@ -4,15 +4,23 @@ use super::body::ApiError;
 use std::collections::BTreeMap;
 
 #[derive(Default, Debug)]
-pub struct Query(BTreeMap<String, String>);
+pub struct Query(BTreeMap<String, String>, Vec<(String, String)>);
 
 impl Query {
     pub fn parse(q: Option<&str>) -> Query {
-        Query(
-            form_urlencoded::parse(q.unwrap_or("").as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Query(pairs.iter().cloned().collect(), pairs)
+    }
+
+    /// Every value of a repeated key (`names=a&names=b`).
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.1
+            .iter()
+            .filter(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
