@@ -15,6 +15,7 @@ mod create;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod query;
 mod system;
 mod volumes;
@@ -367,6 +368,15 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         }
         (&M::DELETE, ["images", rest @ ..]) if !rest.is_empty() => {
             images::remove(ctx, &rest.join("/"), q).await
+        }
+        (&M::GET, ["networks"]) => networks::list(ctx, q).await,
+        (&M::POST, ["networks", "create"]) => networks::create(ctx, req).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(ctx).await,
+        (&M::GET, ["networks", name]) => networks::inspect(ctx, name).await,
+        (&M::DELETE, ["networks", name]) => networks::remove(ctx, name).await,
+        (&M::POST, ["networks", name, "connect"]) => networks::connect(ctx, name, req, true).await,
+        (&M::POST, ["networks", name, "disconnect"]) => {
+            networks::connect(ctx, name, req, false).await
         }
         (&M::GET, ["volumes"]) => volumes::list(ctx, q).await,
         (&M::POST, ["volumes", "create"]) => volumes::create(ctx, req).await,
