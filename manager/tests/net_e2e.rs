@@ -955,15 +955,17 @@ fn static_ip_and_aliases_on_a_user_network() {
         ],
     );
     assert_eq!(n.ip_of("web"), "10.230.9.77");
+    // docker names it by its short id on a user network too.
+    let short = n.e.inspect("web", "{{.Id}}")[..12].to_string();
     assert_eq!(
         n.e.inspect(
             "web",
             "{{.NetworkSettings.IPAddress}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.Gateway}} {{join $v.Aliases \",\"}}{{end}}"
         ),
-        "10.230.9.77 pinned 10.230.9.1 www,api.internal"
+        format!("10.230.9.77 pinned 10.230.9.1 www,api.internal,{short}")
     );
     // Peers reach it by its aliases as by its name.
-    for host in ["www", "api.internal", "web"] {
+    for host in ["www", "api.internal", "web", short.as_str()] {
         let (ok, out) = n.get_from(&["--network", "pinned"], host);
         assert!(ok, "{host}: {out}");
     }

@@ -58,6 +58,8 @@ pub(super) struct Wanted {
     pub stderr: bool,
     pub tty: bool,
     pub keys: Vec<u8>,
+    /// The end of the client's input closes the process's stdin.
+    pub stdin_once: bool,
 }
 
 pub async fn attach(
@@ -100,6 +102,7 @@ pub async fn attach(
         stderr: q.flag("stderr"),
         tty: c.tty,
         keys,
+        stdin_once: c.stdin_once,
     };
     let on_upgrade = hyper::upgrade::on(req);
     let id = c.id.clone();
@@ -210,7 +213,7 @@ where
         if stdin_frames(w, &mut matched, &early, &mut out) {
             return Ok(());
         }
-        if early_eof {
+        if early_eof && w.stdin_once {
             frame(&mut out, CLOSE_STDIN, &[]);
             stdin_open = false;
         }
@@ -262,7 +265,7 @@ where
                 let n = n.unwrap_or(0);
                 if n == 0 {
                     client_open = false;
-                    if stdin_open {
+                    if stdin_open && w.stdin_once {
                         let mut out = Vec::new();
                         frame(&mut out, CLOSE_STDIN, &[]);
                         let _ = sw.write_all(&out).await;

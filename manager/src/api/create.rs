@@ -55,6 +55,7 @@ pub struct Body {
     user: String,
     tty: bool,
     open_stdin: bool,
+    stdin_once: bool,
     #[serde(deserialize_with = "nullable")]
     env: Vec<String>,
     cmd: StrOrList,
@@ -225,6 +226,7 @@ pub fn options(body: &[u8], name: Option<&str>) -> Result<CreateOptions, ApiErro
         name: name.map(String::from),
         tty: b.tty,
         interactive: b.open_stdin,
+        stdin_once: b.stdin_once,
         auto_remove: h.auto_remove,
         env: b.env,
         workdir: some(b.working_dir),

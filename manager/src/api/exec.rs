@@ -137,6 +137,8 @@ pub async fn start(ctx: Arc<Ctx>, eid: &str, req: Req) -> Result<Response<Body>,
             stderr: b.attach_stderr,
             tty: b.tty,
             keys: detach_keys(keys)?,
+            // An exec's stdin ends with its client's, as dockerd's.
+            stdin_once: true,
         };
         (o, e.container.clone(), w)
     };

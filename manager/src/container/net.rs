@@ -64,7 +64,8 @@ pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {
 }
 
 /// The networks a container joined with `network connect`.
-fn connected(c: &Container) -> Vec<String> {
+/// The networks `network connect` added, besides the container's own.
+pub(crate) fn connected(c: &Container) -> Vec<String> {
     c.extra
         .get("net_connect")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
@@ -94,6 +95,9 @@ fn request_for(c: &Container, network: &str) -> NetRequest {
     r.ports.clear();
     r.ip = None;
     r.aliases.clear();
+    if network != crate::network::DEFAULT_NETWORK {
+        r.aliases.push(c.short_id().to_string());
+    }
     r
 }
 

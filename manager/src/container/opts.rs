@@ -17,6 +17,8 @@ pub struct CreateOptions {
     pub name: Option<String>,
     pub tty: bool,
     pub interactive: bool,
+    /// docker's StdinOnce (see the container record).
+    pub stdin_once: bool,
     pub auto_remove: bool,
     pub restart: Option<String>,
     pub env: Vec<String>,

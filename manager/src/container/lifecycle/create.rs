@@ -149,6 +149,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         image_id: img.record.id.to_string(),
         tty: o.tty,
         open_stdin: o.interactive,
+        stdin_once: o.stdin_once,
         auto_remove: o.auto_remove,
         restart_policy,
         restart_max,
@@ -265,7 +266,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             dns_options: o.dns_options.clone(),
             add_hosts: parse_add_hosts(&o.add_hosts)?,
             ip,
-            aliases: o.network_aliases.clone(),
+            aliases: with_short_id(&c, o.network_aliases.clone()),
         };
         crate::network::write_etc_files(&dir, &req, None)?;
         c.net_request = Some(req);
@@ -333,4 +334,13 @@ fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
             Ok((name.to_string(), ip.to_string()))
         })
         .collect()
+}
+
+/// On a user network docker also names a container by its short id, and
+/// clients (docker-compose) look for that alias to know it is attached.
+pub(crate) fn with_short_id(c: &Container, mut aliases: Vec<String>) -> Vec<String> {
+    if c.network_mode.network() != Some(crate::network::DEFAULT_NETWORK) {
+        aliases.push(c.short_id().to_string());
+    }
+    aliases
 }
