@@ -350,3 +350,30 @@ fn sigterm_ends_the_server_and_not_the_containers() {
     assert_eq!(v["State"]["Running"], true);
     e.ok(&["rm", "-f", "stays"]);
 }
+
+#[test]
+fn the_server_starts_always_containers_and_leaves_unless_stopped_ones_a_user_stopped() {
+    let e = Env::new();
+    for (name, policy) in [("alw", "always"), ("uls", "unless-stopped")] {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "--network",
+            "none",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        e.ok(&["stop", "-t", "0", name]);
+        assert!(!e.running(name));
+    }
+    let s = Server::start(&e);
+    wait_until(20, "the always container to run again", || e.running("alw"));
+    assert!(!e.running("uls"), "a user stopped it: it stays stopped");
+    assert_eq!(s.req("GET", "/_ping", None).0, 200);
+    e.ok(&["rm", "-f", "alw", "uls"]);
+}

@@ -398,3 +398,124 @@ pub async fn prune(ctx: Arc<Ctx>) -> Result<Response<Body>, ApiError> {
     .await?;
     Ok(body::json(StatusCode::OK, &v))
 }
+
+/// `GET /containers/{id}/export`: the container's filesystem as a tar.
+pub async fn export(ctx: Arc<Ctx>, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = id.to_string();
+    let ctx2 = ctx.clone();
+    let id2 = id.clone();
+    // Found before the answer starts, so a bad name is a 404, not a cut tar.
+    blocking(move || Ok(ContainerStore::open(ctx2.root())?.find(&id2).map(|_| ())?)).await?;
+    let (resp, tx) = body::stream(StatusCode::OK, "application/x-tar");
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(256 << 10, super::images::ChanWriter(tx));
+        let _ = crate::container::commit::export(ctx.root(), &id, w);
+    });
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/changes`: docker's kinds, 0 changed, 1 added, 2 deleted.
+pub async fn changes(ctx: Arc<Ctx>, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = id.to_string();
+    let v = blocking(move || {
+        let lines = crate::container::commit::diff(ctx.root(), &id)?;
+        let out: Vec<_> = lines
+            .iter()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, p)| {
+                let kind = match k {
+                    "C" => 0,
+                    "A" => 1,
+                    _ => 2,
+                };
+                serde_json::json!({"Path": p, "Kind": kind})
+            })
+            .collect();
+        Ok(if out.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::Array(out)
+        })
+    })
+    .await?;
+    Ok(body::json(StatusCode::OK, &v))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct UpdateBody {
+    memory: i64,
+    memory_swap: i64,
+    memory_reservation: i64,
+    nano_cpus: i64,
+    cpu_shares: i64,
+    cpuset_cpus: String,
+    pids_limit: Option<i64>,
+    restart_policy: Option<RestartBody>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartBody {
+    name: String,
+    maximum_retry_count: u32,
+}
+
+/// `POST /containers/{id}/update`: limits and the restart policy, through
+/// the library's `update`, as the CLI's flags.
+pub async fn update(ctx: Arc<Ctx>, id: &str, req: Req) -> Result<Response<Body>, ApiError> {
+    let b = read_body(req).await?;
+    let b: UpdateBody = serde_json::from_slice(&b)
+        .map_err(|e| ApiError::bad(format!("invalid JSON in the request body: {e}")))?;
+    let o = crate::container::opts::CreateOptions {
+        memory: (b.memory > 0).then(|| b.memory.to_string()),
+        memory_swap: (b.memory_swap != 0).then(|| b.memory_swap.to_string()),
+        memory_reservation: (b.memory_reservation > 0).then(|| b.memory_reservation.to_string()),
+        cpus: (b.nano_cpus > 0).then(|| format!("{}", b.nano_cpus as f64 / 1e9)),
+        cpu_shares: (b.cpu_shares > 0).then_some(b.cpu_shares as u64),
+        cpuset_cpus: (!b.cpuset_cpus.is_empty()).then_some(b.cpuset_cpus),
+        pids_limit: b.pids_limit.filter(|p| *p != 0),
+        restart: b.restart_policy.filter(|r| !r.name.is_empty()).map(|r| {
+            if r.name == "on-failure" && r.maximum_retry_count > 0 {
+                format!("on-failure:{}", r.maximum_retry_count)
+            } else {
+                r.name
+            }
+        }),
+        ..Default::default()
+    };
+    let id = id.to_string();
+    blocking(move || Ok(lifecycle::update(ctx.root(), &id, &o).map(|_| ())?)).await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"Warnings": []}),
+    ))
+}
+
+/// What a daemon does at its start, which a daemonless berth does when its
+/// server starts: containers whose policy is `always` run again, and
+/// `unless-stopped` ones too unless a user stopped them (the one place the
+/// two differ, as in docker).
+pub fn apply_restart_policies(root: &std::path::Path) {
+    use crate::container::record::RestartPolicy;
+    let Ok(cs) = ContainerStore::open(root) else {
+        return;
+    };
+    for c in cs.list() {
+        let wanted = match c.restart_policy {
+            RestartPolicy::Always => true,
+            RestartPolicy::UnlessStopped => !c.manually_stopped,
+            _ => false,
+        };
+        if !wanted || c.started_at.is_none() || cs.state(&c).status == Status::Running {
+            continue;
+        }
+        if let Err(e) = lifecycle::start(root, &c, false) {
+            log::warn!(
+                "restarting container {} (--restart {}): {e}",
+                c.name,
+                c.restart_policy
+            );
+        }
+    }
+}

@@ -156,6 +156,10 @@ async fn serve_async(opts: ServeOptions) -> Result<(), ServeError> {
         pending: Mutex::new(HashMap::new()),
         execs: Mutex::new(HashMap::new()),
     });
+    {
+        let root = ctx.opts.root.clone();
+        tokio::task::spawn_blocking(move || containers::apply_restart_policies(&root));
+    }
     for (_, l) in &unix {
         let l = l.try_clone().map_err(ioe("cloning the listener"))?;
         l.set_nonblocking(true).map_err(ioe("listener"))?;
@@ -340,6 +344,9 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         (&M::POST, ["containers", id, "attach"]) => {
             attach::attach(ctx, id.to_string(), q, req).await
         }
+        (&M::GET, ["containers", id, "export"]) => containers::export(ctx, id).await,
+        (&M::GET, ["containers", id, "changes"]) => containers::changes(ctx, id).await,
+        (&M::POST, ["containers", id, "update"]) => containers::update(ctx, id, req).await,
         (&M::POST, ["containers", id, "exec"]) => exec::create(ctx, id, req).await,
         (&M::POST, ["exec", id, "start"]) => exec::start(ctx, id, req).await,
         (&M::GET, ["exec", id, "json"]) => exec::inspect(ctx, id).await,
