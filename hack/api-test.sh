@@ -85,6 +85,14 @@ exits() {
     [ "$rc" -eq "$want" ] || { echo "exit status $rc, want $want"; return 1; }
 }
 
+# exits_nonzero CMD...: CMD fails.
+exits_nonzero() {
+    if "$@"; then
+        echo "succeeded, should have failed"
+        return 1
+    fi
+}
+
 # until_ok SECONDS CMD...: CMD succeeds within SECONDS (polled).
 until_ok() {
     local end=$((SECONDS + $1))
@@ -129,6 +137,21 @@ REG_PID=$!
 until_ok 10 curl -sf "http://127.0.0.1:$REG_PORT/v2/" || { echo "registry did not start" >&2; exit 1; }
 REG=127.0.0.1:$REG_PORT
 
+# Mutual TLS for the TCP socket: a CA, the server's certificate (for
+# 127.0.0.1) and a client's, as docker's "protect the daemon socket" guide.
+mkdir -p "$W/tls"
+(
+    cd "$W/tls" || exit 1
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=berth-test-ca -keyout ca-key.pem -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile server.ext -out server-cert.pem
+    openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout key.pem -out client.csr
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile client.ext -out cert.pem
+) >"$W/tls.log" 2>&1 || { echo "openssl failed" >&2; cat "$W/tls.log" >&2; exit 1; }
+TLS_SERVER=(--tlsverify --tlscacert "$W/tls/ca.pem" --tlscert "$W/tls/server-cert.pem" --tlskey "$W/tls/server-key.pem")
+
 groupadd "$GRP" && useradd -M -N -g "$GRP" -s /bin/sh "$UIN" && useradd -M -N -s /bin/sh "$UOUT" \
     || { echo "cannot make the test users" >&2; exit 1; }
 
@@ -165,8 +188,9 @@ start_berth() {
     mkdir -p "$root/networks"
     echo "{\"bridge_prefix\":\"ba$$\",\"pool\":\"10.196.0.0/16\"}" >"$root/networks/config.json"
     SOCK=$W/berth/api.sock
+    TLS_PORT=$(free_port)
     "$BIN/berth" --root "$root" --insecure-registry "$REG" serve -H "unix://$SOCK" --group "$GRP" \
-        >"$W/berth/serve.log" 2>&1 &
+        -H "tcp://127.0.0.1:$TLS_PORT" "${TLS_SERVER[@]}" >"$W/berth/serve.log" 2>&1 &
     SERVER_PID=$!
     until_ok 10 curl -sf --unix-socket "$SOCK" http://d/_ping
 }
@@ -176,8 +200,10 @@ start_dockerd() {
     mkdir -p "$DW"
     echo '{}' >"$DW/daemon.json"
     SOCK=$DW/docker.sock
+    TLS_PORT=$(free_port)
     /usr/sbin/dockerd --config-file "$DW/daemon.json" \
         --data-root "$DW/data" --exec-root "$DW/exec" -H "unix://$SOCK" --group "$GRP" \
+        -H "tcp://127.0.0.1:$TLS_PORT" "${TLS_SERVER[@]}" \
         --pidfile "$DW/dockerd.pid" --exec-opt native.cgroupdriver=cgroupfs \
         --cgroup-parent "/berth-api-$$" --bridge none --iptables=false --ip6tables=false \
         --ip-forward=false --ip-masq=false --userland-proxy=true --storage-driver overlay2 \
@@ -233,6 +259,13 @@ run_workflows() {
         su -s /bin/sh "$UIN" -c "DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$W/cli-$TARGET-u docker run --rm --network none $IMG echo group-ok"
     check "a user outside the group is refused" expect 'permission denied' sh -c \
         "su -s /bin/sh $UOUT -c 'DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$W/cli-$TARGET-o docker ps' 2>&1; true"
+    check "TCP with mutual TLS: a client with a certificate" expect '^1\.41$' \
+        docker -H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$W/tls/ca.pem" \
+        --tlscert "$W/tls/cert.pem" --tlskey "$W/tls/key.pem" version --format '{{.Server.APIVersion}}'
+    check "TCP with mutual TLS: a client without one is refused" exits_nonzero \
+        curl -sf --max-time 10 --cacert "$W/tls/ca.pem" "https://127.0.0.1:$TLS_PORT/_ping"
+    check "TCP with mutual TLS: plain HTTP gets nothing" exits_nonzero \
+        curl -sf --max-time 10 "http://127.0.0.1:$TLS_PORT/_ping"
     check "docker-compose: up, ps, logs, exec, down -v" compose_app
     check "docker-py: containers.run, logs, images.pull, networks.create" docker_py
     check "the user network is removed" expect "^$NET\$" d network rm "$NET"

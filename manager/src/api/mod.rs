@@ -38,6 +38,8 @@ pub enum ServeError {
     InUse(String),
     #[error("no such group {0:?}")]
     NoGroup(String),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -75,9 +77,19 @@ impl std::str::FromStr for Host {
     }
 }
 
+/// TLS on the TCP hosts, as dockerd's --tls/--tlsverify: our certificate
+/// and key, and with `verify` only clients whose certificate `ca` signed.
+pub struct TlsOptions {
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 pub struct ServeOptions {
     pub root: PathBuf,
     pub hosts: Vec<Host>,
+    pub tls: Option<TlsOptions>,
     /// The group that may use the unix sockets (as docker's `docker` group).
     pub group: Option<String>,
     pub default_registry: Option<String>,
@@ -135,15 +147,22 @@ async fn serve_async(opts: ServeOptions) -> Result<(), ServeError> {
         ),
         None => None,
     };
+    let tls = opts.tls.as_ref().map(tls_config).transpose()?;
     let mut unix = Vec::new();
     let mut tcp = Vec::new();
     for h in &opts.hosts {
         match h {
             Host::Unix(p) => unix.push((p.clone(), bind_unix(p, gid)?)),
             Host::Tcp(a) => {
-                eprintln!(
-                    "WARNING: API listening on tcp://{a} without TLS: anyone who can reach it is root on this host"
-                );
+                if tls.is_none() {
+                    eprintln!(
+                        "WARNING: API listening on tcp://{a} without TLS: anyone who can reach it is root on this host"
+                    );
+                } else if !opts.tls.as_ref().is_some_and(|t| t.verify) {
+                    eprintln!(
+                        "WARNING: API listening on tcp://{a} with TLS but without --tlsverify: any client that reaches it is root on this host"
+                    );
+                }
                 let l = tokio::net::TcpListener::bind(a)
                     .await
                     .map_err(ioe(format!("listening on {a}")))?;
@@ -175,11 +194,31 @@ async fn serve_async(opts: ServeOptions) -> Result<(), ServeError> {
     }
     for l in tcp {
         let ctx = ctx.clone();
+        let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
             loop {
-                if let Ok((s, _)) = l.accept().await {
-                    let _ = s.set_nodelay(true);
-                    tokio::spawn(connection(ctx.clone(), s));
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                let _ = s.set_nodelay(true);
+                let ctx = ctx.clone();
+                match &acceptor {
+                    None => {
+                        tokio::spawn(connection(ctx, s));
+                    }
+                    Some(a) => {
+                        let a = a.clone();
+                        tokio::spawn(async move {
+                            // A handshake that stalls or fails costs one task, bounded.
+                            let hs = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                a.accept(s),
+                            );
+                            if let Ok(Ok(s)) = hs.await {
+                                connection(ctx, s).await;
+                            }
+                        });
+                    }
                 }
             }
         });
@@ -195,6 +234,48 @@ async fn serve_async(opts: ServeOptions) -> Result<(), ServeError> {
         let _ = std::fs::remove_file(p);
     }
     Ok(())
+}
+
+fn tls_config(t: &TlsOptions) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, p: &std::path::Path, e: &dyn std::fmt::Display| {
+        ServeError::Tls(format!("{what} {}: {e}", p.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&t.cert)
+        .map_err(|e| bad("reading --tlscert", &t.cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("reading --tlscert", &t.cert, &e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&t.key).map_err(|e| bad("reading --tlskey", &t.key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let b = if t.verify {
+        let ca =
+            t.ca.as_ref()
+                .ok_or_else(|| ServeError::Tls("--tlsverify needs --tlscacert".into()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in
+            CertificateDer::pem_file_iter(ca).map_err(|e| bad("reading --tlscacert", ca, &e))?
+        {
+            roots
+                .add(c.map_err(|e| bad("reading --tlscacert", ca, &e))?)
+                .map_err(|e| bad("--tlscacert", ca, &e))?;
+        }
+        let v =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ServeError::Tls(e.to_string()))?;
+        b.with_client_cert_verifier(v)
+    } else {
+        b.with_no_client_auth()
+    };
+    let cfg = b
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Tls(format!("--tlscert and --tlskey: {e}")))?;
+    Ok(Arc::new(cfg))
 }
 
 /// Binds a unix socket at `p`, 0660 and owned by root and `gid`. A socket
