@@ -494,3 +494,65 @@ pub async fn commit(ctx: Arc<Ctx>, q: Query) -> Result<Response<Body>, ApiError>
         &serde_json::json!({ "Id": id.to_string() }),
     ))
 }
+
+/// `POST /images/prune`: dangling images, or with `dangling=false` every
+/// image no container uses.
+pub async fn prune(ctx: Arc<Ctx>, q: Query) -> Result<Response<Body>, ApiError> {
+    let mut all = false;
+    for (k, v) in q.filters()? {
+        match (k.as_str(), v.as_str()) {
+            ("dangling", "false" | "0") => all = true,
+            ("dangling", _) => {}
+            _ => return Err(ApiError::bad(format!("invalid filter '{k}'"))),
+        }
+    }
+    let v = blocking(move || {
+        let store = ctx.store()?;
+        let gone = store.prune(all)?;
+        for d in &gone {
+            crate::events::emit(ctx.root(), "image", "delete", &d.to_string(), &[]);
+        }
+        let deleted: Vec<_> = gone
+            .iter()
+            .map(|d| serde_json::json!({"Deleted": d.to_string()}))
+            .collect();
+        Ok(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": 0}))
+    })
+    .await?;
+    Ok(body::json(StatusCode::OK, &v))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct AuthBody {
+    username: String,
+    password: String,
+    serveraddress: String,
+}
+
+/// `POST /auth`: checks credentials against a registry; docker's CLI keeps
+/// them itself, so nothing is stored here.
+pub async fn auth(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
+    let b = super::containers::read_body(req).await?;
+    let b: AuthBody = serde_json::from_slice(&b)
+        .map_err(|e| ApiError::bad(format!("invalid JSON in the request body: {e}")))?;
+    let registry = b
+        .serveraddress
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .trim_end_matches("/v2")
+        .to_string();
+    blocking(move || {
+        let store = ctx.store()?;
+        let auth = crate::image::auth::AuthFile::new(&ctx.opts.auth_file);
+        crate::image::registry::check_login(&store, &registry, &b.username, &b.password, &auth)
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+    })
+    .await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    ))
+}

@@ -439,6 +439,8 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         (&M::GET, ["images", "get"]) => images::get(ctx, q.all("names")).await,
         (&M::POST, ["images", "load"]) => images::load(ctx, q, req).await,
         (&M::POST, ["commit"]) => images::commit(ctx, q).await,
+        (&M::POST, ["images", "prune"]) => images::prune(ctx, q).await,
+        (&M::POST, ["auth"]) => images::auth(ctx, req).await,
         (&M::GET, ["images", rest @ .., "get"]) if !rest.is_empty() => {
             images::get(ctx, vec![rest.join("/")]).await
         }
