@@ -862,3 +862,6 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
         stop_signal,
     })
 }
+
+#[cfg(test)]
+mod tests;
