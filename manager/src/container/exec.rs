@@ -7,6 +7,7 @@ use super::commands::{runtime_cmd, sibling};
 use super::store::{wait_shim_gone, Container, ContainerStore, Status};
 use super::{ioe, ContainerError, Result};
 use crate::image::store::Store;
+use oci_spec::runtime::Process;
 use std::fs;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -135,15 +136,15 @@ pub fn exec_process(
     cs: &ContainerStore,
     c: &Container,
     o: &ExecOptions,
-) -> Result<serde_json::Value> {
+) -> Result<Process> {
     let dir = cs.dir_of(&c.id);
-    let spec: serde_json::Value = serde_json::from_slice(
-        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
-    )
-    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
-    let mut p = spec["process"].clone();
-    p["args"] = serde_json::json!(o.cmd);
-    p["terminal"] = serde_json::json!(o.tty);
+    let spec = super::spec::load(&dir.join("bundle/config.json"))?;
+    let mut p = spec
+        .process()
+        .clone()
+        .ok_or_else(|| ContainerError::Other("invalid config.json: it has no process".into()))?;
+    p.set_args(Some(o.cmd.clone()));
+    p.set_terminal(Some(o.tty));
     let mut env: Vec<String> = c.env.clone();
     for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
         let k = e
@@ -153,7 +154,7 @@ pub fn exec_process(
         env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
         env.push(e);
     }
-    p["env"] = serde_json::json!(env);
+    p.set_env(Some(env));
     if let Some(w) = &o.workdir {
         if !w.starts_with('/') {
             return Err(super::bad(
@@ -162,7 +163,7 @@ pub fn exec_process(
                 "the working directory must be absolute",
             ));
         }
-        p["cwd"] = serde_json::json!(w);
+        p.set_cwd(w.into());
     }
     if let Some(u) = &o.user {
         let images = Store::open(root)?;
@@ -189,7 +190,11 @@ pub fn exec_process(
             read("group").as_deref(),
         )
         .map_err(|e| super::bad("-u", u, e.to_string()))?;
-        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+        let mut user = p.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid);
+        user.set_additional_gids(Some(extra));
+        p.set_user(user);
     }
     Ok(p)
 }
@@ -200,7 +205,7 @@ pub fn exec_process(
 pub fn exec_captured(
     cs: &ContainerStore,
     c: &Container,
-    process: &serde_json::Value,
+    process: &Process,
     timeout: Duration,
 ) -> Result<(Option<i32>, String)> {
     let edir = cs

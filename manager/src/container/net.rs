@@ -11,6 +11,7 @@ use super::record::NetworkMode;
 use super::store::{Container, ContainerStore, Status};
 use super::{ContainerError, Result};
 use crate::network::{self, Attachment, NetRequest, PortMap};
+use oci_spec::runtime::LinuxNamespaceType;
 use std::path::{Path, PathBuf};
 
 /// Frees the container's address and ports (a stop, an exit, a removal).
@@ -183,24 +184,25 @@ pub fn refresh_peer_namespaces(cs: &ContainerStore, c: &Container) -> Result<Opt
         return Ok(None);
     }
     let cfg = cs.dir_of(&c.id).join("bundle/config.json");
-    let io = |what: &'static str| move |e: std::io::Error| super::ioe(what)(e);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg).map_err(io("reading config.json"))?)
-            .map_err(|e| other(format!("invalid config.json: {e}")))?;
+    let mut spec = super::spec::load(&cfg)?;
     let mut changed = false;
-    if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
+    if let Some(nss) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    {
         for (kind, path) in &want {
-            for n in nss.iter_mut().filter(|n| n["type"] == *kind) {
-                if n["path"] != path.as_str() {
-                    n["path"] = path.as_str().into();
+            let typ = LinuxNamespaceType::try_from(*kind).expect("a namespace type");
+            for n in nss.iter_mut().filter(|n| n.typ() == typ) {
+                if n.path().as_deref() != Some(Path::new(path)) {
+                    n.set_path(Some(path.into()));
                     changed = true;
                 }
             }
         }
     }
     if changed {
-        super::write_atomic(&cfg, &serde_json::to_vec(&spec).expect("spec"))
-            .map_err(io("writing config.json"))?;
+        super::spec::save(&cfg, &spec)?;
     }
     Ok(ipc_peer)
 }

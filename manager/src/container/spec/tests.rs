@@ -252,7 +252,7 @@ fn normalise(spec: &mut Value, full_seccomp: bool) {
             }
         }
     }
-    let all = all_caps();
+    let all = process::all_caps();
     for set in [
         "bounding",
         "effective",
@@ -325,7 +325,11 @@ fn config_json_for_fixed_flags() {
         });
         normalise(&mut got["config.json"], full_seccomp);
         // The profile's path is the test's own: unique per run.
-        for o in got["HostConfig"]["SecurityOpt"].as_array_mut().into_iter().flatten() {
+        for o in got["HostConfig"]["SecurityOpt"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
             if *o == format!("seccomp={}", seccomp_file.display()) {
                 *o = json!("seccomp=SECCOMP-FILE");
             }
