@@ -49,9 +49,10 @@ pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {
                 continue;
             }
             // The image's own syntax is containerPort[-end][/proto].
-            for p in network::parse_publish(e)
-                .map_err(|err| other(format!("the image's EXPOSE {e:?}: {err}")))?
-            {
+            for p in network::parse_publish(e).map_err(|source| ContainerError::Expose {
+                port: e.to_string(),
+                source,
+            })? {
                 if !out
                     .iter()
                     .any(|q| q.container_port == p.container_port && q.proto == p.proto)
@@ -141,7 +142,10 @@ pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32)
             }
             Err(e) => {
                 let _ = network::teardown(root, &c.id);
-                return Err(other(format!("attaching to network {n}: {e}")));
+                return Err(ContainerError::Attach {
+                    network: n,
+                    source: e,
+                });
             }
         }
     }

@@ -1,7 +1,7 @@
 //! What `create`/`run` are asked for, and the parsers of docker's flag syntaxes.
 
 use super::record::RestartPolicy;
-use super::{bad, ContainerError, Result};
+use super::{bad, Result};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default)]
@@ -318,7 +318,7 @@ pub fn parse_ulimit(s: &str) -> Result<(String, u64, u64)> {
 /// Reads `--env-file`: KEY=VALUE lines, `KEY` alone takes the value from our env.
 pub fn read_env_file(p: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(p)
-        .map_err(|e| ContainerError::Other(format!("cannot read env file {}: {e}", p.display())))?;
+        .map_err(super::ioe(format!("cannot read env file {}", p.display())))?;
     Ok(text
         .lines()
         .map(str::trim)

@@ -253,8 +253,10 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// A bundle's config.json as the runtime reads it.
 pub fn load(path: &Path) -> Result<Spec> {
     let b = std::fs::read(path).map_err(ioe("reading config.json"))?;
-    serde_json::from_slice(&b)
-        .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))
+    serde_json::from_slice(&b).map_err(|source| ContainerError::Json {
+        what: "config.json".into(),
+        source,
+    })
 }
 
 /// Writes a bundle's config.json (temp + rename).
