@@ -27,14 +27,6 @@ fn other(e: impl std::fmt::Display) -> ContainerError {
     ContainerError::Other(e.to_string())
 }
 
-/// `--network`, with docker's default: the bridge.
-pub fn mode(o: &CreateOptions) -> NetworkMode {
-    match o.network.as_deref() {
-        None | Some("") | Some("default") => NetworkMode::from(network::DEFAULT_NETWORK),
-        Some(n) => NetworkMode::from(n),
-    }
-}
-
 /// `-p` flags and, with `-P`, each of the image's `exposed` ports ("80/tcp")
 /// that no `-p` publishes already, on a free host port.
 pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {

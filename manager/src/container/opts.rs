@@ -1,6 +1,6 @@
 //! What `create`/`run` are asked for, and the parsers of docker's flag syntaxes.
 
-use super::record::RestartPolicy;
+use super::record::{NetworkMode, RestartPolicy};
 use super::{bad, Result};
 use std::path::PathBuf;
 
@@ -270,6 +270,14 @@ pub fn parse_mount(spec: &str) -> Result<(String, VolumeSpec, Vec<String>)> {
         _ => return Err(bad(f, spec, "type must be bind, volume or tmpfs")),
     };
     Ok((kind, v, tmpfs_opts))
+}
+
+/// `--network`, with docker's default: the bridge.
+pub fn network_mode(o: &CreateOptions) -> NetworkMode {
+    match o.network.as_deref() {
+        None | Some("") | Some("default") => NetworkMode::from(crate::network::DEFAULT_NETWORK),
+        Some(n) => NetworkMode::from(n),
+    }
 }
 
 /// `--ulimit nofile=1024:2048` → (RLIMIT_NOFILE, soft, hard).

@@ -50,7 +50,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let cs = ContainerStore::open(root)?;
     let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
     let runtime = runtime_path(o.runtime.as_deref())?;
-    let net = net::mode(o);
+    let net = opts::network_mode(o);
     let bridged = net.is_bridged();
     // A network of its own (network create), not the default bridge.
     let user_net = net

@@ -106,7 +106,7 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
     }
     // With the host's network the host's name, as docker gives it.
     let hostname = o.hostname.clone().unwrap_or_else(|| {
-        match super::net::mode(o) == super::record::NetworkMode::Host {
+        match opts::network_mode(o) == super::record::NetworkMode::Host {
             true => nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
