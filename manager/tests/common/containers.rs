@@ -268,3 +268,11 @@ pub fn spawn_collecting(
     });
     (child, reader)
 }
+
+/// `run --rm FLAGS... busybox sh -c SCRIPT`, asserting success; its stdout.
+pub fn sh(e: &Env, flags: &[&str], script: &str) -> String {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(flags);
+    a.extend(["busybox", "sh", "-c", script]);
+    e.ok(&a)
+}
