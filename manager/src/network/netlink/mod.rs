@@ -1,51 +1,36 @@
-//! Just enough rtnetlink, spoken over a raw socket, to build a bridge and a
-//! veth pair and to address the container's end. Every request asks for an
-//! ACK, so each call either did its work or returns the kernel's errno.
+//! Netlink spoken over a raw socket: the socket, the message builder and the
+//! reply reader shared by `route` (just enough rtnetlink to build a bridge
+//! and a veth pair, address the container's end, and bring its lo up) and
+//! `nftables` (the elements of the port maps, over nfnetlink). Every request
+//! asks for an ACK, so each call either did its work or returns the kernel's
+//! errno; replies are matched to their request by sequence number.
 //!
 //! A netlink socket belongs to the network namespace it was created in; to
 //! talk to a container's namespace we create the socket from a short-lived
 //! thread that has joined that namespace (setns of a netns is per thread).
 
+mod nftables;
+mod route;
+
+pub use nftables::SetElem;
+pub use route::lo_up_in;
+
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
-use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const NLMSG_ERROR: u16 = 2;
-const RTM_NEWLINK: u16 = 16;
-const RTM_DELLINK: u16 = 17;
-const RTM_GETLINK: u16 = 18;
-const RTM_NEWADDR: u16 = 20;
-const RTM_NEWROUTE: u16 = 24;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
+const NLA_F_NESTED: u16 = 0x8000;
 
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MASTER: u16 = 10;
-const IFLA_LINKINFO: u16 = 18;
-const IFLA_IFALIAS: u16 = 20;
-const IFLA_NET_NS_FD: u16 = 28;
-const IFLA_INFO_KIND: u16 = 1;
-const IFLA_INFO_DATA: u16 = 2;
-const VETH_INFO_PEER: u16 = 1;
-
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
-const IFA_BROADCAST: u16 = 4;
-
-const RTA_GATEWAY: u16 = 5;
-const RTA_OIF: u16 = 4;
-
-const IFF_UP: u32 = 1;
-const AF_INET: u8 = libc::AF_INET as u8;
-const RT_TABLE_MAIN: u8 = 254;
-const RTPROT_BOOT: u8 = 3;
-const RT_SCOPE_UNIVERSE: u8 = 0;
-const RTN_UNICAST: u8 = 1;
+/// The kernel answers at once; a reply this late means it never will.
+const REPLY_TIMEOUT_SECS: i64 = 10;
 
 /// A netlink message being built: header, fixed part, attributes.
 struct Msg {
@@ -54,8 +39,9 @@ struct Msg {
 }
 
 impl Msg {
+    /// A request that asks for an ACK; its sequence number is set when it is sent.
     fn new(ty: u16, flags: u16) -> Msg {
-        Msg::with_seq(ty, flags | NLM_F_ACK, 1) // seq: one request at a time
+        Msg::with_seq(ty, flags | NLM_F_ACK, 0)
     }
 
     fn with_seq(ty: u16, flags: u16, seq: u32) -> Msg {
@@ -71,13 +57,8 @@ impl Msg {
         }
     }
 
-    fn ifinfo(&mut self, index: i32, flags: u32, change: u32) -> &mut Self {
-        self.buf.extend_from_slice(&[0, 0]); // family AF_UNSPEC, pad
-        self.buf.extend_from_slice(&0u16.to_ne_bytes()); // type
-        self.buf.extend_from_slice(&index.to_ne_bytes());
-        self.buf.extend_from_slice(&flags.to_ne_bytes());
-        self.buf.extend_from_slice(&change.to_ne_bytes());
-        self
+    fn set_seq(&mut self, seq: u32) {
+        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
     }
 
     fn align(&mut self) {
@@ -126,8 +107,63 @@ impl Msg {
     }
 }
 
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_ne_bytes(b[off..off + 2].try_into().expect("2 bytes"))
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+/// struct nlmsghdr.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    len: usize,
+    ty: u16,
+    seq: u32,
+}
+
+impl Header {
+    const SIZE: usize = 16;
+
+    fn parse(b: &[u8]) -> Option<Header> {
+        (b.len() >= Header::SIZE).then(|| Header {
+            len: u32_at(b, 0) as usize,
+            ty: u16_at(b, 4),
+            seq: u32_at(b, 8),
+        })
+    }
+}
+
+/// What one message of a reply says.
+enum Reply {
+    /// struct nlmsgerr with error 0.
+    Ack,
+    /// struct nlmsgerr with the kernel's negative errno.
+    Error(i32),
+    /// Any other message: its payload, after the header.
+    Data(Vec<u8>),
+}
+
+impl Reply {
+    fn parse(h: &Header, payload: &[u8]) -> io::Result<Reply> {
+        if h.ty != NLMSG_ERROR {
+            return Ok(Reply::Data(payload.to_vec()));
+        }
+        if payload.len() < 4 {
+            return Err(io::Error::other("truncated netlink error message"));
+        }
+        Ok(match u32_at(payload, 0) as i32 {
+            0 => Reply::Ack,
+            e => Reply::Error(e),
+        })
+    }
+}
+
 pub struct Netlink {
     fd: OwnedFd,
+    /// The sequence number of the last request sent.
+    seq: Cell<u32>,
 }
 
 fn sys(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -145,7 +181,7 @@ impl Netlink {
     }
 
     fn open_protocol(protocol: libc::c_int) -> io::Result<Netlink> {
-        // SAFETY: plain socket/bind calls on a descriptor we own from here on.
+        // SAFETY: plain socket/setsockopt/bind calls on a descriptor we own from here on.
         unsafe {
             let fd = sys(libc::socket(
                 libc::AF_NETLINK,
@@ -153,6 +189,17 @@ impl Netlink {
                 protocol,
             ))?;
             let fd = OwnedFd::from_raw_fd(fd);
+            let tv = libc::timeval {
+                tv_sec: REPLY_TIMEOUT_SECS,
+                tv_usec: 0,
+            };
+            sys(libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            ))?;
             let mut sa: libc::sockaddr_nl = std::mem::zeroed();
             sa.nl_family = libc::AF_NETLINK as u16;
             sys(libc::bind(
@@ -160,7 +207,10 @@ impl Netlink {
                 &sa as *const _ as *const libc::sockaddr,
                 std::mem::size_of::<libc::sockaddr_nl>() as u32,
             ))?;
-            Ok(Netlink { fd })
+            Ok(Netlink {
+                fd,
+                seq: Cell::new(0),
+            })
         }
     }
 
@@ -178,247 +228,132 @@ impl Netlink {
         })
     }
 
-    /// Sends one request and returns the first non-ACK reply, if any.
-    fn request(&self, msg: &mut Msg) -> io::Result<Option<Vec<u8>>> {
-        self.send_and_wait(msg.finish())
+    /// Reserves `n` sequence numbers; the first of them.
+    fn next_seqs(&self, n: u32) -> u32 {
+        let first = self.seq.get().wrapping_add(1);
+        self.seq.set(first.wrapping_add(n - 1));
+        first
     }
 
-    /// Sends `data` (one message or a batch of them) and waits for the first
-    /// ACK or error, returning the first other reply seen before it.
-    fn send_and_wait(&self, data: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        // SAFETY: send/recv on our own socket with buffers we own.
+    /// Sends one request and returns the payload of the first non-ACK reply, if any.
+    fn request(&self, msg: &mut Msg) -> io::Result<Option<Vec<u8>>> {
+        let seq = self.next_seqs(1);
+        msg.set_seq(seq);
+        self.send_and_wait(msg.finish(), seq..=seq)
+    }
+
+    /// Sends `data` (one message or a batch of them, numbered `seqs`) and
+    /// waits for the first ACK or error of one of them, returning the
+    /// payload of the first other reply to them seen before it. Replies to
+    /// other sequence numbers (an earlier request's leftovers) are skipped.
+    fn send_and_wait(&self, data: &[u8], seqs: RangeInclusive<u32>) -> io::Result<Option<Vec<u8>>> {
+        // SAFETY: send on our own socket of a buffer we own.
         sys(unsafe {
             libc::send(self.fd.as_raw_fd(), data.as_ptr().cast(), data.len(), 0) as i32
         })?;
         let mut buf = vec![0u8; 16384];
         let mut reply = None;
         loop {
+            // SAFETY: recv on our own socket into a buffer we own.
             let n =
                 unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n < 0 {
                 let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("netlink: no answer in {REPLY_TIMEOUT_SECS} s"),
+                        ))
+                    }
+                    _ => return Err(e),
                 }
-                return Err(e);
             }
+            let got = &buf[..n as usize];
             let mut off = 0usize;
-            let n = n as usize;
-            while off + 16 <= n {
-                let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-                let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
-                if len < 16 || off + len > n {
+            while let Some(h) = got.get(off..).and_then(Header::parse) {
+                if h.len < Header::SIZE || off + h.len > got.len() {
                     return Err(io::Error::other("truncated netlink reply"));
                 }
-                if ty == NLMSG_ERROR {
-                    let err = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap());
-                    if err == 0 {
-                        return Ok(reply);
+                let payload = &got[off + Header::SIZE..off + h.len];
+                off += (h.len + 3) & !3;
+                if !seqs.contains(&h.seq) {
+                    log::debug!("netlink: skipping a reply to request {}", h.seq);
+                    continue;
+                }
+                match Reply::parse(&h, payload)? {
+                    Reply::Ack => return Ok(reply),
+                    Reply::Error(e) => return Err(io::Error::from_raw_os_error(-e)),
+                    Reply::Data(d) => {
+                        reply.get_or_insert(d);
                     }
-                    return Err(io::Error::from_raw_os_error(-err));
                 }
-                if reply.is_none() {
-                    reply = Some(buf[off..off + len].to_vec());
-                }
-                off += (len + 3) & !3;
             }
         }
     }
-
-    /// The index of the interface `name`, None if there is none.
-    pub fn link_index(&self, name: &str) -> io::Result<Option<i32>> {
-        let mut m = Msg::new(RTM_GETLINK, 0);
-        m.ifinfo(0, 0, 0).attr_str(IFLA_IFNAME, name);
-        match self.request(&mut m) {
-            Ok(Some(r)) if r.len() >= 32 => {
-                Ok(Some(i32::from_ne_bytes(r[20..24].try_into().unwrap())))
-            }
-            Ok(_) => Err(io::Error::other("netlink: no link in reply")),
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn create_bridge(&self, name: &str) -> io::Result<()> {
-        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-        m.ifinfo(0, IFF_UP, IFF_UP)
-            .attr_str(IFLA_IFNAME, name)
-            .begin(IFLA_LINKINFO)
-            .attr_str(IFLA_INFO_KIND, "bridge")
-            .end();
-        self.request(&mut m).map(drop)
-    }
-
-    /// A veth pair: `host` here, up and enslaved to `master`; `peer` created
-    /// directly inside the namespace `peer_ns` with the MAC `mac`.
-    pub fn create_veth(
-        &self,
-        host: &str,
-        master: i32,
-        peer: &str,
-        peer_ns: &File,
-        mac: [u8; 6],
-    ) -> io::Result<()> {
-        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-        m.ifinfo(0, IFF_UP, IFF_UP)
-            .attr_str(IFLA_IFNAME, host)
-            .attr_u32(IFLA_MASTER, master as u32)
-            .begin(IFLA_LINKINFO)
-            .attr_str(IFLA_INFO_KIND, "veth")
-            .begin(IFLA_INFO_DATA)
-            .begin(VETH_INFO_PEER)
-            .ifinfo(0, 0, 0)
-            .attr_str(IFLA_IFNAME, peer)
-            .attr(IFLA_ADDRESS, &mac)
-            .attr_u32(IFLA_NET_NS_FD, peer_ns.as_raw_fd() as u32)
-            .end()
-            .end()
-            .end();
-        self.request(&mut m).map(drop)
-    }
-
-    /// Sets the interface's alias (the kernel ignores one given at creation).
-    pub fn set_alias(&self, index: i32, alias: &str) -> io::Result<()> {
-        let mut m = Msg::new(RTM_NEWLINK, 0);
-        m.ifinfo(index, 0, 0).attr(IFLA_IFALIAS, alias.as_bytes());
-        self.request(&mut m).map(drop)
-    }
-
-    pub fn set_up(&self, index: i32) -> io::Result<()> {
-        let mut m = Msg::new(RTM_NEWLINK, 0);
-        m.ifinfo(index, IFF_UP, IFF_UP);
-        self.request(&mut m).map(drop)
-    }
-
-    /// Deletes the interface `name`; false if it did not exist.
-    pub fn delete_link(&self, name: &str) -> io::Result<bool> {
-        let mut m = Msg::new(RTM_DELLINK, 0);
-        m.ifinfo(0, 0, 0).attr_str(IFLA_IFNAME, name);
-        match self.request(&mut m) {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn add_addr(&self, index: i32, ip: Ipv4Addr, prefix: u8, brd: Ipv4Addr) -> io::Result<()> {
-        let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
-        m.buf
-            .extend_from_slice(&[AF_INET, prefix, 0, RT_SCOPE_UNIVERSE]);
-        m.buf.extend_from_slice(&(index as u32).to_ne_bytes());
-        m.attr(IFA_LOCAL, &ip.octets())
-            .attr(IFA_ADDRESS, &ip.octets())
-            .attr(IFA_BROADCAST, &brd.octets());
-        self.request(&mut m).map(drop)
-    }
-
-    pub fn add_default_route(&self, gw: Ipv4Addr, oif: i32) -> io::Result<()> {
-        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
-        m.buf.extend_from_slice(&[
-            AF_INET,
-            0, // dst_len: default route
-            0,
-            0,
-            RT_TABLE_MAIN,
-            RTPROT_BOOT,
-            RT_SCOPE_UNIVERSE,
-            RTN_UNICAST,
-        ]);
-        m.buf.extend_from_slice(&0u32.to_ne_bytes());
-        m.attr(RTA_GATEWAY, &gw.octets())
-            .attr_u32(RTA_OIF, oif as u32);
-        self.request(&mut m).map(drop)
-    }
 }
 
-// nf_tables over nfnetlink: only what publishing a port needs, adding and
-// deleting elements of a map in a table that `nft -f` made. The nft binary
-// fetches its whole rule cache for each element (~8 ms to add, ~20 ms to
-// delete one here); this is one batch and one ACK.
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFNL_MSG_BATCH_BEGIN: u16 = 16;
-const NFNL_MSG_BATCH_END: u16 = 17;
-const NFT_MSG_NEWSETELEM: u16 = 12;
-const NFT_MSG_DELSETELEM: u16 = 14;
-const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
-const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_SET_ELEM_KEY: u16 = 1;
-const NFTA_SET_ELEM_DATA: u16 = 2;
-const NFTA_DATA_VALUE: u16 = 1;
-const NLA_F_NESTED: u16 = 0x8000;
-const NFPROTO_IPV4: u8 = 2;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// One map element: key and, when adding, the data, both in nft's register
-/// layout (each field of a concatenation padded to 4 bytes).
-pub struct SetElem {
-    pub key: Vec<u8>,
-    pub data: Option<Vec<u8>>,
-}
-
-impl Msg {
-    /// struct nfgenmsg.
-    fn nfgen(&mut self, family: u8, res_id: u16) -> &mut Self {
-        self.buf.push(family);
-        self.buf.push(0); // NFNETLINK_V0
-        self.buf.extend_from_slice(&res_id.to_be_bytes());
-        self
-    }
-}
-
-impl Netlink {
-    pub fn open_netfilter() -> io::Result<Netlink> {
-        Netlink::open_protocol(libc::NETLINK_NETFILTER)
+    /// Runs `f` on a thread of its own in a new, empty network namespace.
+    fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: only this thread changes namespace, and it ends after `f`.
+                assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+                f()
+            })
+            .join()
+            .unwrap()
+        })
     }
 
-    /// Adds (or, with `delete`, removes) elements of maps of the ip table
-    /// `table`, given as (map, elements): all or none, in one nf_tables
-    /// transaction.
-    pub fn map_elements(
-        &self,
-        table: &str,
-        maps: &[(&str, Vec<SetElem>)],
-        delete: bool,
-    ) -> io::Result<()> {
-        let mut begin = Msg::with_seq(NFNL_MSG_BATCH_BEGIN, 0, 1);
-        begin.nfgen(0, NFNL_SUBSYS_NFTABLES);
-        let mut batch = begin.finish().to_vec();
-        let mut seq = 2;
-        for (i, (set, elems)) in maps.iter().enumerate() {
-            // Only the last message asks for an ACK: an error of any message
-            // comes back before it, so the first error or ACK read is the
-            // outcome of the whole transaction.
-            let ack = if i + 1 == maps.len() { NLM_F_ACK } else { 0 };
-            let (ty, flags) = if delete {
-                (NFT_MSG_DELSETELEM, ack)
-            } else {
-                (NFT_MSG_NEWSETELEM, ack | NLM_F_CREATE)
-            };
-            let mut m = Msg::with_seq((NFNL_SUBSYS_NFTABLES << 8) | ty, flags, seq);
-            seq += 1;
-            m.nfgen(NFPROTO_IPV4, 0)
-                .attr_str(NFTA_SET_ELEM_LIST_TABLE, table)
-                .attr_str(NFTA_SET_ELEM_LIST_SET, set)
-                .begin(NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
-            for e in elems {
-                m.begin(NFTA_LIST_ELEM | NLA_F_NESTED)
-                    .begin(NFTA_SET_ELEM_KEY | NLA_F_NESTED)
-                    .attr(NFTA_DATA_VALUE, &e.key)
-                    .end();
-                if let Some(d) = &e.data {
-                    m.begin(NFTA_SET_ELEM_DATA | NLA_F_NESTED)
-                        .attr(NFTA_DATA_VALUE, d)
-                        .end();
-                }
-                m.end();
-            }
-            m.end();
-            batch.extend_from_slice(m.finish());
-        }
-        let mut end = Msg::with_seq(NFNL_MSG_BATCH_END, 0, seq);
-        end.nfgen(0, NFNL_SUBSYS_NFTABLES);
-        batch.extend_from_slice(end.finish());
-        self.send_and_wait(&batch).map(drop)
+    /// Whether 127.0.0.1 is reachable (a UDP connect sends nothing; it
+    /// fails with ENETUNREACH while lo is down).
+    fn loopback_reachable() -> bool {
+        std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| s.connect("127.0.0.1:9"))
+            .is_ok()
+    }
+
+    #[test]
+    fn replies_to_an_earlier_request_are_skipped() {
+        in_new_netns(|| {
+            let nl = Netlink::open().unwrap();
+            // A request whose reply (the link, then its ACK) nobody reads.
+            let mut stale = Msg::with_seq(18, NLM_F_ACK, 1000); // RTM_GETLINK
+            stale.buf.extend_from_slice(&[0; 16]);
+            stale.attr_str(3, "lo"); // IFLA_IFNAME
+            let data = stale.finish();
+            // SAFETY: send on our own socket of a buffer we own.
+            let n = unsafe { libc::send(nl.fd.as_raw_fd(), data.as_ptr().cast(), data.len(), 0) };
+            assert_eq!(n as usize, data.len());
+            // Read in order, the stale link reply would answer this one.
+            assert_eq!(nl.link_index("nosuchlink").unwrap(), None);
+            assert_eq!(nl.link_index("lo").unwrap(), Some(1));
+        });
+    }
+
+    #[test]
+    fn lo_comes_up_in_another_namespace() {
+        in_new_netns(|| {
+            assert!(!loopback_reachable(), "lo of a new namespace is down");
+            let ns = File::open("/proc/thread-self/ns/net").unwrap();
+            lo_up_in(&ns).unwrap();
+            assert!(loopback_reachable());
+        });
+    }
+
+    #[test]
+    fn a_kernel_error_is_returned_as_its_errno() {
+        in_new_netns(|| {
+            let nl = Netlink::open().unwrap();
+            // lo exists already: NLM_F_EXCL makes the kernel refuse.
+            let e = nl.create_bridge("lo").unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EEXIST), "{e}");
+        });
     }
 }
