@@ -4,10 +4,10 @@
 
 use super::attach::{self, Outcome};
 use super::commands::{runtime_cmd, sibling};
+use super::spec::{Bundle, ExecProcess};
 use super::store::{wait_shim_gone, Container, ContainerStore, Status};
 use super::{ioe, ContainerError, Result};
 use crate::image::store::Store;
-use oci_spec::runtime::Process;
 use std::fs;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -136,15 +136,11 @@ pub fn exec_process(
     cs: &ContainerStore,
     c: &Container,
     o: &ExecOptions,
-) -> Result<Process> {
+) -> Result<ExecProcess> {
     let dir = cs.dir_of(&c.id);
-    let spec = super::spec::load(&dir.join("bundle/config.json"))?;
-    let mut p = spec
-        .process()
-        .clone()
-        .ok_or_else(|| ContainerError::Other("invalid config.json: it has no process".into()))?;
-    p.set_args(Some(o.cmd.clone()));
-    p.set_terminal(Some(o.tty));
+    let mut p = Bundle::load(&dir.join("bundle/config.json"))?.process()?;
+    p.args = o.cmd.clone();
+    p.terminal = o.tty;
     let mut env: Vec<String> = c.env.clone();
     for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
         let k = e
@@ -154,7 +150,7 @@ pub fn exec_process(
         env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
         env.push(e);
     }
-    p.set_env(Some(env));
+    p.env = env;
     if let Some(w) = &o.workdir {
         if !w.starts_with('/') {
             return Err(super::bad(
@@ -163,7 +159,7 @@ pub fn exec_process(
                 "the working directory must be absolute",
             ));
         }
-        p.set_cwd(w.into());
+        p.cwd = w.clone();
     }
     if let Some(u) = &o.user {
         let images = Store::open(root)?;
@@ -190,11 +186,9 @@ pub fn exec_process(
             read("group").as_deref(),
         )
         .map_err(|e| super::bad("-u", u, e.to_string()))?;
-        let mut user = p.user().clone();
-        user.set_uid(uid);
-        user.set_gid(gid);
-        user.set_additional_gids(Some(extra));
-        p.set_user(user);
+        p.user.set_uid(uid);
+        p.user.set_gid(gid);
+        p.user.set_additional_gids(Some(extra));
     }
     Ok(p)
 }
@@ -205,7 +199,7 @@ pub fn exec_process(
 pub fn exec_captured(
     cs: &ContainerStore,
     c: &Container,
-    process: &Process,
+    process: &ExecProcess,
     timeout: Duration,
 ) -> Result<(Option<i32>, String)> {
     let edir = cs

@@ -8,6 +8,7 @@
 
 use super::opts::CreateOptions;
 use super::record::NetworkMode;
+use super::spec::Bundle;
 use super::store::{Container, ContainerStore, Status};
 use super::{ContainerError, Result};
 use crate::network::{self, Attachment, NetRequest, PortMap};
@@ -180,25 +181,21 @@ pub fn refresh_peer_namespaces(cs: &ContainerStore, c: &Container) -> Result<Opt
         return Ok(None);
     }
     let cfg = cs.dir_of(&c.id).join("bundle/config.json");
-    let mut spec = super::spec::load(&cfg)?;
+    let mut spec = Bundle::load(&cfg)?;
+    let mut nss = spec.namespaces()?;
     let mut changed = false;
-    if let Some(nss) = spec
-        .linux_mut()
-        .as_mut()
-        .and_then(|l| l.namespaces_mut().as_mut())
-    {
-        for (kind, path) in &want {
-            let typ = LinuxNamespaceType::try_from(*kind).expect("a namespace type");
-            for n in nss.iter_mut().filter(|n| n.typ() == typ) {
-                if n.path().as_deref() != Some(Path::new(path)) {
-                    n.set_path(Some(path.into()));
-                    changed = true;
-                }
+    for (kind, path) in &want {
+        let typ = LinuxNamespaceType::try_from(*kind).expect("a namespace type");
+        for n in nss.iter_mut().filter(|n| n.typ() == typ) {
+            if n.path().as_deref() != Some(Path::new(path)) {
+                n.set_path(Some(path.into()));
+                changed = true;
             }
         }
     }
     if changed {
-        super::spec::save(&cfg, &spec)?;
+        spec.set_namespaces(&nss)?;
+        spec.save()?;
     }
     Ok(ipc_peer)
 }

@@ -137,14 +137,10 @@ pub fn update(root: &Path, name: &str, o: &CreateOptions) -> Result<Container> {
         ));
     }
     let cfg = cs.dir_of(&c.id).join("bundle/config.json");
-    let mut spec = spec::load(&cfg)?;
-    let linux = spec
-        .linux_mut()
-        .as_mut()
-        .ok_or_else(|| ContainerError::Other("invalid config.json: it has no linux".into()))?;
-    let mut res = linux.resources().clone().unwrap_or_default();
+    let mut spec = spec::Bundle::load(&cfg)?;
+    let mut res = spec.resources()?;
     spec::merge(&mut res, &limits);
-    linux.set_resources(Some(res.clone()));
+    spec.set_resources(&res)?;
     if !spec::is_empty(&limits) && cs.state(&c).status == Status::Running {
         let mut cmd = runtime_cmd(&cs, &c);
         cmd.args(["update", "--resources", "-", &c.id])
@@ -166,7 +162,7 @@ pub fn update(root: &Path, name: &str, o: &CreateOptions) -> Result<Container> {
             )));
         }
     }
-    spec::save(&cfg, &spec)?;
+    spec.save()?;
     spec::set_host_limits(&mut c.host_config, &res);
     if let Some((p, max)) = policy {
         c.host_config["RestartPolicy"] = serde_json::json!({"Name": p, "MaximumRetryCount": max});

@@ -3,6 +3,7 @@
 //! part has its file: `process`, `namespaces`, `mounts`, `resources`,
 //! `security`; `host_config` is docker's view of the result for inspect.
 
+mod edit;
 mod host_config;
 mod mounts;
 mod namespaces;
@@ -10,13 +11,14 @@ mod process;
 mod resources;
 mod security;
 
+pub use edit::{Bundle, ExecProcess};
 pub use host_config::set_host_limits;
 pub use process::DEFAULT_CAPS;
 pub use resources::{is_empty, merge, parse_memory, resources};
 
 use super::opts::{self, CreateOptions};
 use super::store::MountRecord;
-use super::{bad, ioe, ContainerError, Result};
+use super::{bad, ContainerError, Result};
 use crate::image::config::RuntimeConfig;
 use oci_spec::runtime::{LinuxBuilder, RootBuilder, Spec, SpecBuilder};
 use serde_json::Value;
@@ -248,21 +250,6 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
-}
-
-/// A bundle's config.json as the runtime reads it.
-pub fn load(path: &Path) -> Result<Spec> {
-    let b = std::fs::read(path).map_err(ioe("reading config.json"))?;
-    serde_json::from_slice(&b).map_err(|source| ContainerError::Json {
-        what: "config.json".into(),
-        source,
-    })
-}
-
-/// Writes a bundle's config.json (temp + rename).
-pub fn save(path: &Path, spec: &Spec) -> Result<()> {
-    super::write_atomic(path, &serde_json::to_vec(spec).expect("spec"))
-        .map_err(ioe("writing config.json"))
 }
 
 #[cfg(test)]

@@ -416,3 +416,69 @@ fn bad_flags_are_refused() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+#[test]
+fn a_stored_config_json_is_edited_in_place() {
+    let rc = image();
+    let volume_dir = |_: &str, _: bool| -> Result<String> { Ok("/vols/x".into()) };
+    let peer_pid = |_: &str| -> Result<i32> { Ok(4242) };
+    let o = CreateOptions {
+        network: Some("container:peer".into()),
+        memory: Some("64m".into()),
+        user: Some("user".into()),
+        ..Default::default()
+    };
+    let inp = BuildInput {
+        id: ID,
+        dir: Path::new("/bundle-dir"),
+        rc: &rc,
+        entrypoint: vec![],
+        cmd: rc.args.clone(),
+        passwd: Some(PASSWD.into()),
+        group: Some(GROUP.into()),
+        volume_dir: &volume_dir,
+        peer_pid: &peer_pid,
+    };
+    let spec = serde_json::to_value(build(&o, &inp).unwrap().spec).unwrap();
+    let tmp = std::env::temp_dir().join(format!("berth-bundle-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let path = tmp.join("config.json");
+    std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+
+    // Read and written back unchanged, each part is what it was.
+    let mut b = Bundle::load(&path).unwrap();
+    let p = b.process().unwrap();
+    assert_eq!(serde_json::to_value(&p).unwrap(), spec["process"]);
+    let nss = b.namespaces().unwrap();
+    assert_eq!(
+        serde_json::to_value(&nss).unwrap(),
+        spec["linux"]["namespaces"]
+    );
+    let mut res = b.resources().unwrap();
+    assert_eq!(
+        serde_json::to_value(&res).unwrap(),
+        spec["linux"]["resources"]
+    );
+
+    // An update of the memory limit keeps the device rules and the rest.
+    merge(
+        &mut res,
+        &resources(&CreateOptions {
+            memory: Some("128m".into()),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    b.set_resources(&res).unwrap();
+    b.save().unwrap();
+    let after: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(after["linux"]["resources"]["memory"]["limit"], 128 << 20);
+    assert_eq!(
+        after["linux"]["resources"]["devices"],
+        spec["linux"]["resources"]["devices"]
+    );
+    let mut want = spec.clone();
+    want["linux"]["resources"]["memory"]["limit"] = json!(128 << 20);
+    assert_eq!(after, want);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
