@@ -4,6 +4,7 @@
 
 use super::attach::{self, Outcome};
 use super::commands::{runtime_cmd, sibling};
+use super::spec::{Bundle, ExecProcess};
 use super::store::{wait_shim_gone, Container, ContainerStore, Status};
 use super::{ioe, ContainerError, Result};
 use crate::image::store::Store;
@@ -180,15 +181,11 @@ pub fn exec_process(
     cs: &ContainerStore,
     c: &Container,
     o: &ExecOptions,
-) -> Result<serde_json::Value> {
+) -> Result<ExecProcess> {
     let dir = cs.dir_of(&c.id);
-    let spec: serde_json::Value = serde_json::from_slice(
-        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
-    )
-    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
-    let mut p = spec["process"].clone();
-    p["args"] = serde_json::json!(o.cmd);
-    p["terminal"] = serde_json::json!(o.tty);
+    let mut p = Bundle::load(&dir.join("bundle/config.json"))?.process()?;
+    p.args = o.cmd.clone();
+    p.terminal = o.tty;
     let mut env: Vec<String> = c.env.clone();
     for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
         let k = e
@@ -198,7 +195,7 @@ pub fn exec_process(
         env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
         env.push(e);
     }
-    p["env"] = serde_json::json!(env);
+    p.env = env;
     if let Some(w) = &o.workdir {
         if !w.starts_with('/') {
             return Err(super::bad(
@@ -207,7 +204,7 @@ pub fn exec_process(
                 "the working directory must be absolute",
             ));
         }
-        p["cwd"] = serde_json::json!(w);
+        p.cwd = w.clone();
     }
     if let Some(u) = &o.user {
         let images = Store::open(root)?;
@@ -234,7 +231,9 @@ pub fn exec_process(
             read("group").as_deref(),
         )
         .map_err(|e| super::bad("-u", u, e.to_string()))?;
-        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+        p.user.set_uid(uid);
+        p.user.set_gid(gid);
+        p.user.set_additional_gids(Some(extra));
     }
     Ok(p)
 }
@@ -245,7 +244,7 @@ pub fn exec_process(
 pub fn exec_captured(
     cs: &ContainerStore,
     c: &Container,
-    process: &serde_json::Value,
+    process: &ExecProcess,
     timeout: Duration,
 ) -> Result<(Option<i32>, String)> {
     let edir = cs

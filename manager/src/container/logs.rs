@@ -2,7 +2,7 @@
 //! records joined, replayed to stdout/stderr by stream.
 
 use super::store::{shim_alive, ContainerStore};
-use super::{ContainerError, Result};
+use super::Result;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -323,7 +323,7 @@ pub fn stream(
     let shim = cs.shim_dir(&c.id);
     let log = shim.join("ctr.log");
     let logs = Logs::open(&shim);
-    let read = |e: std::io::Error| ContainerError::Other(format!("reading the log: {e}"));
+    let read = |e: std::io::Error| super::ioe("reading the log")(e);
     let mut open = true;
     let (end, mut parser) = match o.tail {
         Some(n) => {

@@ -83,6 +83,23 @@ pub enum ContainerError {
     Network(#[from] crate::network::NetError),
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
+    Import(#[from] crate::image::import::ImportError),
+    #[error("attaching to network {network}: {source}")]
+    Attach {
+        network: String,
+        source: crate::network::NetError,
+    },
+    #[error("the image's EXPOSE {port:?}: {source}")]
+    Expose {
+        port: String,
+        source: crate::network::NetError,
+    },
+    #[error("invalid {what}: {source}")]
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
     #[error("{0}")]
     Other(String),
 }

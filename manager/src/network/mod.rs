@@ -53,7 +53,7 @@ mod bridge;
 pub mod etc;
 mod hosts;
 mod ipam;
-mod netlink;
+pub(crate) mod netlink;
 mod networks;
 mod nft;
 mod ports;

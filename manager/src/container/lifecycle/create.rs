@@ -50,7 +50,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let cs = ContainerStore::open(root)?;
     let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
     let runtime = runtime_path(o.runtime.as_deref())?;
-    let net = net::mode(o);
+    let net = opts::network_mode(o);
     let bridged = net.is_bridged();
     // A network of its own (network create), not the default bridge.
     let user_net = net
@@ -237,18 +237,12 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     );
     undo.volumes = made.into_inner();
     let built = built?;
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    c.args = strings(&built.spec["process"]["args"]);
-    c.env = strings(&built.spec["process"]["env"]);
-    c.working_dir = built.spec["process"]["cwd"].as_str().unwrap_or("/").into();
+    let process = built.spec.process().as_ref();
+    c.args = process.and_then(|p| p.args().clone()).unwrap_or_default();
+    c.env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+    c.working_dir = process
+        .map(|p| p.cwd().display().to_string())
+        .unwrap_or_else(|| "/".into());
     c.user = built.user;
     c.hostname = built.hostname;
     c.mounts = built.mounts;
