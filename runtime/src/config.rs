@@ -280,6 +280,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         }
     }
     for m in spec.mounts().as_deref().unwrap_or_default() {
+        crate::mountattr::check(m).map_err(|e| invalid(e.to_string()))?;
         if m.destination().as_os_str().is_empty() {
             return Err(invalid("mounts: a destination is empty"));
         }

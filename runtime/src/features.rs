@@ -45,6 +45,18 @@ const MOUNT_OPTIONS: &[&str] = &[
     "unbindable",
 ];
 
+/// The mount options of this host: the recursive ones and `nosymfollow`
+/// only where the kernel has mount_setattr (5.12; nosymfollow is 5.10).
+fn mount_options() -> Vec<&'static str> {
+    let mut v = MOUNT_OPTIONS.to_vec();
+    if crate::mountattr::supported() {
+        v.extend(["nosymfollow", "symfollow"]);
+        v.extend(crate::mountattr::OPTIONS);
+    }
+    v.sort_unstable();
+    v
+}
+
 pub fn features() -> Value {
     let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -61,7 +73,7 @@ pub fn features() -> Value {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": MOUNT_OPTIONS,
+        "mountOptions": mount_options(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,

@@ -43,6 +43,7 @@ pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod init;
+pub mod mountattr;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -111,6 +111,10 @@ pub fn parse_options(opts: &[String]) -> MountOptions {
             "iversion" => (libc::MS_I_VERSION, 0),
             "noiversion" => (0, libc::MS_I_VERSION),
             "silent" => (libc::MS_SILENT, 0),
+            "nosymfollow" => (crate::mountattr::MS_NOSYMFOLLOW, 0),
+            "symfollow" => (0, crate::mountattr::MS_NOSYMFOLLOW),
+            // Applied after the mount, to it and all below (mountattr.rs).
+            r if crate::mountattr::is_recursive(r) => (0, 0),
             "loud" => (0, libc::MS_SILENT),
             "bind" => {
                 o.bind = true;
@@ -356,6 +360,11 @@ impl Rootfs<'_> {
     pub fn mount_all(&self, root: &OwnedFd) -> Result<()> {
         for m in self.spec.mounts().as_deref().unwrap_or_default() {
             self.mount_one(root, m)?;
+            if crate::mountattr::collect(m.options().as_deref().unwrap_or_default()).is_some() {
+                let fd = resolve_create(root, m.destination(), Kind::Dir)?;
+                crate::mountattr::apply(std::os::fd::AsFd::as_fd(&fd), m)
+                    .map_err(|e| RootfsError::Invalid(e.to_string()))?;
+            }
         }
         Ok(())
     }

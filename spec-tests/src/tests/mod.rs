@@ -2,6 +2,7 @@
 
 pub mod cgroups;
 pub mod devices;
+pub mod extensions;
 pub mod hooks;
 pub mod host;
 pub mod lifecycle;
@@ -24,5 +25,6 @@ pub fn all() -> Vec<Case> {
     v.extend(cgroups::cases());
     v.extend(seccomp::cases());
     v.extend(misc::cases());
+    v.extend(extensions::cases());
     v
 }
