@@ -350,6 +350,9 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
+    if let Some(s) = linux.seccomp() {
+        crate::seccomp::notify::check(s).map_err(invalid)?;
+    }
     if linux.intel_rdt().is_some() {
         return Err(invalid("linux.intelRdt is not supported by berth-runtime"));
     }

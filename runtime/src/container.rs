@@ -517,6 +517,13 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         match m {
             Msg::Ready => break,
             Msg::Error(e) => return Err(Error::Init(e)),
+            Msg::SeccompFd => {
+                let s = linux.seccomp().as_ref().expect("the init has a filter");
+                let mut st = hook_state.clone();
+                st["pid"] = init_pid.into();
+                crate::seccomp::notify::forward(&mut parent, s, &st, init_pid)
+                    .map_err(|e| Error::Init(e.to_string()))?;
+            }
             Msg::Pid(p) => {
                 // The middle process exits at once; reap it, track the real init.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -974,13 +981,25 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     };
     drop(console_sock);
     fault::point("exec:config-sent");
-    match parent.recv() {
-        Ok(Msg::Ready) => {}
-        Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
-        _ => {
-            return Err(kill_child(Error::Init(
-                "exec process exited during setup".into(),
-            )))
+    loop {
+        match parent.recv() {
+            Ok(Msg::Ready) => break,
+            Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
+            Ok(Msg::SeccompFd) => {
+                let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let s = s.expect("the process has a filter");
+                let mut state =
+                    hook_state_json(o.id, st.pid, &st.bundle, &Some(st.annotations.clone()));
+                state["status"] = "running".into();
+                if let Err(e) = crate::seccomp::notify::forward(&mut parent, s, &state, pid) {
+                    return Err(kill_child(Error::Init(e.to_string())));
+                }
+            }
+            _ => {
+                return Err(kill_child(Error::Init(
+                    "exec process exited during setup".into(),
+                )))
+            }
         }
     }
     // The channel is close-on-exec in the process: its end of file is the

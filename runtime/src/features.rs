@@ -57,6 +57,16 @@ fn mount_options() -> Vec<&'static str> {
     v
 }
 
+/// SCMP_ACT_NOTIFY only where the kernel takes it.
+fn seccomp_actions() -> Vec<&'static str> {
+    let mut v = crate::seccomp::supported_actions().to_vec();
+    if crate::seccomp::notify::supported() {
+        v.push("SCMP_ACT_NOTIFY");
+        v.sort_unstable();
+    }
+    v
+}
+
 pub fn features() -> Value {
     let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -80,7 +90,7 @@ pub fn features() -> Value {
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
-                "actions": crate::seccomp::supported_actions(),
+                "actions": seccomp_actions(),
                 "operators": crate::seccomp::supported_operators(),
                 "archs": crate::seccomp::supported_archs(),
                 "knownFlags": crate::seccomp::supported_flags(),

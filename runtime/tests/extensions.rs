@@ -37,3 +37,38 @@ fn a_recursive_form_of_a_flag_mount_setattr_lacks() {
     });
     refused(&c, "\"rsync\"");
 }
+
+fn notify_profile(listener: Option<&str>) -> serde_json::Value {
+    let mut s = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+    });
+    if let Some(p) = listener {
+        s["listenerPath"] = json!(p);
+    }
+    s
+}
+
+#[test]
+fn seccomp_notify_without_a_listener_path() {
+    let c = Ctr::with("true", |c| c["linux"]["seccomp"] = notify_profile(None));
+    refused(&c, "linux.seccomp.listenerPath: must be set");
+}
+
+#[test]
+fn seccomp_notify_with_nobody_listening() {
+    let dir = test_support::TempDir::new("rt-ext");
+    let sock = dir.path().join("nobody.sock");
+    let c = Ctr::with("true", |c| {
+        c["linux"]["seccomp"] = notify_profile(Some(sock.to_str().unwrap()))
+    });
+    refused(&c, "linux.seccomp.listenerPath");
+}
+
+#[test]
+fn seccomp_notify_as_the_default_action() {
+    let c = Ctr::with("true", |c| {
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"})
+    });
+    refused(&c, "linux.seccomp.defaultAction");
+}

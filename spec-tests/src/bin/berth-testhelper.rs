@@ -9,6 +9,7 @@
 //! report            {"report": {uid, caps, rlimits, namespaces, mountinfo, ...}}
 //! write=PATH        {"write": {"path", "ok", "errno"}}   create/append a file
 //! read=PATH         {"read":  {"path", "ok", "errno", "len", "data"}}
+//! mkdir=PATH        {"mkdir": {"path", "ok", "errno"}}
 //! open=PATH         {"open":  {"path", "ok", "errno"}}   open O_RDWR (device access)
 //! stat=PATH         {"stat":  {"path", "ok", "errno", "kind", "major", "minor", "mode", "uid", "gid"}}
 //! readlink=PATH     {"readlink": {"path", "ok", "errno", "target"}}
@@ -239,6 +240,13 @@ fn action(a: &str) {
                     "len": res.as_ref().map(|d| d.len()).unwrap_or(0),
                     "data": res.as_ref().map(|d| String::from_utf8_lossy(&d[..d.len().min(4096)]).into_owned()).unwrap_or_default(),
                 }),
+            );
+        }
+        "mkdir" => {
+            let res = fs::create_dir(arg);
+            emit(
+                "mkdir",
+                json!({"path": arg, "ok": res.is_ok(), "errno": res.err().map(|e| io_errno(&e))}),
             );
         }
         "open" => {

@@ -6,6 +6,7 @@
 //! other way round: nothing claimed goes untested.
 
 use std::fs;
+use std::path::Path;
 
 use anyhow::{anyhow, ensure, Result};
 use serde_json::{json, Value};
@@ -36,6 +37,26 @@ pub fn cases() -> Vec<Case> {
             "extensions/nosymfollow",
             "config.md#linux-mount-options",
             nosymfollow,
+        ),
+        case(
+            "extensions/seccomp-notify",
+            "config-linux.md#seccomp",
+            |c| seccomp_notify(c, true),
+        ),
+        case(
+            "extensions/seccomp-notify-privileged",
+            "config-linux.md#seccomp",
+            |c| seccomp_notify(c, false),
+        ),
+        case(
+            "extensions/seccomp-notify-without-listener-path",
+            "config-linux.md#seccomp",
+            notify_without_path,
+        ),
+        case(
+            "extensions/seccomp-notify-listener-missing",
+            "config-linux.md#seccomp",
+            notify_listener_missing,
         ),
         case(
             "extensions/claims-are-tested",
@@ -463,4 +484,147 @@ fn claims_are_tested(ctx: &Ctx) -> Result<()> {
 
 /// Claims made through a boolean or a list in `features` that this suite
 /// checks; filled in as the extensions gain tests.
-pub const EXTENSION_POINTERS: &[&str] = &[];
+pub const EXTENSION_POINTERS: &[&str] = &["/linux/seccomp/actions:SCMP_ACT_NOTIFY"];
+
+fn need_notify(ctx: &Ctx) -> Result<()> {
+    let claimed = ctx
+        .features
+        .as_ref()
+        .is_some_and(|f| claimed(f, "/linux/seccomp/actions:SCMP_ACT_NOTIFY"));
+    if !claimed {
+        return Err(skip(
+            "runtime does not list SCMP_ACT_NOTIFY among its seccomp actions in features",
+        ));
+    }
+    Ok(())
+}
+
+fn notify_profile(listener: Option<&Path>) -> Value {
+    let mut s = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+        "listenerMetadata": "berth-spec-meta",
+    });
+    if let Some(p) = listener {
+        s["listenerPath"] = json!(p);
+    }
+    s
+}
+
+/// The agent answers the container's first mkdir with EXDEV and its second
+/// with success (so the directory never appears: the kernel never ran it),
+/// and an `exec`'s mkdir with EXDEV through a second listener. With
+/// `nnp` the filter is one an unprivileged process could install; without,
+/// the runtime installs it while it still holds CAP_SYS_ADMIN.
+fn seccomp_notify(ctx: &Ctx, nnp: bool) -> Result<()> {
+    need_notify(ctx)?;
+    let mut ct = Ct::new(
+        ctx,
+        &[
+            "mkdir=/out/a",
+            "mkdir=/out/b",
+            "touch=/out/ready",
+            "wait=/out/go",
+        ],
+    )?;
+    let sock = ct.dir().join("agent.sock");
+    let agent = crate::agent::Agent::start(
+        &sock,
+        vec![
+            crate::agent::Reply::Errno(libc::EXDEV),
+            crate::agent::Reply::Success(0),
+            crate::agent::Reply::Errno(libc::EXDEV),
+        ],
+    )?;
+    ct.config["process"]["noNewPrivileges"] = json!(nnp);
+    ct.config["linux"]["seccomp"] = notify_profile(Some(&sock));
+    ct.create()?;
+    ct.start()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !ct.out().join("ready").exists() {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "container never got past its mkdirs; output: {}",
+            ct.raw_output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ex = ct.call(&[
+        "exec",
+        &ct.id,
+        crate::container::HELPER_IN_CT,
+        "mkdir=/out/c",
+    ])?;
+    fs::write(ct.out().join("go"), "")?;
+    ct.wait_status("stopped", std::time::Duration::from_secs(15))?;
+    ct.delete()?;
+    let seen = agent.finish()?;
+    let a = ct.record_for("mkdir", "/out/a")?;
+    ensure!(
+        a["ok"] == false && a["errno"] == libc::EXDEV,
+        "mkdir /out/a: {a}, want the agent's EXDEV"
+    );
+    ensure!(
+        ct.record_for("mkdir", "/out/b")?["ok"] == true,
+        "mkdir /out/b: the agent's success must reach the container"
+    );
+    ensure!(
+        !ct.out().join("b").exists() && !ct.out().join("a").exists(),
+        "a notified mkdir ran in the kernel though the agent answered it"
+    );
+    ensure!(
+        ex.ok,
+        "exec under a notify filter failed: {}",
+        ex.describe()
+    );
+    ensure!(
+        ex.stdout.contains("\"errno\":18") && !ct.out().join("c").exists(),
+        "exec's mkdir did not get the agent's EXDEV: {}",
+        ex.describe()
+    );
+    let mk = [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32];
+    ensure!(
+        seen.syscalls.len() == 3 && seen.syscalls.iter().all(|n| mk.contains(n)),
+        "agent answered syscalls {:?}, want three mkdirs",
+        seen.syscalls
+    );
+    ensure!(
+        seen.states.len() == 2,
+        "agent got {} listener fds, want 2 (create and exec)",
+        seen.states.len()
+    );
+    for s in &seen.states {
+        ensure!(s["fds"] == json!(["seccompFd"]), "state fds: {s}");
+        ensure!(s["metadata"] == "berth-spec-meta", "state metadata: {s}");
+        ensure!(s["state"]["id"] == json!(ct.id), "state id: {s}");
+        ensure!(s["pid"].as_i64().unwrap_or(0) > 0, "state pid: {s}");
+        ensure!(s["ociVersion"].is_string(), "state ociVersion: {s}");
+    }
+    Ok(())
+}
+
+fn refused_at_create(ct: &mut Ct, what: &str) -> Result<()> {
+    let c = ct.try_create()?;
+    ensure!(!c.ok, "create with {what} succeeded");
+    ensure!(
+        !ct.try_state()?.ok,
+        "a failed create ({what}) left the container behind"
+    );
+    Ok(())
+}
+
+fn notify_without_path(ctx: &Ctx) -> Result<()> {
+    need_notify(ctx)?;
+    let mut ct = Ct::new(ctx, &["mkdir=/out/a"])?;
+    ct.config["linux"]["seccomp"] = notify_profile(None);
+    refused_at_create(&mut ct, "SCMP_ACT_NOTIFY and no listenerPath")
+}
+
+fn notify_listener_missing(ctx: &Ctx) -> Result<()> {
+    need_notify(ctx)?;
+    let mut ct = Ct::new(ctx, &["mkdir=/out/a"])?;
+    let sock = ct.dir().join("nobody.sock");
+    ct.config["linux"]["seccomp"] = notify_profile(Some(&sock));
+    refused_at_create(&mut ct, "a listenerPath nobody listens on")
+}
