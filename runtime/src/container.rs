@@ -899,6 +899,8 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     )?;
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
+    // Before the clone: the child starts on these CPUs, then joins the cgroup.
+    crate::sched::exec_initial_affinity(&o.process).map_err(|e| Error::Usage(e.to_string()))?;
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
     let cg = cgroups::manager(&st.cgroup_path);
     let cg2: Option<OwnedFd> = cg

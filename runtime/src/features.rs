@@ -101,6 +101,10 @@ pub fn features() -> Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
+            "memoryPolicy": {
+                "modes": crate::sched::MEMORY_POLICY_MODES,
+                "flags": crate::sched::MEMORY_POLICY_FLAGS,
+            },
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

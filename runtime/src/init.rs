@@ -183,16 +183,6 @@ fn setup_container(
         let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
         fs::write(&p, &v).map_err(os(format!("set sysctl {k}={v}")))?;
     }
-    if let Some(per) = linux.personality() {
-        use oci_spec::runtime::LinuxPersonalityDomain::*;
-        let domain: libc::c_ulong = match per.domain() {
-            PerLinux => 0x0000,
-            PerLinux32 => 0x0008,
-        };
-        if unsafe { libc::personality(domain) } < 0 {
-            return Err(os("set personality")(io::Error::last_os_error()));
-        }
-    }
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).map_err(|e| os(format!("set hostname {h:?}"))(e.into()))?;
     }
@@ -346,6 +336,14 @@ fn prepare_process(cfg: &InitConfig, chan: &mut Channel) -> Result<Prepared, Ini
     process::set_rlimits(p)?;
     process::set_oom_score_adj(p)?;
     process::set_io_priority(p)?;
+    let sched = |e: crate::sched::SchedError| InitError::Other(e.to_string());
+    crate::sched::apply_personality(&cfg.spec).map_err(sched)?;
+    crate::sched::apply_memory_policy(&cfg.spec).map_err(sched)?;
+    crate::sched::apply_scheduler(p).map_err(sched)?;
+    if cfg.mode == Mode::Exec {
+        // In the container's cgroups by now (joined right after the clone).
+        crate::sched::exec_final_affinity(p).map_err(sched)?;
+    }
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
     // Checked now too: a filter installed below may deny getcwd (CVE-2024-21626).

@@ -47,6 +47,7 @@ pub mod mountattr;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod sched;
 pub mod seccomp;
 pub mod selfexe;
 pub mod signal;

@@ -72,3 +72,74 @@ fn seccomp_notify_as_the_default_action() {
     });
     refused(&c, "linux.seccomp.defaultAction");
 }
+
+#[test]
+fn scheduler_values_linux_cannot_take() {
+    for (s, want) in [
+        (json!({"policy": "SCHED_ISO"}), "process.scheduler.policy"),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": 30}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_FIFO", "priority": 0}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_BATCH", "priority": 3}),
+            "process.scheduler.priority",
+        ),
+    ] {
+        let c = Ctr::with("true", |c| c["process"]["scheduler"] = s.clone());
+        refused(&c, want);
+    }
+}
+
+#[test]
+fn memory_policies_that_contradict_their_nodes() {
+    for (p, want) in [
+        (json!({"mode": "MPOL_BIND"}), "linux.memoryPolicy.nodes"),
+        (
+            json!({"mode": "MPOL_LOCAL", "nodes": "0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "1-0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}),
+            "linux.memoryPolicy.flags",
+        ),
+    ] {
+        let c = Ctr::with("true", |c| c["linux"]["memoryPolicy"] = p.clone());
+        refused(&c, want);
+    }
+}
+
+#[test]
+fn personality_flags_and_intel_rdt_without_resctrl() {
+    let c = Ctr::with("true", |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]})
+    });
+    refused(&c, "linux.personality.flags");
+    let c = Ctr::with("true", |c| c["linux"]["intelRdt"] = json!({"closID": "x"}));
+    refused(&c, "linux.intelRdt");
+}
+
+#[test]
+fn scheduler_flags_in_the_spec_spelling_reach_the_process() {
+    // oci-spec 0.10 spells two flags differently from the spec; ours must
+    // take the spec's, and apply them.
+    let c = Ctr::with(
+        "echo $(cut -d' ' -f19 /proc/$$/stat) $(cut -d' ' -f19 /proc/self/stat)",
+        |c| {
+            c["process"]["scheduler"] =
+                json!({"policy": "SCHED_OTHER", "nice": -5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]})
+        },
+    );
+    let out = c.run_ok();
+    // The shell runs at nice -5; cut, its child, was reset to 0 by
+    // reset-on-fork.
+    assert_eq!(out.trim(), "-5 0");
+}

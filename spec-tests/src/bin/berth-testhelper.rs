@@ -9,6 +9,9 @@
 //! report            {"report": {uid, caps, rlimits, namespaces, mountinfo, ...}}
 //! write=PATH        {"write": {"path", "ok", "errno"}}   create/append a file
 //! read=PATH         {"read":  {"path", "ok", "errno", "len", "data"}}
+//! sched             {"sched": {policy, flags, nice, priority, runtime, deadline,
+//!                   period, ioprio, mempolicy_mode, mempolicy_nodes, machine,
+//!                   monotonic, boottime, cpus}}: how we are scheduled and placed
 //! mkdir=PATH        {"mkdir": {"path", "ok", "errno"}}
 //! open=PATH         {"open":  {"path", "ok", "errno"}}   open O_RDWR (device access)
 //! stat=PATH         {"stat":  {"path", "ok", "errno", "kind", "major", "minor", "mode", "uid", "gid"}}
@@ -197,6 +200,76 @@ fn report() -> Value {
     Value::Object(r)
 }
 
+/// sched_getattr, ioprio_get, get_mempolicy, uname's machine, the clocks
+/// and the CPUs we may run on.
+fn sched() -> Value {
+    #[repr(C)]
+    #[derive(Default)]
+    struct Attr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+        util_min: u32,
+        util_max: u32,
+    }
+    let mut a = Attr::default();
+    let size = std::mem::size_of::<Attr>() as u32;
+    // SAFETY: the kernel writes at most `size` bytes into a live struct.
+    let r = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut a as *mut Attr, size, 0) };
+    // SAFETY: plain syscall with integer arguments (IOPRIO_WHO_PROCESS, self).
+    let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) };
+    let mut mode: i32 = -1;
+    let mut nodes = [0u64; 16];
+    // SAFETY: the kernel writes the mode and up to 1024 bits of the mask.
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode as *mut i32,
+            nodes.as_mut_ptr(),
+            nodes.len() * 64 + 1,
+            0usize,
+            0usize,
+        )
+    };
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut uts) };
+    let machine = unsafe { std::ffi::CStr::from_ptr(uts.machine.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let clock = |id| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec
+    };
+    let cpus = read_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Cpus_allowed_list:")
+                .map(|v| v.trim().to_string())
+        });
+    json!({
+        "ok": r == 0,
+        "policy": a.policy, "flags": a.flags, "nice": a.nice, "priority": a.priority,
+        "runtime": a.runtime, "deadline": a.deadline, "period": a.period,
+        "ioprio": ioprio,
+        "mempolicy_mode": if m == 0 { mode } else { -1 },
+        "mempolicy_nodes": nodes[0],
+        "machine": machine,
+        "monotonic": clock(libc::CLOCK_MONOTONIC),
+        "boottime": clock(libc::CLOCK_BOOTTIME),
+        "cpus": cpus,
+    })
+}
+
 fn file_kind(ft: &fs::FileType) -> &'static str {
     if ft.is_char_device() {
         "char"
@@ -242,6 +315,7 @@ fn action(a: &str) {
                 }),
             );
         }
+        "sched" => emit("sched", sched()),
         "mkdir" => {
             let res = fs::create_dir(arg);
             emit(

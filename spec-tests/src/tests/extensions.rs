@@ -113,6 +113,47 @@ pub const CLAIMS: &[(&str, &str)] = &[
         "mountOptions:rsymfollow",
         "extensions/recursive-mount-attrs",
     ),
+    (
+        "/linux/seccomp/actions:SCMP_ACT_NOTIFY",
+        "extensions/seccomp-notify",
+    ),
+    (
+        "/linux/memoryPolicy/modes:MPOL_DEFAULT",
+        "sched/memory-policy",
+    ),
+    ("/linux/memoryPolicy/modes:MPOL_BIND", "sched/memory-policy"),
+    (
+        "/linux/memoryPolicy/modes:MPOL_INTERLEAVE",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/modes:MPOL_WEIGHTED_INTERLEAVE",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/modes:MPOL_PREFERRED",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/modes:MPOL_PREFERRED_MANY",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/modes:MPOL_LOCAL",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/flags:MPOL_F_NUMA_BALANCING",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/flags:MPOL_F_RELATIVE_NODES",
+        "sched/memory-policy",
+    ),
+    (
+        "/linux/memoryPolicy/flags:MPOL_F_STATIC_NODES",
+        "sched/memory-policy",
+    ),
 ];
 
 /// Whether `features` lists `opt` among its mount options.
@@ -484,7 +525,22 @@ fn claims_are_tested(ctx: &Ctx) -> Result<()> {
 
 /// Claims made through a boolean or a list in `features` that this suite
 /// checks; filled in as the extensions gain tests.
-pub const EXTENSION_POINTERS: &[&str] = &["/linux/seccomp/actions:SCMP_ACT_NOTIFY"];
+pub const EXTENSION_POINTERS: &[&str] = &[
+    "/linux/mountExtensions/idmap/enabled",
+    "/linux/netDevices/enabled",
+    "/linux/intelRdt/enabled",
+    "/linux/seccomp/actions:SCMP_ACT_NOTIFY",
+    "/linux/memoryPolicy/modes:MPOL_DEFAULT",
+    "/linux/memoryPolicy/modes:MPOL_BIND",
+    "/linux/memoryPolicy/modes:MPOL_INTERLEAVE",
+    "/linux/memoryPolicy/modes:MPOL_WEIGHTED_INTERLEAVE",
+    "/linux/memoryPolicy/modes:MPOL_PREFERRED",
+    "/linux/memoryPolicy/modes:MPOL_PREFERRED_MANY",
+    "/linux/memoryPolicy/modes:MPOL_LOCAL",
+    "/linux/memoryPolicy/flags:MPOL_F_NUMA_BALANCING",
+    "/linux/memoryPolicy/flags:MPOL_F_RELATIVE_NODES",
+    "/linux/memoryPolicy/flags:MPOL_F_STATIC_NODES",
+];
 
 fn need_notify(ctx: &Ctx) -> Result<()> {
     let claimed = ctx

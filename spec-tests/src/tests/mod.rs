@@ -10,6 +10,7 @@ pub mod misc;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;
+pub mod sched;
 pub mod seccomp;
 
 use crate::harness::Case;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Case> {
     v.extend(cgroups::cases());
     v.extend(seccomp::cases());
     v.extend(misc::cases());
+    v.extend(sched::cases());
     v.extend(extensions::cases());
     v
 }
