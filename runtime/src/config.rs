@@ -344,11 +344,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     if let Some(s) = linux.seccomp() {
         crate::seccomp::notify::check(s).map_err(invalid)?;
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(invalid(
-            "linux.netDevices is not supported by berth-runtime",
-        ));
-    }
+    crate::netdev::check(spec).map_err(|e| invalid(e.to_string()))?;
     let mut seen = HashSet::new();
     let mut new_userns = false;
     let mut own_uts = false;

@@ -475,6 +475,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .expect("set above")
         .add(pid, in_cgroup2)?;
     fault::point("create:cgroups-joined");
+    crate::netdev::move_all(spec, pid).map_err(|e| Error::Usage(e.to_string()))?;
 
     let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();

@@ -101,6 +101,7 @@ pub fn features() -> Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::sched::MEMORY_POLICY_MODES,
                 "flags": crate::sched::MEMORY_POLICY_FLAGS,

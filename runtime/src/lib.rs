@@ -45,6 +45,7 @@ pub mod hooks;
 pub mod init;
 pub mod mountattr;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod rootfs;
 pub mod sched;

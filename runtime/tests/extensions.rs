@@ -143,3 +143,24 @@ fn scheduler_flags_in_the_spec_spelling_reach_the_process() {
     // reset-on-fork.
     assert_eq!(out.trim(), "-5 0");
 }
+
+#[test]
+fn net_devices_the_container_cannot_have() {
+    let c = Ctr::with("true", |c| {
+        c["linux"]["netDevices"] = json!({"bnosuchdev0": {}})
+    });
+    refused(&c, "no network device \"bnosuchdev0\" on the host");
+    let c = Ctr::with("true", |c| {
+        c["linux"]["netDevices"] = json!({"lo": {}});
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+    });
+    refused(
+        &c,
+        "linux.netDevices: moving devices needs a network namespace",
+    );
+    let c = Ctr::with("true", |c| {
+        c["linux"]["netDevices"] = json!({"lo": {"name": "a/b"}})
+    });
+    refused(&c, "linux.netDevices: name \"a/b\"");
+}

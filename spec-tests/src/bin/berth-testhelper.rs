@@ -12,6 +12,8 @@
 //! sched             {"sched": {policy, flags, nice, priority, runtime, deadline,
 //!                   period, ioprio, mempolicy_mode, mempolicy_nodes, machine,
 //!                   monotonic, boottime, cpus}}: how we are scheduled and placed
+//! ifaddrs           {"ifaddrs": [{name, flags, addr}]}: every interface (addr
+//!                   null) and every IPv4/IPv6 address, from getifaddrs
 //! mkdir=PATH        {"mkdir": {"path", "ok", "errno"}}
 //! open=PATH         {"open":  {"path", "ok", "errno"}}   open O_RDWR (device access)
 //! stat=PATH         {"stat":  {"path", "ok", "errno", "kind", "major", "minor", "mode", "uid", "gid"}}
@@ -200,6 +202,44 @@ fn report() -> Value {
     Value::Object(r)
 }
 
+fn ifaddrs() -> Value {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we free below and only read here.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return json!([]);
+    }
+    let mut v = vec![];
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: a node of the list getifaddrs made; its strings and
+        // sockaddrs live until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        let addr = if ifa.ifa_addr.is_null() {
+            None
+        } else {
+            match unsafe { (*ifa.ifa_addr).sa_family } as i32 {
+                libc::AF_INET => {
+                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    Some(std::net::Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)).to_string())
+                }
+                libc::AF_INET6 => {
+                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                    Some(std::net::Ipv6Addr::from(sa.sin6_addr.s6_addr).to_string())
+                }
+                _ => None,
+            }
+        };
+        v.push(json!({"name": name, "flags": ifa.ifa_flags, "addr": addr}));
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: the list getifaddrs gave us, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    json!(v)
+}
+
 /// sched_getattr, ioprio_get, get_mempolicy, uname's machine, the clocks
 /// and the CPUs we may run on.
 fn sched() -> Value {
@@ -316,6 +356,7 @@ fn action(a: &str) {
             );
         }
         "sched" => emit("sched", sched()),
+        "ifaddrs" => emit("ifaddrs", ifaddrs()),
         "mkdir" => {
             let res = fs::create_dir(arg);
             emit(

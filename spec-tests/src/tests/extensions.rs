@@ -117,6 +117,7 @@ pub const CLAIMS: &[(&str, &str)] = &[
         "/linux/seccomp/actions:SCMP_ACT_NOTIFY",
         "extensions/seccomp-notify",
     ),
+    ("/linux/netDevices/enabled", "netdev/move-rename-addresses"),
     (
         "/linux/memoryPolicy/modes:MPOL_DEFAULT",
         "sched/memory-policy",

@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod misc;
 pub mod mounts;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod sched;
 pub mod seccomp;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Case> {
     v.extend(seccomp::cases());
     v.extend(misc::cases());
     v.extend(sched::cases());
+    v.extend(netdev::cases());
     v.extend(extensions::cases());
     v
 }
