@@ -329,14 +329,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     }
     // What we cannot apply must fail create (runtime.md), never be ignored.
     crate::sched::check(spec).map_err(|e| invalid(e.to_string()))?;
-    for m in spec.mounts().as_deref().unwrap_or_default() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(invalid(format!(
-                "mounts: idmapped mount of {:?} is not supported by berth-runtime",
-                m.destination()
-            )));
-        }
-    }
+    crate::idmap::check(spec).map_err(|e| invalid(e.to_string()))?;
     check_user(spec, process)?;
     let Some(linux) = spec.linux() else {
         return Ok(());

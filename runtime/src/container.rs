@@ -476,6 +476,8 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .add(pid, in_cgroup2)?;
     fault::point("create:cgroups-joined");
     crate::netdev::move_all(spec, pid).map_err(|e| Error::Usage(e.to_string()))?;
+    let trees =
+        crate::idmap::prepare(spec, &bundle.dir, pid).map_err(|e| Error::Usage(e.to_string()))?;
 
     let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -508,6 +510,11 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         hook_state: hook_state.clone(),
     };
     send(&mut parent, &Msg::Config(Box::new(cfg)))?;
+    if crate::idmap::any(spec) {
+        crate::idmap::send(&mut parent, &trees)
+            .map_err(|_| Error::Init("container init exited during setup".into()))?;
+    }
+    drop(trees);
     fault::point("create:config-sent");
     drop(console_sock);
     let mut init_pid = pid;

@@ -51,6 +51,9 @@ fn mount_options() -> Vec<&'static str> {
     let mut v = MOUNT_OPTIONS.to_vec();
     if crate::mountattr::supported() {
         v.extend(["nosymfollow", "symfollow"]);
+        if crate::idmap::supported() {
+            v.extend(["idmap", "ridmap"]);
+        }
         v.extend(crate::mountattr::OPTIONS);
     }
     v.sort_unstable();
@@ -100,7 +103,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": crate::idmap::supported()}},
             "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::sched::MEMORY_POLICY_MODES,

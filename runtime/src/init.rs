@@ -194,7 +194,13 @@ fn setup_container(
             ));
         }
     }
+    let idmapped = if crate::idmap::any(spec) {
+        crate::idmap::receive(chan).map_err(InitError::Other)?
+    } else {
+        vec![]
+    };
     let rfs = Rootfs {
+        idmapped: &idmapped,
         spec,
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,

@@ -42,6 +42,7 @@ pub mod container;
 pub mod fault;
 pub mod features;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod mountattr;
 pub mod namespaces;

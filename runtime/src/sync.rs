@@ -24,6 +24,9 @@ pub enum Msg {
     SeccompFd,
     /// Parent → init: the agent has the fd (or the error why not).
     SeccompDone(Option<String>),
+    /// Parent → init: detached idmapped trees follow, one fd for each of
+    /// these mount indexes (idmap.rs).
+    MountFds(Vec<usize>),
     /// Init → parent: set up, blocked before exec.
     Ready,
     /// Init → parent: setup failed; the text is the user's error.

@@ -164,3 +164,39 @@ fn net_devices_the_container_cannot_have() {
     });
     refused(&c, "linux.netDevices: name \"a/b\"");
 }
+
+#[test]
+fn idmapped_mounts_that_cannot_be_made() {
+    let dir = test_support::TempDir::new("rt-ext");
+    let src = dir.path().to_str().unwrap().to_string();
+    let m = |extra: serde_json::Value| {
+        let mut v = json!({"destination": "/m", "type": "bind", "source": src, "options": ["rbind", "idmap"]});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let map = json!([{"containerID": 0, "hostID": 1000, "size": 10}]);
+    for (mount, want) in [
+        (
+            m(json!({})),
+            "no uidMappings and gidMappings, and no user namespace",
+        ),
+        (m(json!({"uidMappings": map})), "must be given together"),
+        (
+            m(
+                json!({"uidMappings": [{"containerID": 0, "hostID": 1, "size": 0}], "gidMappings": map}),
+            ),
+            "is empty or beyond 2^32",
+        ),
+        (
+            json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"], "uidMappings": map, "gidMappings": map}),
+            "only bind mounts",
+        ),
+    ] {
+        let c = Ctr::with("true", |c| {
+            c["mounts"].as_array_mut().unwrap().push(mount.clone())
+        });
+        refused(&c, want);
+    }
+}

@@ -119,6 +119,12 @@ pub const CLAIMS: &[(&str, &str)] = &[
     ),
     ("/linux/netDevices/enabled", "netdev/move-rename-addresses"),
     (
+        "/linux/mountExtensions/idmap/enabled",
+        "idmap/mount-mappings",
+    ),
+    ("mountOptions:idmap", "idmap/mount-mappings"),
+    ("mountOptions:ridmap", "idmap/ridmap-submount"),
+    (
         "/linux/memoryPolicy/modes:MPOL_DEFAULT",
         "sched/memory-policy",
     ),
@@ -511,6 +517,8 @@ fn claims_are_tested(ctx: &Ctx) -> Result<()> {
     known.extend([
         "mountOptions:nosymfollow".into(),
         "mountOptions:symfollow".into(),
+        "mountOptions:idmap".into(),
+        "mountOptions:ridmap".into(),
     ]);
     known.extend(EXTENSION_POINTERS.iter().map(|s| s.to_string()));
     for k in &known {

@@ -5,6 +5,7 @@ pub mod devices;
 pub mod extensions;
 pub mod hooks;
 pub mod host;
+pub mod idmap;
 pub mod lifecycle;
 pub mod misc;
 pub mod mounts;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
     v.extend(misc::cases());
     v.extend(sched::cases());
     v.extend(netdev::cases());
+    v.extend(idmap::cases());
     v.extend(extensions::cases());
     v
 }
