@@ -200,3 +200,31 @@ fn idmapped_mounts_that_cannot_be_made() {
         refused(&c, want);
     }
 }
+
+#[test]
+fn unified_keys_on_this_hybrid_host() {
+    // Core cgroup2 files are written into the container's cgroup under
+    // /sys/fs/cgroup/unified; a controller that is not on cgroup2 here is a
+    // one-line error naming the key.
+    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        return;
+    }
+    let c = Ctr::with("true", |c| {
+        c["linux"]["resources"]["unified"] = json!({"cgroup.max.descendants": "9"})
+    });
+    let b = c.bundle.path().to_str().unwrap().to_string();
+    let mut cmd = c.cmd();
+    cmd.args(["create", "--bundle", &b, &c.id]);
+    let o = bounded(cmd, Stdio::null(), 10, "berth-runtime");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = std::path::Path::new("/sys/fs/cgroup/unified")
+        .join(&c.id)
+        .join("cgroup.max.descendants");
+    let got = std::fs::read_to_string(&f).unwrap_or_default();
+    assert!(c.out(&["delete", "--force", &c.id]).status.success());
+    assert_eq!(got.trim(), "9", "{}", f.display());
+    let c = Ctr::with("true", |c| {
+        c["linux"]["resources"]["unified"] = json!({"berthnosuch.max": "1"})
+    });
+    refused(&c, "linux.resources.unified: berthnosuch.max");
+}
