@@ -106,7 +106,7 @@ pub fn features() -> Value {
             "mountExtensions": {"idmap": {"enabled": crate::idmap::supported()}},
             "netDevices": {"enabled": true},
             "memoryPolicy": {
-                "modes": crate::sched::MEMORY_POLICY_MODES,
+                "modes": crate::sched::memory_policy_modes(),
                 "flags": crate::sched::MEMORY_POLICY_FLAGS,
             },
         },

@@ -235,8 +235,19 @@ pub fn exec_final_affinity(p: &Process) -> Result<()> {
     }
 }
 
-/// The modes and flags `linux.memoryPolicy` takes, for `features` (the
-/// kernel judges each at create: 6.9 added the weighted interleave).
+/// The modes `features` lists: MPOL_WEIGHTED_INTERLEAVE only where the
+/// kernel has it (6.9, which added its sysfs directory too).
+pub fn memory_policy_modes() -> Vec<&'static str> {
+    let weighted = std::path::Path::new("/sys/kernel/mm/mempolicy/weighted_interleave").exists();
+    MEMORY_POLICY_MODES
+        .iter()
+        .copied()
+        .filter(|m| weighted || *m != "MPOL_WEIGHTED_INTERLEAVE")
+        .collect()
+}
+
+/// The modes and flags `linux.memoryPolicy` takes (the kernel judges each
+/// at create).
 pub const MEMORY_POLICY_MODES: &[&str] = &[
     "MPOL_DEFAULT",
     "MPOL_BIND",
@@ -380,6 +391,30 @@ pub fn check(spec: &Spec) -> Result<()> {
     };
     if let Some(m) = linux.memory_policy() {
         mempolicy(m)?;
+    }
+    if let Some(offs) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) {
+        // Offsets can only be written into a time namespace we make.
+        let new_timens =
+            linux.namespaces().iter().flatten().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Time && n.path().is_none()
+            });
+        if !new_timens {
+            return Err(invalid(
+                "linux.timeOffsets: needs a new time namespace (linux.namespaces: type time, no path)",
+            ));
+        }
+        for (clock, o) in offs {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(invalid(format!(
+                    "linux.timeOffsets: {clock:?} is not a clock a time namespace offsets (monotonic, boottime)"
+                )));
+            }
+            if o.nanosecs().unwrap_or(0) >= 1_000_000_000 {
+                return Err(invalid(format!(
+                    "linux.timeOffsets: nanosecs of {clock} must be below 1000000000"
+                )));
+            }
+        }
     }
     if let Some(per) = linux.personality() {
         if per.flags().as_ref().is_some_and(|f| !f.is_empty()) {

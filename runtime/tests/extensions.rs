@@ -228,3 +228,19 @@ fn unified_keys_on_this_hybrid_host() {
     });
     refused(&c, "linux.resources.unified: berthnosuch.max");
 }
+
+#[test]
+fn time_offsets_without_their_namespace_or_clock() {
+    let c = Ctr::with("true", |c| {
+        c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 10}})
+    });
+    refused(&c, "linux.timeOffsets: needs a new time namespace");
+    let c = Ctr::with("true", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 10}})
+    });
+    refused(&c, "linux.timeOffsets: \"realtime\"");
+}
