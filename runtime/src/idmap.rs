@@ -251,7 +251,15 @@ pub fn prepare(spec: &Spec, bundle: &Path, pid: i32) -> Result<Vec<(usize, Owned
             &attr,
             if recursive { AT_RECURSIVE } else { 0 },
         )
-        .map_err(os("set its id mapping"))?;
+        .map_err(|e| {
+            // The kernel's only word for "this filesystem cannot be idmapped".
+            let what = if e.raw_os_error() == Some(libc::EINVAL) {
+                "set its id mapping (is the source on a filesystem that supports idmapped mounts?)"
+            } else {
+                "set its id mapping"
+            };
+            os(what)(e)
+        })?;
         out.push((i, tree));
     }
     Ok(out)

@@ -49,10 +49,36 @@ fn need_idmap(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The running kernel's (major, minor).
+fn kernel() -> (u32, u32) {
+    let r = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut it = r.split(['.', '-']).map(|p| p.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// Skips where the test's own directory sits on a filesystem that cannot
+/// be idmapped (an initramfs, or tmpfs before Linux 6.3): a fact of the
+/// host, not of the runtime.
+fn need_idmappable(dir: &std::path::Path) -> Result<()> {
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let t = nix::sys::statfs::statfs(dir)?.filesystem_type().0 as i64;
+    if t == RAMFS_MAGIC || (t == TMPFS_MAGIC && kernel() < (6, 3)) {
+        return Err(skip(format!(
+            "{} is on a filesystem this kernel cannot idmap",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// A source dir with `f` (0:0), `g` (5:6), `o` (50:50, outside a 10-id map).
 fn source(ct: &Ct, name: &str) -> Result<std::path::PathBuf> {
     let src = ct.dir().join(name);
     fs::create_dir_all(&src)?;
+    need_idmappable(&src)?;
     for (f, u, g) in [("f", 0, 0), ("g", 5, 6), ("o", 50, 50)] {
         fs::write(src.join(f), "x")?;
         chown(src.join(f), Some(u), Some(g))?;
@@ -120,6 +146,7 @@ fn ridmap(ctx: &Ctx) -> Result<()> {
         Some("size=1m"),
     )
     .map_err(|e| anyhow!("mount tmpfs: {e}"))?;
+    need_idmappable(&src.join("sub"))?;
     fs::write(src.join("sub/h"), "x")?;
     let (u, g) = maps(1000, 2000);
     let mounts = ct.config["mounts"].as_array_mut().unwrap();
