@@ -60,6 +60,16 @@ fn mount_options() -> Vec<&'static str> {
     v
 }
 
+/// The seccomp flags we know; `supported`: those this kernel takes too
+/// (WAIT_KILLABLE_RECV is 5.19's, and only for a notify filter).
+fn seccomp_flags(known: bool) -> Vec<&'static str> {
+    let mut v = crate::seccomp::supported_flags().to_vec();
+    if known || crate::seccomp::notify::wait_killable_supported() {
+        v.push("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV");
+    }
+    v
+}
+
 /// SCMP_ACT_NOTIFY only where the kernel takes it.
 fn seccomp_actions() -> Vec<&'static str> {
     let mut v = crate::seccomp::supported_actions().to_vec();
@@ -96,8 +106,8 @@ pub fn features() -> Value {
                 "actions": seccomp_actions(),
                 "operators": crate::seccomp::supported_operators(),
                 "archs": crate::seccomp::supported_archs(),
-                "knownFlags": crate::seccomp::supported_flags(),
-                "supportedFlags": crate::seccomp::supported_flags(),
+                "knownFlags": seccomp_flags(true),
+                "supportedFlags": seccomp_flags(false),
             },
             // No LSM on the hosts we target; runc ignores the profile fields there too.
             "apparmor": {"enabled": false},
@@ -107,7 +117,7 @@ pub fn features() -> Value {
             "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::sched::memory_policy_modes(),
-                "flags": crate::sched::MEMORY_POLICY_FLAGS,
+                "flags": crate::sched::memory_policy_flags(),
             },
         },
         "annotations": {

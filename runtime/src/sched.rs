@@ -238,12 +238,29 @@ pub fn exec_final_affinity(p: &Process) -> Result<()> {
 /// The modes `features` lists: MPOL_WEIGHTED_INTERLEAVE only where the
 /// kernel has it (6.9, which added its sysfs directory too).
 pub fn memory_policy_modes() -> Vec<&'static str> {
+    if !numa() {
+        return vec![];
+    }
     let weighted = std::path::Path::new("/sys/kernel/mm/mempolicy/weighted_interleave").exists();
     MEMORY_POLICY_MODES
         .iter()
         .copied()
         .filter(|m| weighted || *m != "MPOL_WEIGHTED_INTERLEAVE")
         .collect()
+}
+
+/// Whether the kernel has NUMA policies at all (CONFIG_NUMA: it shows node0).
+pub fn numa() -> bool {
+    std::path::Path::new("/sys/devices/system/node/node0").exists()
+}
+
+/// The flags `features` lists: none without NUMA.
+pub fn memory_policy_flags() -> Vec<&'static str> {
+    if numa() {
+        MEMORY_POLICY_FLAGS.to_vec()
+    } else {
+        vec![]
+    }
 }
 
 /// The modes and flags `linux.memoryPolicy` takes (the kernel judges each

@@ -360,6 +360,9 @@ fn filter_flags(s: &LinuxSeccomp) -> Result<u32, SeccompError> {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if notify::uses_notify(s) => {
+                notify::FLAG_WAIT_KILLABLE_RECV
+            }
             other => return Err(SeccompError::UnsupportedFlag(other.to_string())),
         };
     }

@@ -34,6 +34,8 @@ pub const FLAG_NEW_LISTENER: u32 = 8;
 /// With TSYNC and NEW_LISTENER together the kernel wants this flag, so that
 /// the return value can only be the listener fd.
 pub const FLAG_TSYNC_ESRCH: u32 = 16;
+/// A task waiting for the agent stays killable (Linux 5.19).
+pub const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 const SECCOMP_GET_ACTION_AVAIL: libc::c_ulong = 2;
 /// How long the runtime waits for the agent to take the fd.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,6 +95,21 @@ pub fn supported() -> bool {
         )
     };
     r == 0
+}
+
+/// Whether the kernel knows SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: with no
+/// program it fails EFAULT reading it once the flags pass, EINVAL before.
+pub fn wait_killable_supported() -> bool {
+    // SAFETY: a null program: the kernel fails before installing anything.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            (FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV) as libc::c_ulong,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
 }
 
 /// Installs a filter that has SECCOMP_FILTER_FLAG_NEW_LISTENER and returns

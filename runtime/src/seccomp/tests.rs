@@ -570,6 +570,14 @@ fn a_notify_rule_asks_for_a_listener() {
         .any(|i| i.code == BPF_RET_K && i.k == notify::RET_USER_NOTIF));
     let plain = compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW"}))).unwrap();
     assert!(!plain.notify());
+    let killable = compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})))
+    .unwrap();
+    assert_eq!(
+        killable.flags(),
+        notify::FLAG_NEW_LISTENER | notify::FLAG_WAIT_KILLABLE_RECV
+    );
 }
 
 #[test]

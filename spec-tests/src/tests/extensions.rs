@@ -49,6 +49,11 @@ pub fn cases() -> Vec<Case> {
             |c| seccomp_notify(c, false),
         ),
         case(
+            "extensions/seccomp-notify-wait-killable",
+            "config-linux.md#seccomp",
+            notify_wait_killable,
+        ),
+        case(
             "extensions/seccomp-notify-without-listener-path",
             "config-linux.md#seccomp",
             notify_without_path,
@@ -118,6 +123,10 @@ pub const CLAIMS: &[(&str, &str)] = &[
         "extensions/seccomp-notify",
     ),
     ("/linux/netDevices/enabled", "netdev/move-rename-addresses"),
+    (
+        "/linux/seccomp/supportedFlags:SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        "extensions/seccomp-notify-wait-killable",
+    ),
     (
         "/linux/mountExtensions/idmap/enabled",
         "idmap/mount-mappings",
@@ -539,6 +548,7 @@ pub const EXTENSION_POINTERS: &[&str] = &[
     "/linux/netDevices/enabled",
     "/linux/intelRdt/enabled",
     "/linux/seccomp/actions:SCMP_ACT_NOTIFY",
+    "/linux/seccomp/supportedFlags:SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
     "/linux/memoryPolicy/modes:MPOL_DEFAULT",
     "/linux/memoryPolicy/modes:MPOL_BIND",
     "/linux/memoryPolicy/modes:MPOL_INTERLEAVE",
@@ -582,7 +592,23 @@ fn notify_profile(listener: Option<&Path>) -> Value {
 /// and an `exec`'s mkdir with EXDEV through a second listener. With
 /// `nnp` the filter is one an unprivileged process could install; without,
 /// the runtime installs it while it still holds CAP_SYS_ADMIN.
+fn notify_wait_killable(ctx: &Ctx) -> Result<()> {
+    let flag = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
+    let listed = ctx
+        .features
+        .as_ref()
+        .is_some_and(|f| claimed(f, &format!("/linux/seccomp/supportedFlags:{flag}")));
+    if !listed {
+        return Err(skip(format!("runtime does not list {flag} as supported")));
+    }
+    notify_with(ctx, true, &[flag])
+}
+
 fn seccomp_notify(ctx: &Ctx, nnp: bool) -> Result<()> {
+    notify_with(ctx, nnp, &[])
+}
+
+fn notify_with(ctx: &Ctx, nnp: bool, flags: &[&str]) -> Result<()> {
     need_notify(ctx)?;
     let mut ct = Ct::new(
         ctx,
@@ -604,6 +630,9 @@ fn seccomp_notify(ctx: &Ctx, nnp: bool) -> Result<()> {
     )?;
     ct.config["process"]["noNewPrivileges"] = json!(nnp);
     ct.config["linux"]["seccomp"] = notify_profile(Some(&sock));
+    if !flags.is_empty() {
+        ct.config["linux"]["seccomp"]["flags"] = json!(flags);
+    }
     ct.create()?;
     ct.start()?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
