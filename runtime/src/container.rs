@@ -645,6 +645,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 "container {id}: init exited before start"
             )));
         } else if !holds_dir(st.pid, &dir.path) {
+            // Race: the init may have written its byte and let go of the
+            // dir between our poll and this check. The byte then waits in
+            // the fifo: look once more before calling it lost.
+            if let Some((1, _)) = read_fifo(&f) {
+                fault::point("start:byte-read");
+                break;
+            }
             // The init keeps the state dir open until its exec: without it,
             // a start killed after the init's byte already let it run, and
             // nobody will ever write to the fifo again.
