@@ -175,7 +175,18 @@ pub fn history(root: &Path) -> Vec<Event> {
 
 /// Calls `each` with every event appended from now on (rotation included),
 /// until `each` returns false or `until` (unix nanoseconds) has passed.
-pub fn follow(root: &Path, until: Option<i64>, mut each: impl FnMut(&Event) -> bool) {
+pub fn follow(root: &Path, until: Option<i64>, each: impl FnMut(&Event) -> bool) {
+    follow_while(root, until, &|| true, each)
+}
+
+/// `follow`, that also ends once `alive` says the reader has gone (checked
+/// while no event comes).
+pub fn follow_while(
+    root: &Path,
+    until: Option<i64>,
+    alive: &dyn Fn() -> bool,
+    mut each: impl FnMut(&Event) -> bool,
+) {
     let open = |at_end: bool| -> Option<(fs::File, u64)> {
         let mut f = fs::OpenOptions::new()
             .create(true)
@@ -209,7 +220,7 @@ pub fn follow(root: &Path, until: Option<i64>, mut each: impl FnMut(&Event) -> b
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos() as i64;
-        if until.is_some_and(|u| now > u) {
+        if until.is_some_and(|u| now > u) || !alive() {
             return;
         }
         // Rotated: the old file is read to its end above; go on in the new one.

@@ -59,6 +59,8 @@ enum Command {
     Search(cli::search::Args),
     /// Give an image another name
     Tag(cli::tag::Args),
+    /// Serve docker's Engine API on a socket (for docker's CLI, compose, SDKs)
+    Serve(cli::serve::Args),
     #[command(flatten)]
     Containers(cli::containers::Command),
 }
@@ -129,6 +131,7 @@ fn main() {
         Command::Save(a) => cli::save::run(&cli.globals, a),
         Command::Search(a) => cli::search::run(&cli.globals, a),
         Command::Tag(a) => cli::tag::run(&cli.globals, a),
+        Command::Serve(a) => cli::serve::run(&cli.globals, a),
         Command::Containers(c) => cli::containers::run(&cli.globals, c),
     };
     if let Err(e) = res {

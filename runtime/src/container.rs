@@ -475,6 +475,9 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .expect("set above")
         .add(pid, in_cgroup2)?;
     fault::point("create:cgroups-joined");
+    crate::netdev::move_all(spec, pid).map_err(|e| Error::Usage(e.to_string()))?;
+    let trees =
+        crate::idmap::prepare(spec, &bundle.dir, pid).map_err(|e| Error::Usage(e.to_string()))?;
 
     let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -507,6 +510,11 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         hook_state: hook_state.clone(),
     };
     send(&mut parent, &Msg::Config(Box::new(cfg)))?;
+    if crate::idmap::any(spec) {
+        crate::idmap::send(&mut parent, &trees)
+            .map_err(|_| Error::Init("container init exited during setup".into()))?;
+    }
+    drop(trees);
     fault::point("create:config-sent");
     drop(console_sock);
     let mut init_pid = pid;
@@ -517,6 +525,13 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         match m {
             Msg::Ready => break,
             Msg::Error(e) => return Err(Error::Init(e)),
+            Msg::SeccompFd => {
+                let s = linux.seccomp().as_ref().expect("the init has a filter");
+                let mut st = hook_state.clone();
+                st["pid"] = init_pid.into();
+                crate::seccomp::notify::forward(&mut parent, s, &st, init_pid)
+                    .map_err(|e| Error::Init(e.to_string()))?;
+            }
             Msg::Pid(p) => {
                 // The middle process exits at once; reap it, track the real init.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -630,6 +645,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 "container {id}: init exited before start"
             )));
         } else if !holds_dir(st.pid, &dir.path) {
+            // Race: the init may have written its byte and let go of the
+            // dir between our poll and this check. The byte then waits in
+            // the fifo: look once more before calling it lost.
+            if let Some((1, _)) = read_fifo(&f) {
+                fault::point("start:byte-read");
+                break;
+            }
             // The init keeps the state dir open until its exec: without it,
             // a start killed after the init's byte already let it run, and
             // nobody will ever write to the fifo again.
@@ -892,6 +914,8 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     )?;
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
+    // Before the clone: the child starts on these CPUs, then joins the cgroup.
+    crate::sched::exec_initial_affinity(&o.process).map_err(|e| Error::Usage(e.to_string()))?;
     let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
     let cg = cgroups::manager(&st.cgroup_path);
     let cg2: Option<OwnedFd> = cg
@@ -974,13 +998,25 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     };
     drop(console_sock);
     fault::point("exec:config-sent");
-    match parent.recv() {
-        Ok(Msg::Ready) => {}
-        Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
-        _ => {
-            return Err(kill_child(Error::Init(
-                "exec process exited during setup".into(),
-            )))
+    loop {
+        match parent.recv() {
+            Ok(Msg::Ready) => break,
+            Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
+            Ok(Msg::SeccompFd) => {
+                let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let s = s.expect("the process has a filter");
+                let mut state =
+                    hook_state_json(o.id, st.pid, &st.bundle, &Some(st.annotations.clone()));
+                state["status"] = "running".into();
+                if let Err(e) = crate::seccomp::notify::forward(&mut parent, s, &state, pid) {
+                    return Err(kill_child(Error::Init(e.to_string())));
+                }
+            }
+            _ => {
+                return Err(kill_child(Error::Init(
+                    "exec process exited during setup".into(),
+                )))
+            }
         }
     }
     // The channel is close-on-exec in the process: its end of file is the

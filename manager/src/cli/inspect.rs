@@ -1,4 +1,4 @@
-use berth::image::store::{Image, Store};
+use berth::image::store::Store;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,28 +12,7 @@ pub struct Args {
     pub images: Vec<String>,
 }
 
-/// docker's `image inspect` shape, plus the manifest digest berth keeps.
-pub fn to_json(store: &Store, img: &Image) -> serde_json::Value {
-    let c = &img.config;
-    serde_json::json!({
-        "Id": img.record.id,
-        "Digest": img.record.manifest,
-        "RepoTags": img.record.names,
-        "RepoDigests": img.record.repo_digests,
-        "Created": c.created,
-        "Comment": c.comment.clone().unwrap_or_default(),
-        "Author": c.author,
-        "Architecture": c.architecture,
-        "Os": c.os,
-        "Variant": c.variant,
-        "Size": img.record.size,
-        "Config": c.config,
-        "RootFS": {"Type": c.rootfs.kind, "Layers": c.rootfs.diff_ids},
-        "ManifestMediaType": img.record.manifest_media_type,
-        "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": store.layer_dirs(img)}},
-        "History": c.history,
-    })
-}
+pub use berth::image::inspect::to_json;
 
 /// One object named `name`, looked for in docker's order (containers
 /// first: a container name never parses as an image id), or only among

@@ -39,6 +39,7 @@ pub mod rmi;
 pub mod run;
 pub mod save;
 pub mod search;
+pub mod serve;
 pub mod start;
 pub mod stats;
 pub mod stop;

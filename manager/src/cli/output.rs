@@ -44,20 +44,6 @@ fn human(b: u64, base: f64, units: [&str; 5], sig: usize) -> String {
     format!("{s}{}", units[i])
 }
 
-/// docker's "Up 5 minutes", "Exited (0) 2 hours ago" (go-units HumanDuration).
-pub fn duration(secs: i64) -> String {
-    match secs {
-        ..=0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{secs} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", secs / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", secs / 3600),
-        _ => format!("{} days", secs / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::{size, size4};

@@ -28,61 +28,16 @@ pub struct Args {
     pub latest: bool,
 }
 
-pub fn status_text(c: &Container, st: &State) -> String {
-    let now = berth::image::time::now_unix();
-    match st.status {
-        Status::Created => "Created".into(),
-        Status::Running => {
-            let t = c
-                .started_at
-                .as_deref()
-                .and_then(parse_rfc3339)
-                .unwrap_or(now);
-            let paused = if st.paused { " (Paused)" } else { "" };
-            let health = match st.health.as_deref() {
-                Some("starting") => " (health: starting)".to_string(),
-                Some(h) => format!(" ({h})"),
-                None => String::new(),
-            };
-            format!("Up {}{paused}{health}", super::output::duration(now - t))
-        }
-        Status::Exited => match (
-            st.exit_code,
-            st.finished_at.as_deref().and_then(parse_rfc3339),
-        ) {
-            (Some(code), Some(t)) if st.restarting => {
-                format!(
-                    "Restarting ({code}) {} ago",
-                    super::output::duration(now - t)
-                )
-            }
-            (Some(code), Some(t)) => {
-                format!("Exited ({code}) {} ago", super::output::duration(now - t))
-            }
-            (Some(code), None) => format!("Exited ({code})"),
-            (None, _) => "Exited (unknown)".into(),
-        },
-    }
-}
+pub use berth::container::listing::status_text;
 
 fn matches(c: &Container, st: &State, f: &str) -> anyhow::Result<bool> {
     let (k, v) = f
         .split_once('=')
         .ok_or_else(|| anyhow::anyhow!("invalid --filter {f:?}: expected KEY=VALUE"))?;
-    Ok(match k {
-        "name" => c.name.contains(v),
-        "id" => c.id.starts_with(v),
-        "status" => st.name() == v,
-        "ancestor" => c.image == v || c.image_id.contains(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
-            None => c.labels.contains_key(v),
-        },
-        "exited" => st.exit_code.map(|x| x.to_string()).as_deref() == Some(v),
-        "health" => st.health.as_deref().unwrap_or("none") == v,
-        _ => anyhow::bail!(
+    berth::container::listing::matches(c, st, k, v).ok_or_else(|| {
+        anyhow::anyhow!(
             "invalid --filter {f:?}: keys are name, id, status, label, ancestor, exited, health"
-        ),
+        )
     })
 }
 

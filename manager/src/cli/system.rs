@@ -15,6 +15,8 @@ pub enum Verb {
     Info(super::info::Args),
     /// Show what berth did: containers, images, networks, volumes
     Events(super::events::Args),
+    /// Serve docker's Engine API on a socket (as `berth serve`)
+    Service(super::serve::Args),
     /// Remove stopped containers, unused networks, dangling images (and more with -a, --volumes)
     Prune {
         /// Every image no container uses, not only untagged ones
@@ -33,6 +35,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     match a.command {
         Verb::Info(a) => super::info::run(g, a),
         Verb::Events(a) => super::events::run(g, a),
+        Verb::Service(a) => super::serve::run(g, a),
         Verb::Prune { all, volumes, .. } => prune(g, all, volumes),
         Verb::Df => {
             let store = g.store()?;

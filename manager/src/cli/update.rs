@@ -18,9 +18,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         ..Default::default()
     };
     a.limits.apply(&mut o);
-    if berth::container::spec::resources(&o)?
-        .as_object()
-        .is_none_or(|m| m.is_empty())
+    if berth::container::spec::is_empty(&berth::container::spec::resources(&o)?)
         && o.restart.is_none()
     {
         anyhow::bail!("update: nothing to update: give a limit or --restart");

@@ -237,3 +237,13 @@ pub fn pump(mut sock: UnixStream, stdin: bool, tty: bool) -> Result<Outcome> {
         }
     }
 }
+
+/// Sets the size of the container's terminal, from another connection than
+/// the one its stdio goes through (the Engine API's resize).
+pub fn resize(shim_dir: &Path, rows: u16, cols: u16) -> Result<()> {
+    let mut s = connect(shim_dir).map_err(ioe("cannot reach the container's shim"))?;
+    let mut buf = Vec::new();
+    berth_common::attach::resize(&mut buf, rows, cols);
+    s.write_all(&buf)
+        .map_err(ioe("cannot send the size to the shim"))
+}

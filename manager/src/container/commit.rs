@@ -3,7 +3,7 @@
 //! and `export` (the merged root as a tar).
 
 use super::store::{Container, ContainerStore, Status};
-use super::{ioe, ContainerError, Result};
+use super::{ioe, Result};
 use crate::image::digest::{chain_ids, Digest, HashingWriter};
 use crate::image::import::apply_change;
 use crate::image::merged::{is_opaque, Merged};
@@ -223,7 +223,7 @@ pub fn commit(root: &Path, name: &str, o: &CommitOptions) -> Result<Digest> {
     let mut config = base.config.clone();
     let mut cc = container_config(&c, config.config.clone().unwrap_or_default());
     for ch in &o.changes {
-        apply_change(&mut cc, ch).map_err(|e| ContainerError::Other(e.to_string()))?;
+        apply_change(&mut cc, ch)?;
     }
     let names = match &o.reference {
         Some(r) => vec![images

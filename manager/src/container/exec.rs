@@ -4,6 +4,7 @@
 
 use super::attach::{self, Outcome};
 use super::commands::{runtime_cmd, sibling};
+use super::spec::{Bundle, ExecProcess};
 use super::store::{wait_shim_gone, Container, ContainerStore, Status};
 use super::{ioe, ContainerError, Result};
 use crate::image::store::Store;
@@ -25,8 +26,33 @@ pub struct ExecOptions {
     pub privileged: bool,
 }
 
-/// Runs a process in a running container; its exit code (0 when detached).
-pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
+/// An exec's directory (its process.json, and its shim's socket and exit
+/// record): removed when dropped, unless kept for a detached session.
+pub struct Session {
+    pub dir: PathBuf,
+    keep: bool,
+}
+
+impl Session {
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Checks the container can take an exec and writes its process.json.
+fn prepare(
+    root: &Path,
+    name: &str,
+    o: &ExecOptions,
+) -> Result<(ContainerStore, Container, Session)> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
     let st = cs.state(&c);
@@ -42,61 +68,38 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
             c.name
         )));
     }
-    let dir = cs.dir_of(&c.id);
     let p = exec_process(root, &cs, &c, o)?;
     let eid = super::random_id();
-    let edir = dir.join("exec").join(&eid[..16]);
+    let edir = cs.dir_of(&c.id).join("exec").join(&eid[..16]);
     fs::create_dir_all(&edir).map_err(ioe("creating the exec dir"))?;
-    let pfile = edir.join("process.json");
-    fs::write(&pfile, serde_json::to_vec(&p).expect("process"))
-        .map_err(ioe("writing process.json"))?;
-    struct RmDir(PathBuf, bool);
-    impl Drop for RmDir {
-        fn drop(&mut self) {
-            if self.1 {
-                let _ = fs::remove_dir_all(&self.0);
-            }
-        }
-    }
-    let mut guard = RmDir(edir.clone(), true);
-    if !o.detach && !o.tty {
-        // The runtime in the foreground: stdio is passed straight through, nothing is lost.
-        let mut cmd = runtime_cmd(&cs, &c);
-        let pid_file = edir.join("pid");
-        cmd.arg("exec")
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg("--process")
-            .arg(&pfile)
-            .arg(&c.id);
-        if !o.interactive {
-            cmd.stdin(Stdio::null());
-        }
-        let st = cmd.status().map_err(ioe("running the runtime's exec"))?;
-        // A process that never started (no pid written; the runtime said
-        // why on stderr) is docker's 126, as its daemon reports any exec
-        // that fails to start.
-        if !st.success() && !pid_file.exists() {
-            return Ok(126);
-        }
-        return Ok(st.code().unwrap_or_else(|| {
-            use std::os::unix::process::ExitStatusExt;
-            128 + st.signal().unwrap_or(0)
-        }));
-    }
+    let s = Session {
+        dir: edir,
+        keep: false,
+    };
+    fs::write(
+        s.dir.join("process.json"),
+        serde_json::to_vec(&p).expect("process"),
+    )
+    .map_err(ioe("writing process.json"))?;
+    Ok((cs, c, s))
+}
+
+/// Starts the process under a berth-shim of its own; unless detached, its
+/// output is held until a client attaches to the session's socket.
+fn spawn_shim(cs: &ContainerStore, c: &Container, s: &Session, o: &ExecOptions) -> Result<()> {
     let shim = sibling("berth-shim");
     let mut cmd = Command::new(&shim);
     cmd.arg("exec")
         .arg("--id")
         .arg(&c.id)
         .arg("--process")
-        .arg(&pfile)
+        .arg(s.dir.join("process.json"))
         .arg("--runtime")
         .arg(&c.runtime)
         .arg("--runtime-root")
         .arg(cs.runtime_root())
         .arg("--dir")
-        .arg(&edir);
+        .arg(&s.dir);
     if o.tty {
         cmd.arg("-t");
     }
@@ -122,21 +125,61 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
             .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
         return Err(ContainerError::Runtime(format!("exec failed: {msg}")));
     }
+    Ok(())
+}
+
+/// An exec under its own shim, for a client that attaches to
+/// `Session::dir` itself (the Engine API), or nobody if detached.
+pub fn exec_session(root: &Path, name: &str, o: &ExecOptions) -> Result<Session> {
+    let (cs, c, s) = prepare(root, name, o)?;
+    spawn_shim(&cs, &c, &s, o)?;
+    Ok(s)
+}
+
+/// Runs a process in a running container; its exit code (0 when detached).
+pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
+    let (cs, c, s) = prepare(root, name, o)?;
+    if !o.detach && !o.tty {
+        // The runtime in the foreground: stdio is passed straight through, nothing is lost.
+        let mut cmd = runtime_cmd(&cs, &c);
+        let pid_file = s.dir.join("pid");
+        cmd.arg("exec")
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--process")
+            .arg(s.dir.join("process.json"))
+            .arg(&c.id);
+        if !o.interactive {
+            cmd.stdin(Stdio::null());
+        }
+        let st = cmd.status().map_err(ioe("running the runtime's exec"))?;
+        // A process that never started (no pid written; the runtime said
+        // why on stderr) is docker's 126, as its daemon reports any exec
+        // that fails to start.
+        if !st.success() && !pid_file.exists() {
+            return Ok(126);
+        }
+        return Ok(st.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + st.signal().unwrap_or(0)
+        }));
+    }
+    spawn_shim(&cs, &c, &s, o)?;
     if o.detach {
         // The shim keeps its dir until the container is removed.
-        guard.1 = false;
+        s.keep();
         return Ok(0);
     }
-    let sock = attach::connect(&edir).map_err(ioe("attaching to the exec session"))?;
+    let sock = attach::connect(&s.dir).map_err(ioe("attaching to the exec session"))?;
     let code = match attach::pump(sock, o.interactive, o.tty)? {
         Outcome::Exited(c) => c,
         Outcome::Detached => {
-            guard.1 = false;
+            s.keep();
             return Ok(0);
         }
         Outcome::Lost => -1,
     };
-    wait_shim_gone(&edir);
+    wait_shim_gone(&s.dir);
     Ok(code)
 }
 
@@ -147,15 +190,11 @@ pub fn exec_process(
     cs: &ContainerStore,
     c: &Container,
     o: &ExecOptions,
-) -> Result<serde_json::Value> {
+) -> Result<ExecProcess> {
     let dir = cs.dir_of(&c.id);
-    let spec: serde_json::Value = serde_json::from_slice(
-        &fs::read(dir.join("bundle/config.json")).map_err(ioe("reading config.json"))?,
-    )
-    .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
-    let mut p = spec["process"].clone();
-    p["args"] = serde_json::json!(o.cmd);
-    p["terminal"] = serde_json::json!(o.tty);
+    let mut p = Bundle::load(&dir.join("bundle/config.json"))?.process()?;
+    p.args = o.cmd.clone();
+    p.terminal = o.tty;
     let mut env: Vec<String> = c.env.clone();
     for e in o.env.iter().filter_map(|e| super::opts::expand_env(e)) {
         let k = e
@@ -165,7 +204,7 @@ pub fn exec_process(
         env.retain(|x| x.split_once('=').map(|y| y.0) != Some(k.as_str()));
         env.push(e);
     }
-    p["env"] = serde_json::json!(env);
+    p.env = env;
     if let Some(w) = &o.workdir {
         if !w.starts_with('/') {
             return Err(super::bad(
@@ -174,7 +213,7 @@ pub fn exec_process(
                 "the working directory must be absolute",
             ));
         }
-        p["cwd"] = serde_json::json!(w);
+        p.cwd = w.clone();
     }
     if let Some(u) = &o.user {
         let images = Store::open(root)?;
@@ -206,7 +245,9 @@ pub fn exec_process(
         if !extra.contains(&gid) {
             extra.insert(0, gid);
         }
-        p["user"] = serde_json::json!({"uid": uid, "gid": gid, "additionalGids": extra});
+        p.user.set_uid(uid);
+        p.user.set_gid(gid);
+        p.user.set_additional_gids(Some(extra));
     }
     Ok(p)
 }
@@ -217,7 +258,7 @@ pub fn exec_process(
 pub fn exec_captured(
     cs: &ContainerStore,
     c: &Container,
-    process: &serde_json::Value,
+    process: &ExecProcess,
     timeout: Duration,
 ) -> Result<(Option<i32>, String)> {
     let edir = cs

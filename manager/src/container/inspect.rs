@@ -45,6 +45,7 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
             "User": c.user,
             "Tty": c.tty,
             "OpenStdin": c.open_stdin,
+            "StdinOnce": c.stdin_once,
             "Env": config_env(c, &image_config),
             "Cmd": c.args,
             "Image": c.image,
@@ -95,6 +96,27 @@ fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value 
             }),
         );
     }
+    // The networks it is configured for, attached or not yet (as docker
+    // shows a created container's): clients such as docker-compose read
+    // them to know what is left to connect.
+    let configured = c
+        .net_request
+        .as_ref()
+        .map(|r| (r.network.clone(), r.aliases.clone()))
+        .into_iter()
+        .chain(
+            crate::container::net::connected(c)
+                .into_iter()
+                .map(|n| (n, Vec::new())),
+        );
+    for (n, aliases) in configured {
+        networks.entry(n).or_insert_with(|| {
+            json!({
+                "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
+                "Aliases": aliases,
+            })
+        });
+    }
     let primary = atts
         .iter()
         .find(|a| c.network_mode.network() == Some(a.network.as_str()))
@@ -122,6 +144,20 @@ fn host_config(c: &Container) -> serde_json::Value {
     }
     h.insert("AutoRemove".into(), serde_json::json!(c.auto_remove));
     h.insert("Runtime".into(), serde_json::json!(c.runtime));
+    // berth's logs are the shim's files, read by `logs` as docker reads its
+    // json-file driver's: clients (docker-py's run) check for that name to
+    // know they can read them back.
+    let mut log_cfg = serde_json::Map::new();
+    if c.log_max_size > 0 {
+        log_cfg.insert(
+            "max-size".into(),
+            serde_json::json!(c.log_max_size.to_string()),
+        );
+    }
+    h.insert(
+        "LogConfig".into(),
+        serde_json::json!({"Type": "json-file", "Config": log_cfg}),
+    );
     serde_json::Value::Object(h)
 }
 

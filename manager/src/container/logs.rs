@@ -2,7 +2,7 @@
 //! records joined, replayed to stdout/stderr by stream.
 
 use super::store::{shim_alive, ContainerStore};
-use super::{ContainerError, Result};
+use super::Result;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -111,20 +111,28 @@ fn time_of(line: &Line) -> f64 {
     crate::image::time::parse_rfc3339(&line.time).unwrap_or(0) as f64 + fraction(&line.time)
 }
 
-fn emit(lines: &[Line], o: &LogOptions) {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+/// Where `stream` puts each line (already filtered by `since`): the line
+/// and its text as `logs` prints it (with the timestamp if asked for).
+/// Returns false when the reader has gone, which ends a follow.
+pub type Sink<'a> = dyn FnMut(&Line, &[u8]) -> bool + 'a;
+
+fn emit(lines: &[Line], o: &LogOptions, sink: &mut Sink) -> bool {
     for l in lines {
         if o.since.is_some_and(|s| time_of(l) < s) {
             continue;
         }
-        let w: &mut dyn Write = if l.stderr { &mut err } else { &mut out };
-        if o.timestamps {
-            let _ = write!(w, "{} ", l.time);
+        let text = if o.timestamps {
+            let mut t = format!("{} ", l.time).into_bytes();
+            t.extend_from_slice(&l.text);
+            t
+        } else {
+            l.text.clone()
+        };
+        if !sink(l, &text) {
+            return false;
         }
-        let _ = w.write_all(&l.text);
     }
-    let _ = out.flush();
+    true
 }
 
 /// A record longer than this is cut: the shim writes partial records long
@@ -289,28 +297,51 @@ fn tail(logs: &Logs, n: usize) -> (Vec<Line>, u64, Parser) {
     }
 }
 
+/// `berth logs`: to our stdout and stderr.
 pub fn show(root: &Path, name: &str, o: &LogOptions) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    stream(root, name, o, &|| false, &mut |l, text| {
+        let w: &mut dyn Write = if l.stderr { &mut err } else { &mut out };
+        // A closed stdout ends a follow quietly, as docker's.
+        w.write_all(text).and_then(|_| w.flush()).is_ok()
+    })
+}
+
+/// The container's log lines to `sink`, then (with `follow`) what comes
+/// until the shim has gone, the sink says stop or `gone` says its reader
+/// left while nothing was written.
+pub fn stream(
+    root: &Path,
+    name: &str,
+    o: &LogOptions,
+    gone: &dyn Fn() -> bool,
+    sink: &mut Sink,
+) -> Result<()> {
     let cs = ContainerStore::open(root)?;
     let c = cs.find(name)?;
     let shim = cs.shim_dir(&c.id);
     let log = shim.join("ctr.log");
     let logs = Logs::open(&shim);
-    let read = |e: std::io::Error| ContainerError::Other(format!("reading the log: {e}"));
+    let read = |e: std::io::Error| super::ioe("reading the log")(e);
+    let mut open = true;
     let (end, mut parser) = match o.tail {
         Some(n) => {
             let (lines, end, parser) = tail(&logs, n);
-            emit(&lines, o);
+            open = emit(&lines, o, sink);
             (end, parser)
         }
         None => {
             let mut parser = Parser::default();
             let end = logs
-                .parse_from(0, false, &mut parser, &mut |_, lines| emit(&lines, o))
+                .parse_from(0, false, &mut parser, &mut |_, lines| {
+                    open = open && emit(&lines, o, sink)
+                })
                 .map_err(read)?;
             (end, parser)
         }
     };
-    if !o.follow {
+    if !o.follow || !open {
         return Ok(());
     }
     // Go on in ctr.log (the last file) from the end of what was shown.
@@ -327,11 +358,16 @@ pub fn show(root: &Path, name: &str, o: &LogOptions) -> Result<()> {
             let f = fs::File::open(&log).map_err(read)?;
             let now = Logs(vec![(f, len)]);
             offset = now
-                .parse_from(offset, false, &mut parser, &mut |_, lines| emit(&lines, o))
+                .parse_from(offset, false, &mut parser, &mut |_, lines| {
+                    open = open && emit(&lines, o, sink)
+                })
                 .map_err(read)?;
         }
         // The shim gone and nothing more (a record it cut short stays unshown).
-        if offset == before && !alive {
+        if !open || offset == before && !alive {
+            return Ok(());
+        }
+        if gone() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -33,6 +33,7 @@ pub mod exec;
 pub mod health;
 pub mod inspect;
 pub mod lifecycle;
+pub mod listing;
 pub mod logs;
 pub mod net;
 pub mod opts;
@@ -83,6 +84,23 @@ pub enum ContainerError {
     Network(#[from] crate::network::NetError),
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
+    Import(#[from] crate::image::import::ImportError),
+    #[error("attaching to network {network}: {source}")]
+    Attach {
+        network: String,
+        source: crate::network::NetError,
+    },
+    #[error("the image's EXPOSE {port:?}: {source}")]
+    Expose {
+        port: String,
+        source: crate::network::NetError,
+    },
+    #[error("invalid {what}: {source}")]
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
     #[error("{0}")]
     Other(String),
 }

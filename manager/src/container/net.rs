@@ -8,9 +8,11 @@
 
 use super::opts::CreateOptions;
 use super::record::NetworkMode;
+use super::spec::Bundle;
 use super::store::{Container, ContainerStore, Status};
 use super::{ContainerError, Result};
 use crate::network::{self, Attachment, NetRequest, PortMap};
+use oci_spec::runtime::LinuxNamespaceType;
 use std::path::{Path, PathBuf};
 
 /// Frees the container's address and ports (a stop, an exit, a removal).
@@ -24,14 +26,6 @@ pub fn net_teardown(root: &Path, c: &Container) {
 
 fn other(e: impl std::fmt::Display) -> ContainerError {
     ContainerError::Other(e.to_string())
-}
-
-/// `--network`, with docker's default: the bridge.
-pub fn mode(o: &CreateOptions) -> NetworkMode {
-    match o.network.as_deref() {
-        None | Some("") | Some("default") => NetworkMode::from(network::DEFAULT_NETWORK),
-        Some(n) => NetworkMode::from(n),
-    }
 }
 
 /// `-p` flags and, with `-P`, each of the image's `exposed` ports ("80/tcp")
@@ -48,9 +42,10 @@ pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {
                 continue;
             }
             // The image's own syntax is containerPort[-end][/proto].
-            for p in network::parse_publish(e)
-                .map_err(|err| other(format!("the image's EXPOSE {e:?}: {err}")))?
-            {
+            for p in network::parse_publish(e).map_err(|source| ContainerError::Expose {
+                port: e.to_string(),
+                source,
+            })? {
                 if !out
                     .iter()
                     .any(|q| q.container_port == p.container_port && q.proto == p.proto)
@@ -64,7 +59,8 @@ pub fn ports(o: &CreateOptions, exposed: &[String]) -> Result<Vec<PortMap>> {
 }
 
 /// The networks a container joined with `network connect`.
-fn connected(c: &Container) -> Vec<String> {
+/// The networks `network connect` added, besides the container's own.
+pub(crate) fn connected(c: &Container) -> Vec<String> {
     c.extra
         .get("net_connect")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
@@ -94,6 +90,9 @@ fn request_for(c: &Container, network: &str) -> NetRequest {
     r.ports.clear();
     r.ip = None;
     r.aliases.clear();
+    if network != crate::network::DEFAULT_NETWORK {
+        r.aliases.push(c.short_id().to_string());
+    }
     r
 }
 
@@ -140,7 +139,10 @@ pub fn attach_all(root: &Path, cs: &ContainerStore, c: &mut Container, pid: i32)
             }
             Err(e) => {
                 let _ = network::teardown(root, &c.id);
-                return Err(other(format!("attaching to network {n}: {e}")));
+                return Err(ContainerError::Attach {
+                    network: n,
+                    source: e,
+                });
             }
         }
     }
@@ -183,24 +185,21 @@ pub fn refresh_peer_namespaces(cs: &ContainerStore, c: &Container) -> Result<Opt
         return Ok(None);
     }
     let cfg = cs.dir_of(&c.id).join("bundle/config.json");
-    let io = |what: &'static str| move |e: std::io::Error| super::ioe(what)(e);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg).map_err(io("reading config.json"))?)
-            .map_err(|e| other(format!("invalid config.json: {e}")))?;
+    let mut spec = Bundle::load(&cfg)?;
+    let mut nss = spec.namespaces()?;
     let mut changed = false;
-    if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
-        for (kind, path) in &want {
-            for n in nss.iter_mut().filter(|n| n["type"] == *kind) {
-                if n["path"] != path.as_str() {
-                    n["path"] = path.as_str().into();
-                    changed = true;
-                }
+    for (kind, path) in &want {
+        let typ = LinuxNamespaceType::try_from(*kind).expect("a namespace type");
+        for n in nss.iter_mut().filter(|n| n.typ() == typ) {
+            if n.path().as_deref() != Some(Path::new(path)) {
+                n.set_path(Some(path.into()));
+                changed = true;
             }
         }
     }
     if changed {
-        super::write_atomic(&cfg, &serde_json::to_vec(&spec).expect("spec"))
-            .map_err(io("writing config.json"))?;
+        spec.set_namespaces(&nss)?;
+        spec.save()?;
     }
     Ok(ipc_peer)
 }

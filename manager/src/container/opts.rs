@@ -1,7 +1,7 @@
 //! What `create`/`run` are asked for, and the parsers of docker's flag syntaxes.
 
-use super::record::RestartPolicy;
-use super::{bad, ContainerError, Result};
+use super::record::{NetworkMode, RestartPolicy};
+use super::{bad, Result};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default)]
@@ -17,6 +17,8 @@ pub struct CreateOptions {
     pub name: Option<String>,
     pub tty: bool,
     pub interactive: bool,
+    /// docker's StdinOnce (see the container record).
+    pub stdin_once: bool,
     pub auto_remove: bool,
     pub restart: Option<String>,
     pub env: Vec<String>,
@@ -274,6 +276,14 @@ pub fn parse_mount(spec: &str) -> Result<(String, VolumeSpec, Vec<String>)> {
     Ok((kind, v, tmpfs_opts))
 }
 
+/// `--network`, with docker's default: the bridge.
+pub fn network_mode(o: &CreateOptions) -> NetworkMode {
+    match o.network.as_deref() {
+        None | Some("") | Some("default") => NetworkMode::from(crate::network::DEFAULT_NETWORK),
+        Some(n) => NetworkMode::from(n),
+    }
+}
+
 /// `--ulimit nofile=1024:2048` → (RLIMIT_NOFILE, soft, hard).
 pub fn parse_ulimit(s: &str) -> Result<(String, u64, u64)> {
     let f = "--ulimit";
@@ -320,7 +330,7 @@ pub fn parse_ulimit(s: &str) -> Result<(String, u64, u64)> {
 /// Reads `--env-file`: KEY=VALUE lines, `KEY` alone takes the value from our env.
 pub fn read_env_file(p: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(p)
-        .map_err(|e| ContainerError::Other(format!("cannot read env file {}: {e}", p.display())))?;
+        .map_err(super::ioe(format!("cannot read env file {}", p.display())))?;
     Ok(text
         .lines()
         .map(str::trim)

@@ -175,6 +175,11 @@ pub struct Container {
     pub args: Vec<String>,
     pub tty: bool,
     pub open_stdin: bool,
+    /// docker's StdinOnce: the end of an attached client's input closes the
+    /// process's stdin (`run -i`); otherwise stdin stays open for the next
+    /// attach (`run -dit` then `attach`).
+    #[serde(default)]
+    pub stdin_once: bool,
     pub auto_remove: bool,
     pub stop_signal: String,
     pub stop_timeout: u32,

@@ -250,8 +250,10 @@ impl ContainerStore {
                 ioe(p.display())(e)
             }
         })?;
-        Container::from_json(&b)
-            .map_err(|e| ContainerError::Other(format!("invalid {}: {e}", p.display())))
+        Container::from_json(&b).map_err(|source| ContainerError::Json {
+            what: p.display().to_string(),
+            source,
+        })
     }
 
     pub fn save(&self, c: &Container) -> Result<()> {

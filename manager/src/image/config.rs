@@ -3,6 +3,7 @@
 //! config.json with `RuntimeConfig::apply`.
 
 use super::types::ImageConfig;
+use oci_spec::runtime::Process;
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -209,28 +210,23 @@ pub fn convert(
 }
 
 impl RuntimeConfig {
-    /// Writes these values into an OCI runtime config.json document.
-    /// Volumes are left to the caller: they need host-side storage.
-    pub fn apply(&self, spec: &mut serde_json::Value) -> Result<(), ConfigError> {
+    /// Writes the command, environment, directory and user into an OCI
+    /// process. Volumes and annotations are left to the caller: volumes need
+    /// host-side storage, annotations meet the labels.
+    pub fn apply(&self, p: &mut Process) -> Result<(), ConfigError> {
         if self.args.is_empty() {
             return Err(ConfigError::NoCommand);
         }
-        let p = &mut spec["process"];
-        p["args"] = serde_json::json!(self.args);
-        p["env"] = serde_json::json!(self.env);
-        p["cwd"] = serde_json::json!(self.cwd);
-        p["user"]["uid"] = serde_json::json!(self.uid);
-        p["user"]["gid"] = serde_json::json!(self.gid);
+        p.set_args(Some(self.args.clone()));
+        p.set_env(Some(self.env.clone()));
+        p.set_cwd(self.cwd.clone().into());
+        let mut user = p.user().clone();
+        user.set_uid(self.uid);
+        user.set_gid(self.gid);
         if !self.additional_gids.is_empty() {
-            p["user"]["additionalGids"] = serde_json::json!(self.additional_gids);
+            user.set_additional_gids(Some(self.additional_gids.clone()));
         }
-        let ann = &mut spec["annotations"];
-        if !ann.is_object() {
-            *ann = serde_json::json!({});
-        }
-        for (k, v) in &self.annotations {
-            ann[k] = serde_json::json!(v);
-        }
+        p.set_user(user);
         Ok(())
     }
 }
@@ -307,9 +303,9 @@ mod tests {
             "SIGINT"
         );
         assert_eq!(r.volumes, ["/data"]);
-        let mut spec = serde_json::json!({"process": {"user": {}}});
-        r.apply(&mut spec).unwrap();
-        assert_eq!(spec["process"]["user"]["uid"], 1000);
-        assert_eq!(spec["process"]["args"][2], "echo hi");
+        let mut p = oci_spec::runtime::Process::default();
+        r.apply(&mut p).unwrap();
+        assert_eq!(p.user().uid(), 1000);
+        assert_eq!(p.args().as_ref().unwrap()[2], "echo hi");
     }
 }

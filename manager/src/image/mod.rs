@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod digest;
 pub mod import;
+pub mod inspect;
 pub mod layers;
 pub mod lock;
 pub mod merged;

@@ -4,20 +4,40 @@
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Read};
 
+/// Where progress goes instead of stderr (the Engine API's JSON stream):
+/// (the layer's short id, or none for a whole-pull line; its status).
+pub type Sink = std::sync::Arc<dyn Fn(Option<&str>, &str) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Progress {
     multi: Option<MultiProgress>,
     quiet: bool,
+    sink: Option<Sink>,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
         let multi = (!quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Progress { multi, quiet }
+        Progress {
+            multi,
+            quiet,
+            sink: None,
+        }
+    }
+
+    pub fn to_sink(sink: Sink) -> Progress {
+        Progress {
+            multi: None,
+            quiet: false,
+            sink: Some(sink),
+        }
     }
 
     pub fn line(&self, msg: &str) {
+        if let Some(s) = &self.sink {
+            return s(None, msg);
+        }
         if self.quiet {
             return;
         }
@@ -47,6 +67,7 @@ impl Progress {
             bar,
             id: id.to_string(),
             quiet: self.quiet,
+            sink: self.sink.clone(),
         };
         it.status("Waiting");
         it
@@ -57,10 +78,14 @@ pub struct Item {
     bar: Option<ProgressBar>,
     id: String,
     quiet: bool,
+    sink: Option<Sink>,
 }
 
 impl Item {
     pub fn status(&self, msg: &str) {
+        if let Some(s) = &self.sink {
+            return s(Some(&self.id), msg);
+        }
         match &self.bar {
             Some(b) => b.set_message(msg.to_string()),
             None if !self.quiet => eprintln!("{}: {msg}", self.id),
@@ -81,6 +106,9 @@ impl Item {
     }
 
     pub fn done(&self, msg: &str) {
+        if let Some(s) = &self.sink {
+            return s(Some(&self.id), msg);
+        }
         match &self.bar {
             Some(b) => b.finish_with_message(msg.to_string()),
             None if !self.quiet => eprintln!("{}: {msg}", self.id),

@@ -230,6 +230,20 @@ pub fn login(
     password: &str,
     auth: &AuthFile,
 ) -> Result<(), RegistryError> {
+    check_login(store, registry, user, password, auth)?;
+    auth.set(registry, user, password)?;
+    Ok(())
+}
+
+/// Checks credentials against the registry without storing them (the
+/// Engine API's `/auth`: docker's CLI keeps them itself).
+pub fn check_login(
+    store: &Store,
+    registry: &str,
+    user: &str,
+    password: &str,
+    auth: &AuthFile,
+) -> Result<(), RegistryError> {
     let r = Reference {
         registry: registry.to_string(),
         repository: "berth-login-check".into(),
@@ -239,6 +253,5 @@ pub fn login(
     let mut c = Client::new(store, &r, auth, false)?;
     c.creds = Some((user.to_string(), password.to_string()));
     c.ping()?;
-    auth.set(registry, user, password)?;
     Ok(())
 }

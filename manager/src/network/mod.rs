@@ -54,7 +54,7 @@ pub mod docker;
 pub mod etc;
 mod hosts;
 mod ipam;
-mod netlink;
+pub(crate) mod netlink;
 mod networks;
 mod nft;
 mod ports;

@@ -250,3 +250,29 @@ impl Env {
         self.inspect(name, "{{.State.Status}}") == "running"
     }
 }
+
+/// A shell loop that keeps a container running and stops at once on a signal.
+pub const LOOP: &str = "while true; do sleep 0.1; done";
+
+/// Starts `c` with its stdout read to the end on a thread of its own.
+pub fn spawn_collecting(
+    mut c: std::process::Command,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    c.stdout(Stdio::piped()).stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    (child, reader)
+}
+
+/// `run --rm FLAGS... busybox sh -c SCRIPT`, asserting success; its stdout.
+pub fn sh(e: &Env, flags: &[&str], script: &str) -> String {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(flags);
+    a.extend(["busybox", "sh", "-c", script]);
+    e.ok(&a)
+}

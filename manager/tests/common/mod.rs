@@ -7,6 +7,7 @@
 use berth::image::digest::Digest;
 
 pub mod containers;
+pub mod net;
 pub mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -52,7 +52,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let o = expanded.as_ref().unwrap_or(o);
     let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
     let runtime = runtime_path(o.runtime.as_deref())?;
-    let net = net::mode(o);
+    let net = opts::network_mode(o);
     let bridged = net.is_bridged();
     // A network of its own (network create), not the default bridge.
     let user_net = net
@@ -151,6 +151,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         image_id: img.record.id.to_string(),
         tty: o.tty,
         open_stdin: o.interactive,
+        stdin_once: o.stdin_once,
         auto_remove: o.auto_remove,
         restart_policy,
         restart_max,
@@ -238,18 +239,12 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     );
     undo.volumes = made.into_inner();
     let built = built?;
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    c.args = strings(&built.spec["process"]["args"]);
-    c.env = strings(&built.spec["process"]["env"]);
-    c.working_dir = built.spec["process"]["cwd"].as_str().unwrap_or("/").into();
+    let process = built.spec.process().as_ref();
+    c.args = process.and_then(|p| p.args().clone()).unwrap_or_default();
+    c.env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+    c.working_dir = process
+        .map(|p| p.cwd().display().to_string())
+        .unwrap_or_else(|| "/".into());
     c.user = built.user;
     c.hostname = built.hostname;
     c.mounts = built.mounts;
@@ -272,7 +267,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             dns_options: o.dns_options.clone(),
             add_hosts: parse_add_hosts(&o.add_hosts)?,
             ip,
-            aliases: o.network_aliases.clone(),
+            aliases: with_short_id(&c, o.network_aliases.clone()),
         };
         crate::network::write_etc_files(&dir, &req, None)?;
         c.net_request = Some(req);
@@ -347,7 +342,7 @@ fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
 /// same destination) and, with `--network container:X`, X's hostname.
 /// `None` when there is nothing to add.
 fn expand_from_peers(cs: &ContainerStore, o: &CreateOptions) -> Result<Option<CreateOptions>> {
-    let peer_net = match net::mode(o) {
+    let peer_net = match opts::network_mode(o) {
         NetworkMode::Container(p) => Some(p),
         _ => None,
     };
@@ -399,4 +394,13 @@ fn expand_from_peers(cs: &ContainerStore, o: &CreateOptions) -> Result<Option<Cr
     vols.extend(o.volumes.iter().cloned());
     n.volumes = vols;
     Ok(Some(n))
+}
+
+/// On a user network docker also names a container by its short id, and
+/// clients (docker-compose) look for that alias to know it is attached.
+pub(crate) fn with_short_id(c: &Container, mut aliases: Vec<String>) -> Vec<String> {
+    if c.network_mode.network() != Some(crate::network::DEFAULT_NETWORK) {
+        aliases.push(c.short_id().to_string());
+    }
+    aliases
 }

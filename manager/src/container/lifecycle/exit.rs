@@ -98,7 +98,7 @@ pub fn on_exit(root: &Path, id: &str) -> Result<bool> {
     net_teardown(root, &c2);
     c2.restart_count += 1;
     c2.restart_delay_ms = delay;
-    start_locked(root, &cs, c2, false)?;
+    start_locked(root, &cs, c2, super::start::Attach::No)?;
     Ok(true)
 }
 

@@ -33,7 +33,7 @@ pub use create::create;
 pub use exit::{finish_attached, on_exit, wait};
 pub use remove::{prune, reap_auto_removed, remove};
 pub use rootfs::with_rootfs;
-pub use start::{start, Started};
+pub use start::{start, start_as, Attach, Started};
 pub use stop::{kill, pause, restart, stop, unpause, update, wait_stopped};
 
 use super::store::Container;

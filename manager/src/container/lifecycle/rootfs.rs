@@ -130,43 +130,9 @@ pub(super) fn bind_peer_shm(pid: i32, target: &Path) -> Result<()> {
 }
 
 pub(super) fn lo_up(pid: i32) -> Result<()> {
-    let host = fs::File::open("/proc/self/ns/net").map_err(ioe("opening /proc/self/ns/net"))?;
     let ns = fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(ioe("opening the container's network namespace"))?;
-    // SAFETY: single-threaded; we return to `host` below in every case.
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(ioe("entering the container's network namespace")(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    let res = (|| {
-        // SAFETY: a plain socket used for two interface ioctls, closed below.
-        let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if s < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (i, b) in b"lo\0".iter().enumerate() {
-            ifr.ifr_name[i] = *b as libc::c_char;
-        }
-        let r = unsafe {
-            if libc::ioctl(s, libc::SIOCGIFFLAGS as _, &mut ifr) != 0 {
-                -1
-            } else {
-                ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                libc::ioctl(s, libc::SIOCSIFFLAGS as _, &ifr)
-            }
-        };
-        let e = std::io::Error::last_os_error();
-        unsafe { libc::close(s) };
-        if r != 0 {
-            return Err(e);
-        }
-        Ok(())
-    })();
-    // SAFETY: back to our own namespace.
-    unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) };
-    res.map_err(ioe("bringing lo up in the container"))
+    crate::network::netlink::lo_up_in(&ns).map_err(ioe("bringing lo up in the container"))
 }
 
 /// Runs `f` on the container's merged root, held by an fd: the live one of a

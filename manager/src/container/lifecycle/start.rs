@@ -25,8 +25,24 @@ pub struct Started {
     pub attach: Option<std::os::unix::net::UnixStream>,
 }
 
+/// Who is connected to a container's stdio from before it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    No,
+    /// The caller (`run`, `start -a`), which then reports the exit and
+    /// removes an --rm container itself (`finish_attached`).
+    Caller,
+    /// A client that only watches (the Engine API's attach): the exit
+    /// command still settles the container, whether the client stays or not.
+    Observer,
+}
+
 /// Starts a created or exited container; with `attach`, connected before it runs.
 pub fn start(root: &Path, c: &Container, attach: bool) -> Result<Started> {
+    start_as(root, c, if attach { Attach::Caller } else { Attach::No })
+}
+
+pub fn start_as(root: &Path, c: &Container, attach: Attach) -> Result<Started> {
     let cs = ContainerStore::open(root)?;
     let _l = cs.lock(&c.id)?;
     let mut c = cs.load(&c.id)?;
@@ -41,7 +57,7 @@ pub(super) fn start_locked(
     root: &Path,
     cs: &ContainerStore,
     mut c: Container,
-    attach: bool,
+    attach: Attach,
 ) -> Result<Started> {
     end_interrupted_start(cs, &c)?;
     let st = cs.state(&c);
@@ -119,7 +135,7 @@ pub(super) fn start_locked(
         // container gets it (so that `update --restart` holds for a running
         // one, and a detached --rm one is removed once it exits) but an
         // attached --rm one, whose caller reports and removes it.
-        let host_ns = if !(c.auto_remove && attach) {
+        let host_ns = if !(c.auto_remove && attach == Attach::Caller) {
             let exe = std::env::current_exe().map_err(ioe("locating the berth binary"))?;
             // SAFETY: F_DUPFD makes a descriptor without FD_CLOEXEC; closed below.
             let fd = unsafe { libc::fcntl(ns.0.as_raw_fd(), libc::F_DUPFD, 3) };
@@ -189,7 +205,7 @@ pub(super) fn start_locked(
         lo_up(pid).map_err(fail)?;
     }
     net::attach_all(root, cs, &mut c, pid).map_err(fail)?;
-    let sock = if attach {
+    let sock = if attach != Attach::No {
         Some(attach::connect(&shim_dir).map_err(|e| fail(ioe("attaching to the container")(e)))?)
     } else {
         None

@@ -8,10 +8,8 @@ use crate::container::net::net_teardown;
 use crate::container::opts::{self, CreateOptions};
 use crate::container::record::RestartPolicy;
 use crate::container::store::{self, wait_shim_gone, Container, ContainerStore, Status};
-use crate::container::write_atomic;
 use crate::container::{bad, ioe, ContainerError, Result};
 use crate::container::{cgroup, spec};
-use std::fs;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -139,16 +137,11 @@ pub fn update(root: &Path, name: &str, o: &CreateOptions) -> Result<Container> {
         ));
     }
     let cfg = cs.dir_of(&c.id).join("bundle/config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(&cfg).map_err(ioe("reading config.json"))?)
-            .map_err(|e| ContainerError::Other(format!("invalid config.json: {e}")))?;
-    let res = &mut spec["linux"]["resources"];
-    for (k, v) in limits.as_object().into_iter().flatten() {
-        for (kk, vv) in v.as_object().into_iter().flatten() {
-            res[k][kk] = vv.clone();
-        }
-    }
-    if limits.as_object().is_some_and(|m| !m.is_empty()) && cs.state(&c).status == Status::Running {
+    let mut spec = spec::Bundle::load(&cfg)?;
+    let mut res = spec.resources()?;
+    spec::merge(&mut res, &limits);
+    spec.set_resources(&res)?;
+    if !spec::is_empty(&limits) && cs.state(&c).status == Status::Running {
         let mut cmd = runtime_cmd(&cs, &c);
         cmd.args(["update", "--resources", "-", &c.id])
             .stdin(Stdio::piped())
@@ -169,9 +162,8 @@ pub fn update(root: &Path, name: &str, o: &CreateOptions) -> Result<Container> {
             )));
         }
     }
-    write_atomic(&cfg, &serde_json::to_vec(&spec).expect("spec"))
-        .map_err(ioe("writing config.json"))?;
-    spec::set_host_limits(&mut c.host_config, &spec["linux"]["resources"]);
+    spec.save()?;
+    spec::set_host_limits(&mut c.host_config, &res);
     if let Some((p, max)) = policy {
         c.host_config["RestartPolicy"] = serde_json::json!({"Name": p, "MaximumRetryCount": max});
         c.restart_policy = p;
