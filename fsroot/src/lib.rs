@@ -67,6 +67,19 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> io::Result<Own
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Whether this kernel has openat2 (Linux 5.6 and later), on which every
+/// lookup here rests. Only ENOSYS says no: any other failure is left to the
+/// lookup that meets it.
+pub fn has_openat2() -> bool {
+    let Ok(root) = File::open("/") else {
+        return true;
+    };
+    match open_in_root(root.as_fd(), Path::new("/"), libc::O_PATH) {
+        Err(e) => e.raw_os_error() != Some(libc::ENOSYS),
+        Ok(_) => true,
+    }
+}
+
 /// openat(2) of one name relative to `dir`.
 pub fn openat(dir: BorrowedFd, name: &OsStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     let c = cstr(name)?;

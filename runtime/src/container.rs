@@ -5,7 +5,7 @@ use crate::cgroups::{self, CgroupError};
 use crate::config::{self, ConfigError};
 use crate::console;
 use crate::fault;
-use crate::hooks::{self, HookError};
+use crate::hooks::{self, HookError, HookKind, HookState};
 use crate::init::{InitConfig, Mode};
 use crate::namespaces::{self, NsError, JOIN_ORDER};
 use crate::rootfs;
@@ -116,6 +116,20 @@ pub enum Error {
     Init(String),
     #[error("{0}")]
     Usage(String),
+    /// Paths inside a rootfs are only ever resolved with openat2: without
+    /// it there is no safe way to set a container up.
+    #[error("kernel 5.6 or later needed: openat2(2) is missing (ENOSYS)")]
+    OldKernel,
+}
+
+/// Fails at once, with one line, on a kernel too old for what every
+/// container needs, rather than midway through the setup.
+fn check_kernel() -> Result<()> {
+    if fsroot::has_openat2() {
+        Ok(())
+    } else {
+        Err(Error::OldKernel)
+    }
 }
 
 fn os(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
@@ -141,27 +155,6 @@ pub struct Created {
     pub pid: i32,
     /// The pty master, when `run` asked for the terminal itself.
     pub master: Option<OwnedFd>,
-}
-
-fn hook_state_json(
-    id: &str,
-    pid: i32,
-    bundle: &Path,
-    annotations: &Option<std::collections::HashMap<String, String>>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "ociVersion": crate::state::OCI_VERSION,
-        "id": id,
-        "status": "creating",
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": annotations.clone().unwrap_or_default(),
-    })
-}
-
-fn with_status(mut v: serde_json::Value, status: &str) -> Vec<u8> {
-    v["status"] = status.into();
-    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 /// Undoes a half-made container when `create` fails at any step.
@@ -234,6 +227,7 @@ fn clear_cloexec(fd: i32) {
 /// With `own_terminal`, a terminal process's pty comes back to us instead of
 /// going to a console socket (`run` in the foreground).
 pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
+    check_kernel()?;
     let bundle = config::load(o.bundle)?;
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
@@ -309,7 +303,8 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         _p: Default::default(),
     };
     let fifo = dir.fifo_path();
-    let cf = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let cf = crate::utils::cstring("state dir", fifo.as_os_str().as_encoded_bytes())
+        .map_err(os("mkfifo exec.fifo"))?;
     let st_path = dir.path.clone();
     cleanup.dir = Some(dir);
     if unsafe { libc::mkfifo(cf.as_ptr(), 0o622) } != 0
@@ -476,19 +471,12 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .add(pid, in_cgroup2)?;
     fault::point("create:cgroups-joined");
 
-    let hook_state = hook_state_json(o.id, pid, &bundle.dir, spec.annotations());
+    let hook_state = HookState::new(o.id, pid, bundle.dir.clone(), spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();
-    let mut parent_hooks = vec![];
-    if hooks.prestart().as_ref().is_some_and(|h| !h.is_empty()) {
-        parent_hooks.push("prestart".to_string());
-    }
-    if hooks
-        .create_runtime()
-        .as_ref()
-        .is_some_and(|h| !h.is_empty())
-    {
-        parent_hooks.push("createRuntime".to_string());
-    }
+    let parent_hooks: Vec<HookKind> = [HookKind::Prestart, HookKind::CreateRuntime]
+        .into_iter()
+        .filter(|k| !k.of(&hooks).is_empty())
+        .collect();
     let cfg = InitConfig {
         mode: Mode::Create,
         id: o.id.into(),
@@ -504,7 +492,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         no_new_keyring: o.no_new_keyring,
         host_pid: pid,
         parent_hooks,
-        hook_state: hook_state.clone(),
+        hook_state: Some(hook_state.clone()),
     };
     send(&mut parent, &Msg::Config(Box::new(cfg)))?;
     fault::point("create:config-sent");
@@ -526,14 +514,10 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
             Msg::Hooks(kinds) => {
                 // runtime.md: these run at lifecycle steps 3 and 4, after
                 // the environment was made (step 2, `creating`): `created`.
-                let st = with_status(hook_state.clone(), "created");
+                let st = hook_state.json(Status::Created);
                 let mut err = None;
-                for k in &kinds {
-                    let list = match k.as_str() {
-                        "prestart" => hooks.prestart().clone(),
-                        _ => hooks.create_runtime().clone(),
-                    };
-                    if let Err(e) = hooks::run(k, &list.unwrap_or_default(), &st) {
+                for k in kinds {
+                    if let Err(e) = hooks::run(k, &k.of(&hooks), &st) {
                         err = Some(e.to_string());
                         break;
                     }
@@ -564,7 +548,6 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         created: crate::utils::now_rfc3339(),
         cgroup_path,
         cgroup_made: std::mem::take(&mut cleanup.cgroup_made),
-        namespaces: vec![],
         use_terminal: terminal,
         owner: unsafe { libc::geteuid() },
     };
@@ -645,11 +628,9 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         // config.md: poststart hooks run after the user process is
         // executed. The init holds the fifo until its execve closes it.
         wait_for_exec(&f, st.pid, st.init_start_time);
-        let s = with_status(
-            hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
-            "running",
-        );
-        if let Err(e) = hooks::run("poststart", &h, &s) {
+        let s =
+            HookState::new(id, st.pid, st.bundle.clone(), spec.annotations()).json(Status::Running);
+        if let Err(e) = hooks::run(HookKind::Poststart, &h, &s) {
             // runtime.md: a failed poststart hook stops the container.
             unsafe { libc::kill(st.pid, libc::SIGKILL) };
             return Err(e.into());
@@ -807,11 +788,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     fault::point("delete:dir-removed");
     if let Some(spec) = &spec {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
-            let s = with_status(
-                hook_state_json(id, st.pid, &st.bundle, spec.annotations()),
-                "stopped",
-            );
-            hooks::run_all_warn("poststop", &h, &s);
+            let s = HookState::new(id, st.pid, st.bundle.clone(), spec.annotations())
+                .json(Status::Stopped);
+            hooks::run_all_warn(HookKind::Poststop, &h, &s);
         }
     }
     Ok(())
@@ -848,6 +827,7 @@ pub struct ExecOpts<'a> {
 /// `exec`: runs another process in a running container. Returns its exit
 /// code when not detached.
 pub fn exec(o: ExecOpts) -> Result<i32> {
+    check_kernel()?;
     let dir = ContainerDir::open(o.root, o.id)?;
     let st = dir.load()?;
     let status = st.status(&dir.path);
@@ -961,7 +941,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         no_new_keyring: true,
         host_pid: pid,
         parent_hooks: vec![],
-        hook_state: serde_json::Value::Null,
+        hook_state: None,
     };
     if parent.send(&Msg::Config(Box::new(cfg))).is_err() {
         return Err(kill_child(Error::Init(

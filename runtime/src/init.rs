@@ -1,13 +1,15 @@
-//! The container side of `create` and `exec`: runs in the sealed copy of our
-//! binary (see selfexe.rs), already inside the new or joined namespaces.
+//! The container side of `create` and `exec`: runs in a re-execution of our
+//! binary that the container cannot write through (a read-only bind mount or
+//! a sealed memfd copy, see selfexe.rs), already inside the new namespaces.
 //! See the picture in lib.rs for where each step sits.
 
 use crate::console;
-use crate::hooks;
+use crate::hooks::{self, HookKind, HookState};
 use crate::namespaces::{self, JOIN_ORDER};
 use crate::process;
 use crate::rootfs::{self, Kind, Rootfs};
 use crate::seccomp;
+use crate::state::Status;
 use crate::sync::{Channel, Msg};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde::{Deserialize, Serialize};
@@ -44,9 +46,9 @@ pub struct InitConfig {
     pub no_new_keyring: bool,
     pub host_pid: i32,
     /// Ask the parent to run prestart/createRuntime hooks at the right moment.
-    pub parent_hooks: Vec<String>,
-    /// The state JSON hooks get, with `status` filled in by whoever runs them.
-    pub hook_state: serde_json::Value,
+    pub parent_hooks: Vec<HookKind>,
+    /// The state hooks get (create only: `exec` runs no hooks).
+    pub hook_state: Option<HookState>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,10 +113,13 @@ fn has_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|v| v.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
-fn hook_state(cfg: &InitConfig, status: &str) -> Vec<u8> {
-    let mut s = cfg.hook_state.clone();
-    s["status"] = status.into();
-    serde_json::to_vec(&s).unwrap_or_default()
+/// The state JSON for the container's own hooks: they run in `create`,
+/// past lifecycle step 2, so the container is `created`.
+fn hook_state(cfg: &InitConfig) -> Result<Vec<u8>, InitError> {
+    cfg.hook_state
+        .as_ref()
+        .map(|s| s.json(Status::Created))
+        .ok_or_else(|| InitError::Other("no hook state from the runtime".into()))
 }
 
 fn init_container(cfg: &InitConfig, chan: &mut Channel) -> InitError {
@@ -169,7 +174,8 @@ fn setup_container(
         return Err(os("setsid")(io::Error::last_os_error()));
     }
     if !cfg.no_new_keyring {
-        let name = std::ffi::CString::new(format!("_ses.{}", cfg.id)).unwrap_or_default();
+        let name = crate::utils::cstring("session keyring name", format!("_ses.{}", cfg.id))
+            .map_err(os("join a session keyring"))?;
         // No keyrings (e.g. in some user namespaces) is not a reason to fail.
         unsafe {
             libc::syscall(
@@ -197,7 +203,8 @@ fn setup_container(
         nix::unistd::sethostname(h).map_err(|e| os(format!("set hostname {h:?}"))(e.into()))?;
     }
     if let Some(d) = spec.domainname() {
-        let c = std::ffi::CString::new(d.as_str()).unwrap_or_default();
+        let c = crate::utils::cstring("domainname", d.as_str())
+            .map_err(os(format!("set domainname {d:?}")))?;
         if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
             return Err(os(format!("set domainname {d:?}"))(
                 io::Error::last_os_error(),
@@ -239,7 +246,7 @@ fn setup_container(
         .and_then(|h| h.create_container().clone())
     {
         // Lifecycle step 5, past step 2 as prestart and createRuntime.
-        hooks::run("createContainer", &h, &hook_state(cfg, "created"))?;
+        hooks::run(HookKind::CreateContainer, &h, &hook_state(cfg)?)?;
     }
     let state_dir = unsafe { OwnedFd::from_raw_fd(cfg.state_dir_fd) };
     drop(root);
@@ -266,7 +273,7 @@ fn setup_container(
         .as_ref()
         .and_then(|h| h.start_container().clone())
     {
-        hooks::run("startContainer", &h, &hook_state(cfg, "created"))?;
+        hooks::run(HookKind::StartContainer, &h, &hook_state(cfg)?)?;
     }
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(os("write exec fifo")(io::Error::last_os_error()));

@@ -437,17 +437,25 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     )
 }
 
-fn cstrings(v: &[String]) -> Vec<CString> {
+fn cstrings(what: &str, v: &[String]) -> io::Result<Vec<CString>> {
     v.iter()
-        .map(|s| CString::new(s.as_str()).unwrap_or_default())
+        .map(|s| crate::utils::cstring(what, s.as_str()))
         .collect()
 }
 
 /// Replaces this process with the container's program. Only returns on error.
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> ProcessError {
-    let p = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    let a = cstrings(args);
-    let e = cstrings(env);
+    let cs = (|| {
+        Ok::<_, io::Error>((
+            crate::utils::cstring("process path", path.as_os_str().as_encoded_bytes())?,
+            cstrings("process.args", args)?,
+            cstrings("process.env", env)?,
+        ))
+    })();
+    let (p, a, e) = match cs {
+        Ok(v) => v,
+        Err(err) => return ProcessError::Os(format!("exec {}", path.display()), err),
+    };
     let mut ap: Vec<*const libc::c_char> = a.iter().map(|c| c.as_ptr()).collect();
     ap.push(std::ptr::null());
     let mut ep: Vec<*const libc::c_char> = e.iter().map(|c| c.as_ptr()).collect();

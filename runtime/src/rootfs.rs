@@ -33,8 +33,9 @@ fn os(op: &'static str, path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> Roo
 
 type Result<T> = std::result::Result<T, RootfsError>;
 
-fn cstr(p: impl AsRef<Path>) -> CString {
-    CString::new(p.as_ref().as_os_str().as_encoded_bytes()).unwrap_or_default()
+fn cstr(p: impl AsRef<Path>) -> io::Result<CString> {
+    let p = p.as_ref();
+    crate::utils::cstring(&format!("path {p:?}"), p.as_os_str().as_encoded_bytes())
 }
 
 fn check(r: libc::c_int) -> io::Result<()> {
@@ -52,12 +53,15 @@ pub fn mount(
     flags: u64,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let src = src.map(cstr);
-    let target = cstr(target);
-    let fstype = fstype.map(|t| CString::new(t).unwrap_or_default());
+    let src = src.map(cstr).transpose()?;
+    let target = cstr(target)?;
+    let fstype = fstype
+        .map(|t| crate::utils::cstring("mount type", t))
+        .transpose()?;
     let data = data
         .filter(|d| !d.is_empty())
-        .map(|d| CString::new(d).unwrap_or_default());
+        .map(|d| crate::utils::cstring("mount options", d))
+        .transpose()?;
     let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     check(unsafe {
         libc::mount(
@@ -208,7 +212,7 @@ pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
                 Err(e) => return Err(os("resolve", path)(e)),
             }
-            let name = cstr(c);
+            let name = cstr(c).map_err(os("resolve", path))?;
             let mut buf = [0u8; 4096];
             let n = unsafe {
                 libc::readlinkat(
@@ -585,7 +589,10 @@ impl Rootfs<'_> {
                 links.push(("pts/ptmx", "ptmx"));
             }
             for (target, name) in links {
-                let (t, n) = (cstr(target), cstr(name));
+                let (t, n) = (
+                    cstr(target).map_err(os("symlink", name))?,
+                    cstr(name).map_err(os("symlink", name))?,
+                );
                 let r = unsafe { libc::symlinkat(t.as_ptr(), devfd.as_raw_fd(), n.as_ptr()) };
                 if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
                     return Err(os("symlink", format!("/dev/{name}"))(
@@ -636,7 +643,7 @@ impl Rootfs<'_> {
         };
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
         let dev = libc::makedev(d.major() as u32, d.minor() as u32);
-        let n = cstr(name);
+        let n = cstr(name).map_err(os("mknod", &path))?;
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe {
             libc::fstatat(
@@ -784,7 +791,7 @@ fn remount(target: &Path, flags: u64, what: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-            let c = cstr(target);
+            let c = cstr(target).map_err(os("statvfs", what))?;
             check(unsafe { libc::statvfs(c.as_ptr(), &mut st) }).map_err(os("statvfs", what))?;
             let locked = st.f_flag
                 & (libc::ST_NOSUID

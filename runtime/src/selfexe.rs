@@ -57,7 +57,10 @@ pub fn exec_init_readonly(mode: &str, sync_fd: i32) -> io::Error {
     if exe.to_string_lossy().ends_with(" (deleted)") {
         return io::Error::from_raw_os_error(libc::ENOENT);
     }
-    let path = std::ffi::CString::new(exe.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let path = match crate::utils::cstring("our path", exe.as_os_str().as_encoded_bytes()) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let p = path.as_ptr();
     let none = std::ptr::null();
     unsafe {
@@ -98,19 +101,22 @@ fn exec_init_at(
 ) -> io::Error {
     let argv0 = c"berth-runtime";
     let arg1 = c"init";
-    let arg2 = std::ffi::CString::new(mode).unwrap_or_default();
+    let arg2 = match crate::utils::cstring("init mode", mode) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
     let argv = [
         argv0.as_ptr(),
         arg1.as_ptr(),
         arg2.as_ptr(),
         std::ptr::null(),
     ];
-    let env_sync = std::ffi::CString::new(format!("_BERTH_SYNC_FD={sync_fd}")).unwrap_or_default();
+    let env_sync = c_env(format!("_BERTH_SYNC_FD={sync_fd}"));
     // The init's environment is ours to choose: only what it needs, so nothing
     // of the caller's leaks into the container (it sets the process env itself).
     let log = std::env::var("_BERTH_LOG_LEVEL")
         .ok()
-        .map(|l| std::ffi::CString::new(format!("_BERTH_LOG_LEVEL={l}")).unwrap_or_default());
+        .and_then(|l| std::ffi::CString::new(format!("_BERTH_LOG_LEVEL={l}")).ok());
     let mut envp = vec![env_sync.as_ptr()];
     if let Some(l) = &log {
         envp.push(l.as_ptr());
@@ -127,4 +133,9 @@ fn exec_init_at(
         );
     }
     io::Error::last_os_error()
+}
+
+/// An environment entry made of our own digits: it cannot hold a NUL.
+fn c_env(s: String) -> std::ffi::CString {
+    std::ffi::CString::new(s).expect("digits and ASCII hold no NUL")
 }

@@ -100,9 +100,6 @@ pub struct State {
     /// when empty (a nested cgroupsPath such as /a/x/y).
     #[serde(default)]
     pub cgroup_made: Vec<PathBuf>,
-    /// Namespaces the init runs in (type -> /proc path or joined path), for `exec`.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
     #[serde(default)]
     pub use_terminal: bool,
     pub owner: u32,

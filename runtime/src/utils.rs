@@ -1,5 +1,6 @@
 //! Small file helpers shared by every module: atomic writes and process checks.
 
+use std::ffi::CString;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -69,4 +70,15 @@ pub fn now_rfc3339() -> String {
         tm.tm_sec,
         ts.tv_nsec
     )
+}
+
+/// `s` as a C string: a NUL inside is an error naming `what` (never a
+/// silent "", which would name another path or drop an argument).
+pub fn cstring(what: &str, s: impl Into<Vec<u8>>) -> io::Result<CString> {
+    CString::new(s).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        )
+    })
 }

@@ -45,7 +45,9 @@ pub enum Hierarchy {
 }
 
 fn is_cgroup2(p: &str) -> bool {
-    let c = std::ffi::CString::new(p).unwrap_or_default();
+    let Ok(c) = std::ffi::CString::new(p) else {
+        return false;
+    };
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC }
 }
