@@ -46,10 +46,10 @@
 //!  for the fifo's EOF, the init's execve]
 //! ```
 //!
-//! `exec` takes the same steps with less: it enters the
-//! container's pid and time namespaces itself, clones into the cgroup, and
-//! its child joins the other namespaces, then execveats a sealed memfd copy
-//! made by the parent as `init exec`; that init sets the process up and sends
+//! `exec` takes the same spawn path (`container/spawn.rs`) with less: it
+//! enters the container's pid and time namespaces itself, clones into the
+//! cgroup, and its child joins the other namespaces, then execveats a sealed
+//! memfd copy made by the parent as `init exec`; that init sets the process up and sends
 //! Ready, and its execve closes the channel (close-on-exec), which the parent
 //! reads as "the program runs".
 //!

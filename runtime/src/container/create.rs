@@ -10,7 +10,6 @@ use crate::hooks::{self, HookKind, HookState};
 use crate::init::{InitConfig, Mode};
 use crate::namespaces;
 use crate::rootfs;
-use crate::selfexe;
 use crate::state::{ContainerDir, State, Status};
 use crate::sync::{Channel, Msg};
 use crate::utils::{process_start_time, write_atomic};
@@ -54,8 +53,7 @@ struct Cleanup<'a> {
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if self.child > 0 {
-            unsafe { libc::kill(self.child, libc::SIGKILL) };
-            unsafe { libc::waitpid(self.child, std::ptr::null_mut(), 0) };
+            kill_and_reap(self.child);
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.signal_all(libc::SIGKILL);
@@ -79,64 +77,8 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let nss = linux.namespaces().clone().unwrap_or_default();
-    let mut process = spec.process().clone().expect("validated");
-    if process
-        .apparmor_profile()
-        .as_deref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(Error::Usage(
-            "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
-        ));
-    }
-    if process
-        .selinux_label()
-        .as_deref()
-        .is_some_and(|l| !l.is_empty())
-    {
-        log::warn!("process.selinuxLabel ignored: SELinux is not enabled on this host");
-    }
-    let terminal = process.terminal() == Some(true);
-    if terminal && o.console_socket.is_none() && !own_terminal {
-        return Err(Error::Usage(
-            "process.terminal is set: --console-socket is required".into(),
-        ));
-    }
-    if !terminal && o.console_socket.is_some() {
-        return Err(Error::Usage(
-            "--console-socket given but process.terminal is false".into(),
-        ));
-    }
+    let (process, terminal, preserve) = checked_process(o, spec, own_terminal)?;
     let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), o.id)?;
-    // Socket-activated callers (LISTEN_FDS) pass their fds on, as with runc.
-    let mut preserve = o.preserve_fds;
-    if let Some(n) = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-    {
-        preserve += n;
-        let mut env = process.env().clone().unwrap_or_default();
-        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
-        env.push(format!("LISTEN_FDS={n}"));
-        env.push("LISTEN_PID=1".into());
-        process.set_env(Some(env));
-    }
-    // The init opens exec.fifo after its rlimits are set: below stdio, the
-    // preserved fds and that one, it could never wait for start (runc and
-    // crun fail such a container too, at start or with EMFILE).
-    let need = 4 + u64::from(preserve);
-    if let Some(r) = process
-        .rlimits()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .find(|r| r.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile && r.soft() < need)
-    {
-        return Err(Error::Usage(format!(
-            "process.rlimits: RLIMIT_NOFILE soft limit {} is below {need}, the fds the container's init needs to start its process (stdio, preserved fds, exec.fifo)",
-            r.soft()
-        )));
-    }
     let console = console_endpoints(o.console_socket, terminal && own_terminal)?;
 
     let dir = ContainerDir::create(o.root, o.id, &mut undo_debris)?;
@@ -161,148 +103,49 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     }
     write_atomic(&st_path.join(CONFIG_COPY), &bundle.raw, 0o600).map_err(os("save config"))?;
     if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
-        // What is mounted below the rootfs now is the host's: `delete` lifts
-        // only what the container adds.
-        let root = fs::canonicalize(&bundle.rootfs).unwrap_or_else(|_| bundle.rootfs.clone());
-        let keep = rootfs::mount_ids_below(&root);
-        let text: Vec<String> = keep.iter().map(u64::to_string).collect();
-        let text = format!("{}\n{}", root.display(), text.join(" "));
-        write_atomic(&st_path.join(HOST_MOUNTS), text.as_bytes(), 0o600)
-            .map_err(os("save host mounts"))?;
-        cleanup.host_mounts = Some((root, keep));
+        cleanup.host_mounts = Some(record_host_mounts(&st_path, &bundle.rootfs)?);
     }
-
-    let cg = cgroups::manager(&cgroup_path);
-    let made = cgroups::missing_ancestors(cg.as_ref(), &cgroup_path);
-    if !made.is_empty()
-        || linux
-            .cgroups_path()
-            .as_ref()
-            .is_some_and(|p| p.is_relative())
-    {
-        let rec = serde_json::to_vec(&CgroupRecord {
-            path: cgroup_path.clone(),
-            made: made.clone(),
-        })
-        .expect("serializes");
-        // Plain write, no rename: a record cut short by a kill was written
-        // before any cgroup existed, and an unreadable one means "none".
-        fs::write(st_path.join(CGROUP_RECORD), rec).map_err(os("save the cgroup record"))?;
-    }
-    cleanup.cgroup_made = made;
-    fault::point("create:cgroups-recorded");
-    cg.create()?;
-    cleanup.cgroup = Some(cg);
-    if let Some(r) = linux.resources() {
-        cleanup.cgroup.as_ref().expect("set above").set(r)?;
-    }
+    make_cgroup(&mut cleanup, &st_path, &linux, &cgroup_path)?;
     fault::point("create:cgroups-made");
 
-    let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
     let new_userns = nss
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
-    let mut flags = 0;
-    for n in nss.iter().filter(|n| n.path().is_none()) {
-        match n.typ() {
-            // cgroup: unshared by the init once inside its cgroup; time: see below.
-            LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time => {}
-            t => flags |= namespaces::flag(t),
-        }
-    }
-    if nss
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
-    {
-        // A time namespace cannot be made by clone(): it is made for our children.
-        namespaces::unshare(libc::CLONE_NEWTIME, "time")?;
-        if let Some(offs) = linux.time_offsets() {
-            let mut text = String::new();
-            for (clock, o) in offs {
-                text.push_str(&format!(
-                    "{clock} {} {}\n",
-                    o.secs().unwrap_or(0),
-                    o.nanosecs().unwrap_or(0)
-                ));
-            }
-            fs::write("/proc/self/timens_offsets", text).map_err(os("write time offsets"))?;
-        }
-    }
+    let flags = clone_flags(&linux)?;
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let state_dir: OwnedFd = fs::File::open(&st_path)
         .map_err(os("open state dir"))?
         .into();
     let state_dir_fd = state_dir.as_raw_fd();
 
-    let cg2: Option<OwnedFd> = cleanup
-        .cgroup
-        .as_ref()
-        .and_then(|cg| cg.cgroup2_dir())
-        .and_then(|d| fs::File::open(d).ok())
-        .map(OwnedFd::from);
-    let join = cleanup.cgroup.as_ref().expect("set above").join_files()?;
     let lock_fd = cleanup.dir.as_ref().expect("set above").lock_fd();
-    let parent_fd = parent.fd();
-    let (pid, in_cgroup2) =
-        namespaces::clone_into(flags, cg2.as_ref()).map_err(os("clone the container's init"))?;
-    if pid == 0 {
-        // The child: nothing here may return into the caller's code.
-        let mut ch = child_chan;
-        // Ours only until exec, yet a child stuck before it (waiting for Go
-        // from a runtime that was killed) would hold the state dir's lock
-        // and keep its own channel from ever seeing end of file.
-        unsafe { libc::close(lock_fd) };
-        unsafe { libc::close(parent_fd) };
-        join_cgroup(&mut ch, &join);
-        clear_cloexec(ch.fd());
-        clear_cloexec(state_dir_fd);
-        if let Some(fd) = console_child_fd {
-            clear_cloexec(fd);
-        }
-        if new_userns {
-            if !matches!(ch.recv(), Ok(Msg::Go)) {
-                unsafe { libc::_exit(1) };
-            }
-            // Become the namespace's root before exec, or exec drops every
-            // capability (our host uid is not mapped in there).
-            if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0
-            {
-                let _ = ch.send(&Msg::Error(format!(
-                    "become root in the user namespace: {}",
-                    io::Error::last_os_error()
-                )));
-                unsafe { libc::_exit(1) };
-            }
-        }
-        // The bind mount needs a mount namespace of the container's own: in
-        // one joined by path, or the runtime's, it would land on the host.
-        if flags & libc::CLONE_NEWNS != 0 {
-            let e = selfexe::exec_init_readonly("create", ch.fd());
-            log::debug!("read-only re-exec failed ({e}): falling back to a sealed copy");
-        }
-        let e = match selfexe::sealed_copy() {
-            Ok(memfd) => selfexe::exec_init(memfd.as_raw_fd(), "create", ch.fd()),
-            Err(e) => e,
-        };
-        let _ = ch.send(&Msg::Error(format!(
-            "exec the runtime in the container: {e}"
-        )));
-        unsafe { libc::_exit(1) };
+    let pass: Vec<i32> = std::iter::once(state_dir_fd)
+        .chain(console_child_fd)
+        .collect();
+    let Spawned {
+        pid,
+        in_cgroup2,
+        chan: mut parent,
+    } = Spawn {
+        mode: Mode::Create,
+        clone_flags: flags,
+        cgroup: cleanup.cgroup.as_deref().expect("set above"),
+        join: &[],
+        wait_go: new_userns,
+        become_root: new_userns,
+        close: &[lock_fd],
+        pass: &pass,
+        memfd: None,
     }
+    .spawn()?;
     cleanup.child = pid;
     fault::point("create:init-cloned");
-    drop(join);
-    drop(child_chan);
     drop(state_dir);
     let (console_sock, console_ours) = match console {
         Some((s, ours)) => (Some(s), ours),
         None => (None, None),
     };
 
-    let send = |ch: &mut Channel, m: &Msg| {
-        ch.send(m)
-            .map_err(|_| Error::Init("container init exited during setup".into()))
-    };
     if new_userns {
         namespaces::write_id_maps(
             pid,
@@ -344,39 +187,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     send(&mut parent, &Msg::Config(Box::new(cfg)))?;
     fault::point("create:config-sent");
     drop(console_sock);
-    let mut init_pid = pid;
-    loop {
-        let m = parent
-            .recv()
-            .map_err(|_| Error::Init("container init exited during setup".into()))?;
-        match m {
-            Msg::Ready => break,
-            Msg::Error(e) => return Err(Error::Init(e)),
-            Msg::Pid(p) => {
-                // The middle process exits at once; reap it, track the real init.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-                cleanup.child = p;
-                init_pid = p;
-            }
-            Msg::Hooks(kinds) => {
-                // runtime.md: these run at lifecycle steps 3 and 4, after
-                // the environment was made (step 2, `creating`): `created`.
-                let st = hook_state.json(Status::Created);
-                let mut err = None;
-                for k in kinds {
-                    if let Err(e) = hooks::run(k, &k.of(&hooks), &st) {
-                        err = Some(e.to_string());
-                        break;
-                    }
-                }
-                send(&mut parent, &Msg::HooksDone(err.clone()))?;
-                if let Some(e) = err {
-                    return Err(Error::Init(e));
-                }
-            }
-            m => return Err(Error::Init(format!("unexpected message from init: {m:?}"))),
-        }
-    }
+    let init_pid = await_ready(&mut parent, &mut cleanup, &hook_state, &hooks)?;
     let master = match console_ours {
         Some(s) => {
             Some(console::recv_fd(s.as_raw_fd()).map_err(os("receive the container's pty"))?)
@@ -414,4 +225,202 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         pid: init_pid,
         master,
     })
+}
+
+/// The config's process as the init will run it, checked against what this
+/// host and the caller offer: whether it has a terminal, and how many fds it
+/// is passed beyond stdio.
+fn checked_process(
+    o: &CreateOpts,
+    spec: &Spec,
+    own_terminal: bool,
+) -> Result<(Process, bool, u32)> {
+    let mut process = spec.process().clone().expect("validated");
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(Error::Usage(
+            "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
+        ));
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+    {
+        log::warn!("process.selinuxLabel ignored: SELinux is not enabled on this host");
+    }
+    let terminal = process.terminal() == Some(true);
+    if terminal && o.console_socket.is_none() && !own_terminal {
+        return Err(Error::Usage(
+            "process.terminal is set: --console-socket is required".into(),
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::Usage(
+            "--console-socket given but process.terminal is false".into(),
+        ));
+    }
+    // Socket-activated callers (LISTEN_FDS) pass their fds on, as with runc.
+    let mut preserve = o.preserve_fds;
+    if let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        preserve += n;
+        let mut env = process.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".into());
+        process.set_env(Some(env));
+    }
+    // The init opens exec.fifo after its rlimits are set: below stdio, the
+    // preserved fds and that one, it could never wait for start (runc and
+    // crun fail such a container too, at start or with EMFILE).
+    let need = 4 + u64::from(preserve);
+    if let Some(r) = process
+        .rlimits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile && r.soft() < need)
+    {
+        return Err(Error::Usage(format!(
+            "process.rlimits: RLIMIT_NOFILE soft limit {} is below {need}, the fds the container's init needs to start its process (stdio, preserved fds, exec.fifo)",
+            r.soft()
+        )));
+    }
+    Ok((process, terminal, preserve))
+}
+
+/// Without a mount namespace of the container's own, what is mounted below
+/// the rootfs now is the host's: recorded, so that `delete` lifts only what
+/// the container adds.
+fn record_host_mounts(st_path: &Path, rootfs: &Path) -> Result<(PathBuf, Vec<u64>)> {
+    let root = fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf());
+    let keep = rootfs::mount_ids_below(&root);
+    let text: Vec<String> = keep.iter().map(u64::to_string).collect();
+    let text = format!("{}\n{}", root.display(), text.join(" "));
+    write_atomic(&st_path.join(HOST_MOUNTS), text.as_bytes(), 0o600)
+        .map_err(os("save host mounts"))?;
+    Ok((root, keep))
+}
+
+/// The CLONE_NEW* flags of the namespaces the init is born in. A new time
+/// namespace cannot be made by clone(): it is unshared here, for our
+/// children, with its offsets.
+fn clone_flags(linux: &oci_spec::runtime::Linux) -> Result<i32> {
+    let nss = linux.namespaces().clone().unwrap_or_default();
+    let mut flags = 0;
+    for n in nss.iter().filter(|n| n.path().is_none()) {
+        match n.typ() {
+            // cgroup: unshared by the init once inside its cgroup; time: see below.
+            LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time => {}
+            t => flags |= namespaces::flag(t),
+        }
+    }
+    if nss
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+    {
+        namespaces::unshare(libc::CLONE_NEWTIME, "time")?;
+        if let Some(offs) = linux.time_offsets() {
+            let mut text = String::new();
+            for (clock, o) in offs {
+                text.push_str(&format!(
+                    "{clock} {} {}\n",
+                    o.secs().unwrap_or(0),
+                    o.nanosecs().unwrap_or(0)
+                ));
+            }
+            fs::write("/proc/self/timens_offsets", text).map_err(os("write time offsets"))?;
+        }
+    }
+    Ok(flags)
+}
+
+/// Serves the init until it is Ready: the hooks it asks for, the pid of the
+/// real init when a joined pid namespace made it fork. Returns that pid.
+fn await_ready(
+    parent: &mut Channel,
+    cleanup: &mut Cleanup,
+    hook_state: &HookState,
+    hooks: &oci_spec::runtime::Hooks,
+) -> Result<i32> {
+    let mut init_pid = cleanup.child;
+    loop {
+        let m = parent
+            .recv()
+            .map_err(|_| Error::Init("container init exited during setup".into()))?;
+        match m {
+            Msg::Ready => break,
+            Msg::Error(e) => return Err(Error::Init(e)),
+            Msg::Pid(p) => {
+                // The middle process exits at once; reap it, track the real init.
+                unsafe { libc::waitpid(cleanup.child, std::ptr::null_mut(), 0) };
+                cleanup.child = p;
+                init_pid = p;
+            }
+            Msg::Hooks(kinds) => {
+                // runtime.md: these run at lifecycle steps 3 and 4, after
+                // the environment was made (step 2, `creating`): `created`.
+                let st = hook_state.json(Status::Created);
+                let mut err = None;
+                for k in kinds {
+                    if let Err(e) = hooks::run(k, &k.of(hooks), &st) {
+                        err = Some(e.to_string());
+                        break;
+                    }
+                }
+                send(parent, &Msg::HooksDone(err.clone()))?;
+                if let Some(e) = err {
+                    return Err(Error::Init(e));
+                }
+            }
+            m => return Err(Error::Init(format!("unexpected message from init: {m:?}"))),
+        }
+    }
+    Ok(init_pid)
+}
+
+fn send(ch: &mut Channel, m: &Msg) -> Result<()> {
+    ch.send(m)
+        .map_err(|_| Error::Init("container init exited during setup".into()))
+}
+
+/// The container's cgroup, with its resources, and its record first where
+/// the config copy alone would not find it again (see CGROUP_RECORD).
+fn make_cgroup(
+    cleanup: &mut Cleanup,
+    st_path: &Path,
+    linux: &oci_spec::runtime::Linux,
+    cgroup_path: &str,
+) -> Result<()> {
+    let cg = cgroups::manager(cgroup_path);
+    let made = cgroups::missing_ancestors(cg.as_ref(), cgroup_path);
+    if !made.is_empty()
+        || linux
+            .cgroups_path()
+            .as_ref()
+            .is_some_and(|p| p.is_relative())
+    {
+        let rec = serde_json::to_vec(&CgroupRecord {
+            path: cgroup_path.to_string(),
+            made: made.clone(),
+        })
+        .expect("serializes");
+        // Plain write, no rename: a record cut short by a kill was written
+        // before any cgroup existed, and an unreadable one means "none".
+        fs::write(st_path.join(CGROUP_RECORD), rec).map_err(os("save the cgroup record"))?;
+    }
+    cleanup.cgroup_made = made;
+    fault::point("create:cgroups-recorded");
+    cg.create()?;
+    cleanup.cgroup = Some(cg);
+    if let Some(r) = linux.resources() {
+        cleanup.cgroup.as_ref().expect("set above").set(r)?;
+    }
+    Ok(())
 }

@@ -6,15 +6,14 @@ use crate::config;
 use crate::console;
 use crate::fault;
 use crate::init::{InitConfig, Mode};
-use crate::namespaces::{self, JOIN_ORDER};
+use crate::namespaces::{self, NsFd, JOIN_ORDER};
 use crate::selfexe;
 use crate::state::{ContainerDir, Status};
-use crate::sync::{Channel, Msg};
+use crate::sync::Msg;
 use crate::utils::write_atomic;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
-use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub struct ExecOpts<'a> {
@@ -75,55 +74,32 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     )?;
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
-    let (mut parent, child_chan) = Channel::pair().map_err(os("socketpair"))?;
     let cg = cgroups::manager(&st.cgroup_path);
-    let cg2: Option<OwnedFd> = cg
-        .cgroup2_dir()
-        .and_then(|d| fs::File::open(d).ok())
-        .map(OwnedFd::from);
-    let join = cg.join_files()?;
-    let (pid, in_cgroup2) = namespaces::clone_into(0, cg2.as_ref()).map_err(os("fork"))?;
-    if pid == 0 {
-        let mut ch = child_chan;
-        join_cgroup(&mut ch, &join);
-        for ns in fds
-            .iter()
-            .filter(|n| !matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))
-        {
-            if let Err(e) = namespaces::join(ns) {
-                let _ = ch.send(&Msg::Error(e.to_string()));
-                unsafe { libc::_exit(1) };
-            }
-        }
-        // In the container's user namespace our host uid is unmapped: become
-        // its root, or the exec below drops every capability.
-        if fds.iter().any(|n| n.typ == LinuxNamespaceType::User)
-            && (unsafe { libc::setresgid(0, 0, 0) } != 0
-                || unsafe { libc::setresuid(0, 0, 0) } != 0)
-        {
-            let _ = ch.send(&Msg::Error(format!(
-                "become root in the user namespace: {}",
-                io::Error::last_os_error()
-            )));
-            unsafe { libc::_exit(1) };
-        }
-        clear_cloexec(ch.fd());
-        if let Some(fd) = console_child_fd {
-            clear_cloexec(fd);
-        }
-        let e = selfexe::exec_init(memfd.as_raw_fd(), "exec", ch.fd());
-        let _ = ch.send(&Msg::Error(format!(
-            "exec the runtime in the container: {e}"
-        )));
-        unsafe { libc::_exit(1) };
+    let (enter, join): (Vec<NsFd>, Vec<NsFd>) = fds
+        .into_iter()
+        .partition(|n| matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
+    let pass: Vec<i32> = console_child_fd.into_iter().collect();
+    let Spawned {
+        pid,
+        in_cgroup2,
+        chan: mut parent,
+    } = Spawn {
+        mode: Mode::Exec,
+        clone_flags: 0,
+        cgroup: cg.as_ref(),
+        join: &join,
+        wait_go: false,
+        become_root: join.iter().any(|n| n.typ == LinuxNamespaceType::User),
+        close: &[],
+        pass: &pass,
+        memfd: Some(&memfd),
     }
-    drop(join);
-    drop(child_chan);
+    .spawn()?;
     drop(memfd);
+    drop(enter);
     fault::point("exec:forked");
     let kill_child = |e: Error| {
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        kill_and_reap(pid);
         e
     };
     if let Err(e) = cg.add(pid, in_cgroup2) {

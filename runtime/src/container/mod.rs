@@ -20,7 +20,7 @@ use std::io;
 use std::path::Path;
 
 use debris::{read_host_mounts, undo_debris, CgroupRecord, CGROUP_RECORD, HOST_MOUNTS};
-use spawn::{clear_cloexec, console_endpoints, join_cgroup};
+use spawn::{console_endpoints, kill_and_reap, Spawn, Spawned};
 
 pub use create::{create, CreateOpts, Created};
 pub use delete::delete;
