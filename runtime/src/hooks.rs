@@ -145,19 +145,14 @@ fn run_one(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<(), HookError>
     // A hook dies with the command that runs it: one whose runtime was
     // killed would otherwise live on unowned (a prestart hook blocking a
     // create that is gone), out of reach of any later command.
-    let parent = unsafe { libc::getpid() };
+    let parent = std::process::id() as i32;
+    // SAFETY: what runs between fork and exec here only makes system calls.
     unsafe {
         cmd.pre_exec(move || {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
             // Killed before the prctl: nobody is left to notice us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
+            if nix::unistd::getppid().as_raw() != parent {
+                crate::sys::exit_now(1);
             }
             Ok(())
         })

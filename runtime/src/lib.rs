@@ -73,6 +73,7 @@ pub mod selfexe;
 pub mod signal;
 pub mod state;
 pub mod sync;
+pub mod sys;
 pub mod utils;
 
 pub use container::Error;

@@ -223,7 +223,7 @@ impl V1 {
             return Ok(());
         };
         // A device cgroup inside a user namespace is not ours to change.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return Ok(());
         }
         for rule in rules.iter().chain(default_allowed().iter()) {

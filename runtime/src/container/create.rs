@@ -13,10 +13,14 @@ use crate::rootfs;
 use crate::state::{ContainerDir, State, Status};
 use crate::sync::{Channel, Msg};
 use crate::utils::{process_start_time, write_atomic};
+use nix::sys::stat::Mode as StatMode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub struct CreateOpts<'a> {
@@ -92,15 +96,13 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         _p: Default::default(),
     };
     let fifo = dir.fifo_path();
-    let cf = crate::utils::cstring("state dir", fifo.as_os_str().as_encoded_bytes())
-        .map_err(os("mkfifo exec.fifo"))?;
     let st_path = dir.path.clone();
     cleanup.dir = Some(dir);
-    if unsafe { libc::mkfifo(cf.as_ptr(), 0o622) } != 0
-        || unsafe { libc::chmod(cf.as_ptr(), 0o622) } != 0
-    {
-        return Err(os("mkfifo exec.fifo")(io::Error::last_os_error()));
-    }
+    // chmod too: the umask would take bits off mkfifo's mode.
+    nix::unistd::mkfifo(&fifo, StatMode::from_bits_truncate(0o622))
+        .map_err(io::Error::from)
+        .and_then(|_| fs::set_permissions(&fifo, fs::Permissions::from_mode(0o622)))
+        .map_err(os("mkfifo exec.fifo"))?;
     write_atomic(&st_path.join(CONFIG_COPY), &bundle.raw, 0o600).map_err(os("save config"))?;
     if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
         cleanup.host_mounts = Some(record_host_mounts(&st_path, &bundle.rootfs)?);
@@ -207,7 +209,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         cgroup_path,
         cgroup_made: std::mem::take(&mut cleanup.cgroup_made),
         use_terminal: terminal,
-        owner: unsafe { libc::geteuid() },
+        owner: nix::unistd::geteuid().as_raw(),
     };
     let dir = cleanup.dir.as_ref().expect("set above");
     dir.save(&state)?;
@@ -359,7 +361,7 @@ fn await_ready(
             Msg::Error(e) => return Err(Error::Init(e)),
             Msg::Pid(p) => {
                 // The middle process exits at once; reap it, track the real init.
-                unsafe { libc::waitpid(cleanup.child, std::ptr::null_mut(), 0) };
+                let _ = waitpid(Pid::from_raw(cleanup.child), None);
                 cleanup.child = p;
                 init_pid = p;
             }

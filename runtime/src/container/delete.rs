@@ -35,7 +35,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             )));
         }
         let _ = cg.signal_all(libc::SIGKILL);
-        unsafe { libc::kill(st.pid, libc::SIGKILL) };
+        let _ = crate::sys::kill(st.pid, libc::SIGKILL);
         if status == Status::Paused {
             let _ = cg.thaw();
         }

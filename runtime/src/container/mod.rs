@@ -119,10 +119,8 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     if all {
         cgroups::manager(&st.cgroup_path).signal_all(sig)?;
-    } else if unsafe { libc::kill(st.pid, sig) } != 0 {
-        return Err(os(format!("kill container {id}"))(
-            io::Error::last_os_error(),
-        ));
+    } else {
+        crate::sys::kill(st.pid, sig).map_err(os(format!("kill container {id}")))?;
     }
     Ok(())
 }

@@ -3,14 +3,17 @@
 
 use super::*;
 use crate::console;
-use std::io;
+use crate::sys;
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
 
 static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = FORWARD_TO.load(std::sync::atomic::Ordering::Relaxed);
     if pid > 0 {
-        unsafe { libc::kill(pid, sig) };
+        let _ = sys::kill(pid, sig);
     }
 }
 
@@ -26,26 +29,18 @@ pub fn forward_signals(pid: i32) {
         libc::SIGUSR2,
         libc::SIGWINCH,
     ] {
-        unsafe { libc::signal(s, forward as *const () as libc::sighandler_t) };
+        let _ = sys::on_signal(s, forward);
     }
 }
 
 /// Waits for our child and turns its end into an exit code (128+N for signal N).
 pub fn wait_exit(pid: i32) -> i32 {
     loop {
-        let mut status = 0;
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return 255;
-        }
-        if libc::WIFEXITED(status) {
-            return libc::WEXITSTATUS(status);
-        }
-        if libc::WIFSIGNALED(status) {
-            return 128 + libc::WTERMSIG(status);
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return 255,
         }
     }
 }
@@ -55,7 +50,7 @@ pub fn run(o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     if !detach {
         // A joined pid namespace makes the init our grandchild: adopt it so
         // that we can wait for it.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
     }
     let c = create(o, !detach)?;
     if let Err(e) = start(o.root, o.id) {

@@ -10,6 +10,10 @@ use crate::init::Mode;
 use crate::namespaces::{self, NsFd};
 use crate::selfexe;
 use crate::sync::{Channel, Msg};
+use crate::sys;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::wait::waitpid;
+use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -100,27 +104,27 @@ impl Spawn<'_> {
     /// The child: nothing here may return into the caller's code.
     fn child(&self, mut ch: Channel, parent_fd: RawFd, join_files: &[OwnedFd]) -> ! {
         for fd in self.close.iter().chain([&parent_fd]) {
-            unsafe { libc::close(*fd) };
+            let _ = nix::unistd::close(*fd);
         }
         join_cgroup(&mut ch, join_files);
         for ns in self.join {
             if let Err(e) = namespaces::join(ns) {
                 let _ = ch.send(&Msg::Error(e.to_string()));
-                unsafe { libc::_exit(1) };
+                sys::exit_now(1);
             }
         }
         if self.wait_go && !matches!(ch.recv(), Ok(Msg::Go)) {
-            unsafe { libc::_exit(1) };
+            sys::exit_now(1);
         }
-        if self.become_root
-            && (unsafe { libc::setresgid(0, 0, 0) } != 0
-                || unsafe { libc::setresuid(0, 0, 0) } != 0)
-        {
-            let _ = ch.send(&Msg::Error(format!(
-                "become root in the user namespace: {}",
-                io::Error::last_os_error()
-            )));
-            unsafe { libc::_exit(1) };
+        if self.become_root {
+            let (uid, gid) = (Uid::from_raw(0), Gid::from_raw(0));
+            if let Err(e) = setresgid(gid, gid, gid).and_then(|_| setresuid(uid, uid, uid)) {
+                let _ = ch.send(&Msg::Error(format!(
+                    "become root in the user namespace: {}",
+                    io::Error::from(e)
+                )));
+                sys::exit_now(1);
+            }
         }
         clear_cloexec(ch.fd());
         for fd in self.pass {
@@ -149,14 +153,14 @@ impl Spawn<'_> {
         let _ = ch.send(&Msg::Error(format!(
             "exec the runtime in the container: {e}"
         )));
-        unsafe { libc::_exit(1) };
+        sys::exit_now(1);
     }
 }
 
 /// Kills a child that will not become the container's init, and reaps it.
 pub(super) fn kill_and_reap(pid: i32) {
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    let _ = sys::kill(pid, libc::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
 }
 
 /// In a child just forked: joins the cgroup's v1 hierarchies, or reports
@@ -164,10 +168,10 @@ pub(super) fn kill_and_reap(pid: i32) {
 fn join_cgroup(ch: &mut Channel, files: &[OwnedFd]) {
     if let Err(e) = cgroups::join_self(files) {
         let _ = ch.send(&Msg::Error(format!("join the container's cgroup: {e}")));
-        unsafe { libc::_exit(1) };
+        sys::exit_now(1);
     }
 }
 
 fn clear_cloexec(fd: i32) {
-    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()));
 }

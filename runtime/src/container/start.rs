@@ -4,8 +4,10 @@ use super::*;
 use crate::fault;
 use crate::hooks::{self, HookKind, HookState};
 use crate::state::{ContainerDir, Status};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs;
-use std::os::fd::AsRawFd;
+use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 /// `start`: releases a created container's init into its process.
@@ -60,7 +62,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             HookState::new(id, st.pid, st.bundle.clone(), spec.annotations()).json(Status::Running);
         if let Err(e) = hooks::run(HookKind::Poststart, &h, &s) {
             // runtime.md: a failed poststart hook stops the container.
-            unsafe { libc::kill(st.pid, libc::SIGKILL) };
+            let _ = crate::sys::kill(st.pid, libc::SIGKILL);
             return Err(e.into());
         }
     }
@@ -70,19 +72,19 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// Waits up to 20 ms for the (non-blocking) fifo; then reads one byte:
 /// the read's result and whether the other end hung up. None on timeout.
 fn read_fifo(f: &fs::File) -> Option<(isize, bool)> {
-    let mut pfd = libc::pollfd {
-        fd: f.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    if unsafe { libc::poll(&mut pfd, 1, 20) } <= 0 {
+    let mut pfd = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+    if !matches!(poll(&mut pfd, PollTimeout::from(20u8)), Ok(n) if n > 0) {
         return None;
     }
+    let hup = pfd[0]
+        .revents()
+        .is_some_and(|r| r.contains(PollFlags::POLLHUP));
     let mut b = [0u8; 1];
-    // SAFETY: reads at most one byte into b.
-    let r = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-    Some((r, pfd.revents & libc::POLLHUP != 0))
+    let r = match (&*f).read(&mut b) {
+        Ok(n) => n as isize,
+        Err(_) => -1,
+    };
+    Some((r, hup))
 }
 
 /// Waits for EOF on the fifo: the init's execve closed its end (or it died).

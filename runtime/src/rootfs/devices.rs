@@ -1,8 +1,12 @@
 //! Device nodes: the defaults, `linux.devices`, and the /dev symlinks.
 
 use super::*;
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{fchmodat, fstatat, makedev, mknodat, FchmodatFlags, Mode as StatMode, SFlag};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::io;
+use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -50,15 +54,9 @@ impl Rootfs<'_> {
                 links.push(("pts/ptmx", "ptmx"));
             }
             for (target, name) in links {
-                let (t, n) = (
-                    cstr(target).map_err(os("symlink", name))?,
-                    cstr(name).map_err(os("symlink", name))?,
-                );
-                let r = unsafe { libc::symlinkat(t.as_ptr(), devfd.as_raw_fd(), n.as_ptr()) };
-                if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
-                    return Err(os("symlink", format!("/dev/{name}"))(
-                        io::Error::last_os_error(),
-                    ));
+                match symlinkat(target, Some(devfd.as_raw_fd()), name) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(os("symlink", format!("/dev/{name}"))(e.into())),
                 }
             }
         }
@@ -86,16 +84,16 @@ impl Rootfs<'_> {
         let pfd = resolve_create(root, parent, Kind::Dir)?;
         // Reopen as a real directory fd: mknodat needs one it can search.
         let dfd = open_in_root(
-            root.as_raw_fd(),
+            root.as_fd(),
             &strip_root(parent),
             libc::O_DIRECTORY | libc::O_RDONLY,
         )
         .map_err(os("open", parent))?;
         drop(pfd);
         let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
-            LinuxDeviceType::B => libc::S_IFBLK,
-            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
                 return Err(RootfsError::Invalid(format!(
                     "device {path:?}: type 'a' cannot be created"
@@ -103,43 +101,31 @@ impl Rootfs<'_> {
             }
         };
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
-        let dev = libc::makedev(d.major() as u32, d.minor() as u32);
-        let n = cstr(name).map_err(os("mknod", &path))?;
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe {
-            libc::fstatat(
-                dfd.as_raw_fd(),
-                n.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        } == 0
-        {
+        let dev = makedev(d.major() as u64, d.minor() as u64);
+        let dir = Some(dfd.as_raw_fd());
+        if let Ok(st) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             // config-linux.md: an existing file that is not this device is an error.
-            let same =
-                st.st_mode & libc::S_IFMT == kind && (kind == libc::S_IFIFO || st.st_rdev == dev);
+            let same = st.st_mode & libc::S_IFMT == kind.bits()
+                && (kind == SFlag::S_IFIFO || st.st_rdev == dev);
             if !same {
                 return Err(RootfsError::Invalid(format!(
                     "linux.devices: {path:?} already exists and is not the requested device"
                 )));
             }
-            unsafe { libc::unlinkat(dfd.as_raw_fd(), n.as_ptr(), 0) };
+            let _ = unlinkat(dir, name, UnlinkatFlags::NoRemoveDir);
         }
-        check(unsafe { libc::mknodat(dfd.as_raw_fd(), n.as_ptr(), kind | mode, dev) })
-            .map_err(os("mknod", path))?;
+        let perm = StatMode::from_bits_truncate(mode);
+        ck(mknodat(dir, name, kind, perm, dev)).map_err(os("mknod", path))?;
         // mknod is subject to the umask; the config's mode is what must stand.
-        check(unsafe { libc::fchmodat(dfd.as_raw_fd(), n.as_ptr(), mode, 0) })
-            .map_err(os("chmod", path))?;
+        ck(fchmodat(dir, name, perm, FchmodatFlags::FollowSymlink)).map_err(os("chmod", path))?;
         let (uid, gid) = (d.uid().unwrap_or(0), d.gid().unwrap_or(0));
-        check(unsafe {
-            libc::fchownat(
-                dfd.as_raw_fd(),
-                n.as_ptr(),
-                uid,
-                gid,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        })
+        ck(fchownat(
+            dir,
+            name,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ))
         .map_err(os("chown", path))?;
         Ok(())
     }

@@ -34,9 +34,7 @@ pub fn unmount_below(dir: &Path, keep: &[u64]) {
         .collect();
     mps.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
     for m in mps {
-        if let Ok(c) = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()) {
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
+        let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 

@@ -13,8 +13,9 @@ mod options;
 mod paths;
 mod resolve;
 
+use nix::mount::{umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, chroot, fchdir, pivot_root};
 use oci_spec::runtime::Spec;
-use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -39,19 +40,12 @@ fn os(op: &'static str, path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> Roo
 
 type Result<T> = std::result::Result<T, RootfsError>;
 
-fn cstr(p: impl AsRef<Path>) -> io::Result<CString> {
-    let p = p.as_ref();
-    crate::utils::cstring(&format!("path {p:?}"), p.as_os_str().as_encoded_bytes())
+/// nix's results as the io errors every caller here speaks.
+fn ck<T>(r: nix::Result<T>) -> io::Result<T> {
+    r.map_err(io::Error::from)
 }
 
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
+/// mount(2); a NUL inside any argument is EINVAL, never a truncated name.
 pub fn mount(
     src: Option<&Path>,
     target: &Path,
@@ -59,25 +53,13 @@ pub fn mount(
     flags: u64,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let src = src.map(cstr).transpose()?;
-    let target = cstr(target)?;
-    let fstype = fstype
-        .map(|t| crate::utils::cstring("mount type", t))
-        .transpose()?;
-    let data = data
-        .filter(|d| !d.is_empty())
-        .map(|d| crate::utils::cstring("mount options", d))
-        .transpose()?;
-    let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-    check(unsafe {
-        libc::mount(
-            p(&src),
-            target.as_ptr(),
-            p(&fstype),
-            flags as libc::c_ulong,
-            p(&data) as *const libc::c_void,
-        )
-    })
+    ck(nix::mount::mount(
+        src,
+        target,
+        fstype,
+        MsFlags::from_bits_retain(flags as libc::c_ulong),
+        data.filter(|d| !d.is_empty()),
+    ))
 }
 
 pub use devices::default_devices;
@@ -161,13 +143,14 @@ impl Rootfs<'_> {
     /// host's tree unreachable.
     pub fn pivot(&self, no_pivot: bool) -> Result<()> {
         let new = fs::File::open(self.rootfs).map_err(os("open", self.rootfs))?;
+        let chdir_new = || ck(fchdir(new.as_raw_fd())).map_err(os("chdir", self.rootfs));
         if !self.own_mount_ns {
             // The host's mount namespace: neither pivot_root nor a move of
             // its root is ours to do.
-            check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
-            check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(os("chroot", self.rootfs))?;
+            chdir_new()?;
+            ck(chroot(".")).map_err(os("chroot", self.rootfs))?;
         } else if no_pivot {
-            check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
+            chdir_new()?;
             mount(
                 Some(Path::new(".")),
                 Path::new("/"),
@@ -176,17 +159,14 @@ impl Rootfs<'_> {
                 None,
             )
             .map_err(os("move root", self.rootfs))?;
-            check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(os("chroot", self.rootfs))?;
+            ck(chroot(".")).map_err(os("chroot", self.rootfs))?;
         } else {
             let old = fs::File::open("/").map_err(os("open", "/"))?;
-            check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(os("chdir", self.rootfs))?;
-            check(unsafe {
-                libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as i32
-            })
-            .map_err(os("pivot_root", self.rootfs))?;
+            chdir_new()?;
+            ck(pivot_root(".", ".")).map_err(os("pivot_root", self.rootfs))?;
             // The old root now sits on top of "."; detach it without letting
             // the unmount propagate anywhere.
-            check(unsafe { libc::fchdir(old.as_raw_fd()) }).map_err(os("chdir", "old root"))?;
+            ck(fchdir(old.as_raw_fd())).map_err(os("chdir", "old root"))?;
             mount(
                 None,
                 Path::new("."),
@@ -195,10 +175,9 @@ impl Rootfs<'_> {
                 None,
             )
             .map_err(os("make old root slave", "/"))?;
-            check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) })
-                .map_err(os("unmount old root", "/"))?;
+            ck(umount2(".", MntFlags::MNT_DETACH)).map_err(os("unmount old root", "/"))?;
         }
-        check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(os("chdir", "/"))?;
+        ck(chdir("/")).map_err(os("chdir", "/"))?;
         Ok(())
     }
 

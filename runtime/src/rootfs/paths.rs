@@ -3,7 +3,8 @@
 
 use super::*;
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 pub(super) fn strip_root(p: &Path) -> PathBuf {
@@ -25,10 +26,8 @@ pub(super) fn remount(target: &Path, flags: u64, what: &Path) -> Result<()> {
     match mount(None, target, None, flags, None) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-            let c = cstr(target).map_err(os("statvfs", what))?;
-            check(unsafe { libc::statvfs(c.as_ptr(), &mut st) }).map_err(os("statvfs", what))?;
-            let locked = st.f_flag
+            let st = ck(nix::sys::statvfs::statvfs(target)).map_err(os("statvfs", what))?;
+            let locked = st.flags().bits()
                 & (libc::ST_NOSUID
                     | libc::ST_NODEV
                     | libc::ST_NOEXEC
@@ -42,7 +41,7 @@ pub(super) fn remount(target: &Path, flags: u64, what: &Path) -> Result<()> {
 }
 
 pub(super) fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
-    let fd = match open_in_root(root.as_raw_fd(), &strip_root(p), libc::O_PATH) {
+    let fd = match open_in_root(root.as_fd(), &strip_root(p), libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(os("open readonly path", p)(e)),
@@ -56,7 +55,7 @@ pub(super) fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
         None,
     )
     .map_err(os("bind", p))?;
-    let fd = open_in_root(root.as_raw_fd(), &strip_root(p), libc::O_PATH).map_err(os("open", p))?;
+    let fd = open_in_root(root.as_fd(), &strip_root(p), libc::O_PATH).map_err(os("open", p))?;
     remount(
         &fd_path(&fd),
         libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
@@ -65,7 +64,7 @@ pub(super) fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
 }
 
 pub(super) fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
-    let fd = match open_in_root(root.as_raw_fd(), &strip_root(p), libc::O_PATH) {
+    let fd = match open_in_root(root.as_fd(), &strip_root(p), libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(os("open masked path", p)(e)),

@@ -2,15 +2,17 @@
 //! created on the way when missing.
 
 use super::*;
+use nix::errno::Errno;
+use nix::fcntl::readlinkat;
+use nix::sys::stat::{mkdirat, Mode as StatMode};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// openat2 with `path` resolved as if `root` were "/" (the resolver the
 /// manager uses too: the fsroot crate).
-pub(super) fn open_in_root(root: i32, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    // SAFETY: `root` is an fd the caller holds open for the whole call.
-    let root = unsafe { std::os::fd::BorrowedFd::borrow_raw(root) };
+pub(super) fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
     fsroot::open_in_root(root, path, flags)
 }
 
@@ -30,12 +32,11 @@ pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
         .filter(|c| matches!(c, Component::Normal(_)))
         .collect();
     if want.as_os_str().is_empty() {
-        return open_in_root(root.as_raw_fd(), Path::new("/"), libc::O_PATH)
-            .map_err(os("open", path));
+        return open_in_root(root.as_fd(), Path::new("/"), libc::O_PATH).map_err(os("open", path));
     }
     // Bounded like the kernel's 40 symlinks per lookup.
     'restart: for _ in 0..40 {
-        if let Ok(fd) = open_in_root(root.as_raw_fd(), &want, libc::O_PATH) {
+        if let Ok(fd) = open_in_root(root.as_fd(), &want, libc::O_PATH) {
             return Ok(fd);
         }
         let comps: Vec<PathBuf> = want
@@ -44,7 +45,7 @@ pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
             .collect();
         let mut cur = PathBuf::new();
         let mut parent = open_in_root(
-            root.as_raw_fd(),
+            root.as_fd(),
             Path::new("/"),
             libc::O_PATH | libc::O_DIRECTORY,
         )
@@ -52,7 +53,7 @@ pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
         for (i, c) in comps.iter().enumerate() {
             cur.push(c);
             let last = i + 1 == comps.len();
-            match open_in_root(root.as_raw_fd(), &cur, libc::O_PATH) {
+            match open_in_root(root.as_fd(), &cur, libc::O_PATH) {
                 Ok(fd) => {
                     parent = fd;
                     continue;
@@ -60,23 +61,13 @@ pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
                 Err(e) => return Err(os("resolve", path)(e)),
             }
-            let name = cstr(c).map_err(os("resolve", path))?;
-            let mut buf = [0u8; 4096];
-            let n = unsafe {
-                libc::readlinkat(
-                    parent.as_raw_fd(),
-                    name.as_ptr(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n > 0 {
+            let name = c.as_os_str();
+            if let Some(target) = readlinkat(Some(parent.as_raw_fd()), name)
+                .ok()
+                .filter(|t| !t.is_empty())
+            {
                 // Dangling symlink: continue the lookup at its target, within the root.
-                let target = PathBuf::from(
-                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
-                        &buf[..n as usize],
-                    ),
-                );
+                let target = PathBuf::from(target);
                 let base = if target.is_absolute() {
                     PathBuf::new()
                 } else {
@@ -90,26 +81,24 @@ pub fn resolve_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
                 continue 'restart;
             }
             if last && kind == Kind::File {
-                let fd = unsafe {
-                    libc::openat(
-                        parent.as_raw_fd(),
-                        name.as_ptr(),
-                        libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                        0o644,
-                    )
-                };
-                if fd < 0 {
-                    return Err(os("create", path)(io::Error::last_os_error()));
-                }
-                unsafe { libc::close(fd) };
+                fsroot::openat(
+                    parent.as_fd(),
+                    name,
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
+                    0o644,
+                )
+                .map_err(os("create", path))?;
             } else {
-                let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
-                if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
-                    return Err(os("mkdir", path)(io::Error::last_os_error()));
+                match mkdirat(
+                    Some(parent.as_raw_fd()),
+                    name,
+                    StatMode::from_bits_truncate(0o755),
+                ) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(os("mkdir", path)(e.into())),
                 }
             }
-            parent =
-                open_in_root(root.as_raw_fd(), &cur, libc::O_PATH).map_err(os("resolve", path))?;
+            parent = open_in_root(root.as_fd(), &cur, libc::O_PATH).map_err(os("resolve", path))?;
         }
         return Ok(parent);
     }
