@@ -1,58 +1,16 @@
-//! Small file helpers shared by every module: atomic writes and process checks.
+//! Small helpers shared by every module: atomic writes and process checks
+//! (both from berth-common), C strings, the time.
 
 use std::ffi::CString;
-use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::io;
 
-/// Writes `data` to `path` through a temp file in the same directory and a
-/// rename, so a reader sees the old content or the new, never a torn file.
-/// No fsync: runtime state lives under /run and cannot outlive a reboot
-/// anyway, while an fsync per write would cost more than the whole `start`.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let res = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
-}
+/// Every state and pid file is written through a temp file and a rename
+/// (berth-common's policy for all three binaries), with the permission bits
+/// given. No fsync: runtime state lives under /run and cannot outlive a
+/// reboot anyway, while an fsync per write would cost more than `start`.
+pub use berth_common::fs::write_atomic_mode as write_atomic;
 
-/// The start time (clock ticks since boot, field 22 of /proc/PID/stat) of a
-/// live, non-zombie process, or None when there is no such process. Stored
-/// with every pid we record so that a reused pid is never taken for ours.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: fields follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    // `rest` starts at field 3 (state); start time is field 22.
-    fields.nth(18)?.parse().ok()
-}
-
-/// True when `pid` is alive and is the process that started at `start_time`.
-pub fn is_same_process(pid: i32, start_time: u64) -> bool {
-    pid > 0 && process_start_time(pid) == Some(start_time)
-}
+pub use berth_common::proc::{is_same_process, start_time as process_start_time};
 
 /// The current time as RFC 3339 in UTC with nanoseconds.
 pub fn now_rfc3339() -> String {

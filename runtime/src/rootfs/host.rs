@@ -1,18 +1,14 @@
 //! The host's mount table (/proc/self/mountinfo): what lies below a
 //! rootfs that shares the host's mount namespace, and lifting it again.
 
-use std::fs;
+use berth_common::proc;
 use std::path::{Path, PathBuf};
 
 /// Mounts at or below `dir`, as (mount id, mount point).
 pub(super) fn mounts_below(dir: &Path) -> Vec<(u64, PathBuf)> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let id = f.next()?.parse().ok()?;
-            Some((id, PathBuf::from(unescape(f.nth(3)?))))
-        })
+    proc::mounts()
+        .into_iter()
+        .map(|m| (m.id, m.mount_point))
         .filter(|(_, m)| m.starts_with(dir))
         .collect()
 }
@@ -40,48 +36,9 @@ pub fn unmount_below(dir: &Path, keep: &[u64]) {
 
 /// The mount point (from /proc/self/mountinfo) that contains `p`.
 pub(super) fn mount_point_of(p: &Path) -> Option<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mut best: Option<PathBuf> = None;
-    for line in info.lines() {
-        let mp = PathBuf::from(unescape(line.split(' ').nth(4)?));
-        if p.starts_with(&mp)
-            && best
-                .as_ref()
-                .is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len())
-        {
-            best = Some(mp);
-        }
-    }
-    best
-}
-
-/// mountinfo escapes spaces and friends as octal `\040`.
-pub fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
-        assert_eq!(unescape("/plain"), "/plain");
-    }
+    proc::mounts()
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|mp| p.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
 }

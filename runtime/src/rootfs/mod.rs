@@ -63,7 +63,7 @@ pub fn mount(
 }
 
 pub use devices::default_devices;
-pub use host::{mount_ids_below, unescape, unmount_below};
+pub use host::{mount_ids_below, unmount_below};
 pub use options::{parse_options, propagation_flag, MountOptions};
 pub use resolve::{fd_path, resolve_create, Kind};
 
