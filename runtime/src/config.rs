@@ -238,7 +238,7 @@ fn check_id(
 
 /// Parses config JSON; serde's message names the field and position.
 pub fn parse(raw: &[u8]) -> Result<Spec, String> {
-    serde_json::from_slice::<Spec>(raw).map_err(|e| e.to_string())
+    crate::sched::parse_json::<Spec>(raw, "/process")
 }
 
 pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
@@ -280,6 +280,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         }
     }
     for m in spec.mounts().as_deref().unwrap_or_default() {
+        crate::mountattr::check(m).map_err(|e| invalid(e.to_string()))?;
         if m.destination().as_os_str().is_empty() {
             return Err(invalid("mounts: a destination is empty"));
         }
@@ -327,41 +328,16 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         }
     }
     // What we cannot apply must fail create (runtime.md), never be ignored.
-    if process.scheduler().is_some() {
-        return Err(invalid(
-            "process.scheduler is not supported by berth-runtime",
-        ));
-    }
-    if process.exec_cpu_affinity().is_some() {
-        return Err(invalid(
-            "process.execCPUAffinity is not supported by berth-runtime",
-        ));
-    }
-    for m in spec.mounts().as_deref().unwrap_or_default() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(invalid(format!(
-                "mounts: idmapped mount of {:?} is not supported by berth-runtime",
-                m.destination()
-            )));
-        }
-    }
+    crate::sched::check(spec).map_err(|e| invalid(e.to_string()))?;
+    crate::idmap::check(spec).map_err(|e| invalid(e.to_string()))?;
     check_user(spec, process)?;
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    if linux.intel_rdt().is_some() {
-        return Err(invalid("linux.intelRdt is not supported by berth-runtime"));
+    if let Some(s) = linux.seccomp() {
+        crate::seccomp::notify::check(s).map_err(invalid)?;
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(invalid(
-            "linux.netDevices is not supported by berth-runtime",
-        ));
-    }
-    if linux.memory_policy().is_some() {
-        return Err(invalid(
-            "linux.memoryPolicy is not supported by berth-runtime",
-        ));
-    }
+    crate::netdev::check(spec).map_err(|e| invalid(e.to_string()))?;
     let mut seen = HashSet::new();
     let mut new_userns = false;
     let mut own_uts = false;

@@ -88,9 +88,14 @@ impl HookState {
 
     /// The JSON a hook gets, as the container is `status`.
     pub fn json(&self, status: Status) -> Vec<u8> {
+        serde_json::to_vec(&self.value(status)).expect("serializes")
+    }
+
+    /// The same state as a JSON value (what a seccomp agent gets too).
+    pub fn value(&self, status: Status) -> serde_json::Value {
         let mut s = self.clone();
         s.status = status;
-        serde_json::to_vec(&s).expect("serializes")
+        serde_json::to_value(&s).expect("serializes")
     }
 }
 

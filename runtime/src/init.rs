@@ -183,22 +183,19 @@ fn setup_container(
         let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
         fs::write(&p, &v).map_err(os(format!("set sysctl {k}={v}")))?;
     }
-    if let Some(per) = linux.personality() {
-        use oci_spec::runtime::LinuxPersonalityDomain::*;
-        let domain = match per.domain() {
-            PerLinux => 0x0000,
-            PerLinux32 => 0x0008,
-        };
-        nix::sys::personality::set(nix::sys::personality::Persona::from_bits_retain(domain))
-            .map_err(|e| os("set personality")(e.into()))?;
-    }
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).map_err(|e| os(format!("set hostname {h:?}"))(e.into()))?;
     }
     if let Some(d) = spec.domainname() {
         crate::sys::setdomainname(d.as_bytes()).map_err(os(format!("set domainname {d:?}")))?;
     }
+    let idmapped = if crate::idmap::any(spec) {
+        crate::idmap::receive(chan).map_err(InitError::Other)?
+    } else {
+        vec![]
+    };
     let rfs = Rootfs {
+        idmapped: &idmapped,
         spec,
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
@@ -242,7 +239,7 @@ fn setup_container(
     rfs.pivot(cfg.no_pivot)?;
     setup_terminal(cfg, true)?;
     rfs.finish()?;
-    let prepared = prepare_process(cfg)?;
+    let prepared = prepare_process(cfg, chan)?;
     chan.send(&Msg::Ready).map_err(os("sync with runtime"))?;
 
     // Blocks until `start` opens the other end.
@@ -326,7 +323,7 @@ struct Prepared {
 
 /// Everything about the process that can fail, done before the runtime is
 /// told we are ready, so that such failures fail `create`/`exec`.
-fn prepare_process(cfg: &InitConfig) -> Result<Prepared, InitError> {
+fn prepare_process(cfg: &InitConfig, chan: &mut Channel) -> Result<Prepared, InitError> {
     let p = &cfg.process;
     let filter = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(seccomp::compile(s)?),
@@ -340,20 +337,38 @@ fn prepare_process(cfg: &InitConfig) -> Result<Prepared, InitError> {
     process::set_rlimits(p)?;
     process::set_oom_score_adj(p)?;
     process::set_io_priority(p)?;
+    let sched = |e: crate::sched::SchedError| InitError::Other(e.to_string());
+    crate::sched::apply_personality(&cfg.spec).map_err(sched)?;
+    crate::sched::apply_memory_policy(&cfg.spec).map_err(sched)?;
+    crate::sched::apply_scheduler(p).map_err(sched)?;
+    if cfg.mode == Mode::Exec {
+        // In the container's cgroups by now (joined right after the clone).
+        crate::sched::exec_final_affinity(p).map_err(sched)?;
+    }
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| os(format!("chdir to cwd {cwd:?}"))(e.into()))?;
     // Checked now too: a filter installed below may deny getcwd (CVE-2024-21626).
     cwd_is_inside(cwd, false)?;
     let mut filter = filter;
-    if !nnp {
+    if filter_installed_early(cfg) {
         // Without no_new_privs the kernel only takes a filter from a holder
-        // of CAP_SYS_ADMIN: install it now, before the capabilities go.
+        // of CAP_SYS_ADMIN: install it now, before the capabilities go. A
+        // notify filter too, whatever no_new_privs: its listener must reach
+        // the agent while `create` (or `exec`) still waits for us.
         if let Some(f) = filter.take() {
             // The filter then judges our own last steps too, and a profile
             // need not allow close_range (docker's older ones do not): mark
             // the fds while we still may.
             process::cloexec_from(3 + cfg.preserve_fds)?;
-            seccomp::install(&f)?;
+            if f.notify() {
+                if nnp {
+                    process::set_no_new_privs(p)?;
+                }
+                let fd = seccomp::notify::install(&f)?;
+                seccomp::notify::hand_over(chan, fd).map_err(InitError::Other)?;
+            } else {
+                seccomp::install(&f)?;
+            }
         }
     }
     process::set_bounding(p)?;
@@ -385,14 +400,12 @@ fn cwd_is_inside(cwd: &Path, filtered: bool) -> Result<(), InitError> {
 }
 
 /// Whether prepare_process installed the seccomp filter before the
-/// capabilities were dropped (no noNewPrivileges).
+/// capabilities were dropped (no noNewPrivileges, or a notify filter).
 fn filter_installed_early(cfg: &InitConfig) -> bool {
-    cfg.process.no_new_privileges() != Some(true)
-        && cfg
-            .spec
-            .linux()
-            .as_ref()
-            .is_some_and(|l| l.seccomp().is_some())
+    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    seccomp.is_some_and(|s| {
+        cfg.process.no_new_privileges() != Some(true) || seccomp::notify::uses_notify(s)
+    })
 }
 
 fn exec_process(cfg: &InitConfig, prepared: Prepared) -> InitError {
@@ -421,7 +434,7 @@ fn exec_process(cfg: &InitConfig, prepared: Prepared) -> InitError {
 fn init_exec(cfg: &InitConfig, chan: &mut Channel) -> InitError {
     let r = (|| -> Result<Prepared, InitError> {
         setup_terminal(cfg, false)?;
-        prepare_process(cfg)
+        prepare_process(cfg, chan)
     })();
     match r {
         Ok(prepared) => {

@@ -44,6 +44,7 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
+pub mod notify;
 mod tables;
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
@@ -95,6 +96,11 @@ impl Program {
         self.insns.is_empty()
     }
 
+    /// Whether installing it gives a listener fd for a seccomp agent.
+    pub fn notify(&self) -> bool {
+        self.flags & notify::FLAG_NEW_LISTENER != 0
+    }
+
     /// SECCOMP_FILTER_FLAG_* bits passed to seccomp(2).
     pub fn flags(&self) -> u32 {
         self.flags
@@ -112,8 +118,8 @@ impl std::fmt::Debug for Program {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error("seccomp notify is not supported (SCMP_ACT_NOTIFY)")]
-    NotifyUnsupported,
+    #[error("seccomp defaultAction SCMP_ACT_NOTIFY is not allowed: the runtime's own last syscalls would wait for the agent")]
+    NotifyDefault,
     #[error("seccomp flag {0} is not supported: it only applies to seccomp notify")]
     UnsupportedFlag(String),
     #[error("seccomp errno value {value} given for action {action}, which takes no errno")]
@@ -225,7 +231,16 @@ impl Plan {
         if !cfg!(target_arch = "x86_64") {
             return Err(SeccompError::UnsupportedHost);
         }
-        let flags = filter_flags(s)?;
+        if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+            return Err(SeccompError::NotifyDefault);
+        }
+        let mut flags = filter_flags(s)?;
+        if notify::uses_notify(s) {
+            flags |= notify::FLAG_NEW_LISTENER;
+            if flags & FLAG_TSYNC != 0 {
+                flags |= notify::FLAG_TSYNC_ESRCH;
+            }
+        }
         let default = action_value(s.default_action(), s.default_errno_ret())?;
 
         let mut with_i386 = false;
@@ -335,6 +350,9 @@ fn filter_flags(s: &LinuxSeccomp) -> Result<u32, SeccompError> {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if notify::uses_notify(s) => {
+                notify::FLAG_WAIT_KILLABLE_RECV
+            }
             other => return Err(SeccompError::UnsupportedFlag(other.to_string())),
         };
     }
@@ -363,7 +381,7 @@ fn action_value(action: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, S
         ScmpActTrace => RET_TRACE | data,
         ScmpActLog => RET_LOG,
         ScmpActAllow => RET_ALLOW,
-        ScmpActNotify => return Err(SeccompError::NotifyUnsupported),
+        ScmpActNotify => notify::RET_USER_NOTIF,
     })
 }
 

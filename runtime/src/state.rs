@@ -15,7 +15,7 @@ pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 const LOCK_FILE: &str = "lock";
 /// The OCI runtime spec version we implement and report.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.2.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

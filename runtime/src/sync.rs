@@ -19,6 +19,14 @@ pub enum Msg {
     /// Init → parent: a joined pid namespace forced one more fork; this is the
     /// container's real init, as the parent sees it.
     Pid(i32),
+    /// Init → parent: a seccomp listener fd follows, for the agent at
+    /// linux.seccomp.listenerPath (seccomp/notify.rs).
+    SeccompFd,
+    /// Parent → init: the agent has the fd (or the error why not).
+    SeccompDone(Option<String>),
+    /// Parent → init: detached idmapped trees follow, one fd for each of
+    /// these mount indexes (idmap.rs).
+    MountFds(Vec<usize>),
     /// Init → parent: set up, blocked before exec.
     Ready,
     /// Init → parent: setup failed; the text is the user's error.

@@ -26,7 +26,7 @@ fn create_start_state_kill_delete() {
     let st = c.state();
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], c.id.as_str());
-    assert_eq!(st["ociVersion"], "1.2.0");
+    assert_eq!(st["ociVersion"], "1.2.1");
     let pid = st["pid"].as_i64().unwrap();
     assert!(pid > 0);
     assert_eq!(

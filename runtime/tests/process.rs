@@ -296,20 +296,6 @@ fn personality_and_io_priority() {
 }
 
 #[test]
-fn properties_we_cannot_apply_fail_create() {
-    for (field, value) in [
-        ("intelRdt", json!({"closID": "x"})),
-        ("memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"})),
-    ] {
-        let c = Ctr::with("true", |c| c["linux"][field] = value.clone());
-        let o = c.create();
-        assert!(!o.status.success(), "{field} accepted");
-        assert!(stderr(&o).contains(field), "{field}: {}", stderr(&o));
-        assert!(!c.state_dir().exists());
-    }
-}
-
-#[test]
 fn signals_start_unblocked_and_default_whatever_the_caller_had() {
     use std::os::unix::process::CommandExt;
     // Not through sh: a shell that forks its command ignores SIGQUIT there.

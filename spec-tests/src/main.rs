@@ -5,6 +5,7 @@
 //! and checks the result from inside the container (through the helper) and
 //! from the host. Output is TAP, closed by `N passed, N failed, N skipped`.
 
+mod agent;
 mod console;
 mod container;
 mod harness;

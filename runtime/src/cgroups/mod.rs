@@ -4,6 +4,7 @@
 //! the v1 manager, which also tracks the container in the cgroup2 tree.
 
 pub mod devices_bpf;
+pub mod unified;
 pub mod v1;
 pub mod v2;
 

@@ -469,7 +469,7 @@ impl Manager for V1 {
                 "linux.resources.rdma: the rdma controller is only driven on cgroup v2".into(),
             ));
         }
-        Ok(())
+        super::unified::apply(self.unified.as_deref(), r)
     }
 
     fn freeze(&self) -> Result<()> {

@@ -204,17 +204,7 @@ impl Manager for V2 {
             }
             write(d, "rdma.max", &v)?;
         }
-        if let Some(u) = r.unified() {
-            for (k, v) in u {
-                if k.contains('/') || k.starts_with('.') {
-                    return Err(CgroupError::Invalid(format!(
-                        "linux.resources.unified: invalid key {k:?}"
-                    )));
-                }
-                write(d, k, v)?;
-            }
-        }
-        Ok(())
+        super::unified::apply(Some(d), r)
     }
 
     fn freeze(&self) -> Result<()> {

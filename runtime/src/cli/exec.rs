@@ -53,7 +53,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             } else {
                 config::read_input(f)?
             };
-            serde_json::from_slice(&raw)
+            berth_runtime::sched::parse_json(&raw, "")
                 .map_err(|e| anyhow::anyhow!("invalid process {}: {e}", f.display()))?
         }
         None => {

@@ -25,7 +25,7 @@ use std::path::PathBuf;
     version,
     // runc's shape ("NAME version X" then "spec: Y"): dockerd and podman
     // parse the version out of it and warn on anything else.
-    long_version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
+    long_version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.1"),
     about = "A runc-compatible OCI container runtime",
     disable_help_subcommand = true
 )]

@@ -162,6 +162,9 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         .expect("set above")
         .add(pid, in_cgroup2)?;
     fault::point("create:cgroups-joined");
+    crate::netdev::move_all(spec, pid).map_err(|e| Error::Usage(e.to_string()))?;
+    let trees =
+        crate::idmap::prepare(spec, &bundle.dir, pid).map_err(|e| Error::Usage(e.to_string()))?;
 
     let hook_state = HookState::new(o.id, pid, bundle.dir.clone(), spec.annotations());
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -187,9 +190,14 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
         hook_state: Some(hook_state.clone()),
     };
     send(&mut parent, &Msg::Config(Box::new(cfg)))?;
+    if crate::idmap::any(spec) {
+        crate::idmap::send(&mut parent, &trees)
+            .map_err(|_| Error::Init("container init exited during setup".into()))?;
+    }
+    drop(trees);
     fault::point("create:config-sent");
     drop(console_sock);
-    let init_pid = await_ready(&mut parent, &mut cleanup, &hook_state, &hooks)?;
+    let init_pid = await_ready(&mut parent, &mut cleanup, spec, &hook_state, &hooks)?;
     let master = match console_ours {
         Some(s) => {
             Some(console::recv_fd(s.as_raw_fd()).map_err(os("receive the container's pty"))?)
@@ -348,6 +356,7 @@ fn clone_flags(linux: &oci_spec::runtime::Linux) -> Result<i32> {
 fn await_ready(
     parent: &mut Channel,
     cleanup: &mut Cleanup,
+    spec: &Spec,
     hook_state: &HookState,
     hooks: &oci_spec::runtime::Hooks,
 ) -> Result<i32> {
@@ -359,6 +368,17 @@ fn await_ready(
         match m {
             Msg::Ready => break,
             Msg::Error(e) => return Err(Error::Init(e)),
+            Msg::SeccompFd => {
+                let s = spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref())
+                    .expect("the init has a filter");
+                let mut st = hook_state.clone();
+                st.pid = init_pid;
+                crate::seccomp::notify::forward(parent, s, &st.value(Status::Creating), init_pid)
+                    .map_err(|e| Error::Init(e.to_string()))?;
+            }
             Msg::Pid(p) => {
                 // The middle process exits at once; reap it, track the real init.
                 let _ = waitpid(Pid::from_raw(cleanup.child), None);

@@ -5,6 +5,7 @@ use crate::cgroups;
 use crate::config;
 use crate::console;
 use crate::fault;
+use crate::hooks::HookState;
 use crate::init::{InitConfig, Mode};
 use crate::namespaces::{self, NsFd, JOIN_ORDER};
 use crate::selfexe;
@@ -74,6 +75,8 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     )?;
     let console_child_fd = console.as_ref().map(|(s, _)| s.as_raw_fd());
     let memfd = selfexe::sealed_copy().map_err(os("copy the runtime binary"))?;
+    // Before the clone: the child starts on these CPUs, then joins the cgroup.
+    crate::sched::exec_initial_affinity(&o.process).map_err(|e| Error::Usage(e.to_string()))?;
     let cg = cgroups::manager(&st.cgroup_path);
     let (enter, join): (Vec<NsFd>, Vec<NsFd>) = fds
         .into_iter()
@@ -133,13 +136,29 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     };
     drop(console_sock);
     fault::point("exec:config-sent");
-    match parent.recv() {
-        Ok(Msg::Ready) => {}
-        Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
-        _ => {
-            return Err(kill_child(Error::Init(
-                "exec process exited during setup".into(),
-            )))
+    loop {
+        match parent.recv() {
+            Ok(Msg::Ready) => break,
+            Ok(Msg::Error(e)) => return Err(kill_child(Error::Init(e))),
+            Ok(Msg::SeccompFd) => {
+                let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let s = s.expect("the process has a filter");
+                let state = HookState::new(
+                    o.id,
+                    st.pid,
+                    st.bundle.clone(),
+                    &Some(st.annotations.clone()),
+                )
+                .value(Status::Running);
+                if let Err(e) = crate::seccomp::notify::forward(&mut parent, s, &state, pid) {
+                    return Err(kill_child(Error::Init(e.to_string())));
+                }
+            }
+            _ => {
+                return Err(kill_child(Error::Init(
+                    "exec process exited during setup".into(),
+                )))
+            }
         }
     }
     // The channel is close-on-exec in the process: its end of file is the

@@ -86,6 +86,8 @@ pub struct Rootfs<'a> {
     /// the propagation of host mounts, and what is mounted below the rootfs
     /// stays on the host until `delete` lifts it (`unmount_below`).
     pub own_mount_ns: bool,
+    /// Detached idmapped trees made by the runtime, by mount index (idmap.rs).
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 impl Rootfs<'_> {

@@ -10,10 +10,48 @@ use std::path::{Path, PathBuf};
 
 impl Rootfs<'_> {
     pub fn mount_all(&self, root: &OwnedFd) -> Result<()> {
-        for m in self.spec.mounts().as_deref().unwrap_or_default() {
-            self.mount_one(root, m)?;
+        for (i, m) in self
+            .spec
+            .mounts()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            match self.idmapped.iter().find(|(n, _)| *n == i) {
+                Some((_, tree)) => self.mount_idmapped(root, m, tree)?,
+                None => self.mount_one(root, m)?,
+            }
+            if crate::mountattr::collect(m.options().as_deref().unwrap_or_default()).is_some() {
+                let fd = resolve_create(root, m.destination(), Kind::Dir)?;
+                crate::mountattr::apply(std::os::fd::AsFd::as_fd(&fd), m)
+                    .map_err(|e| RootfsError::Invalid(e.to_string()))?;
+            }
         }
         Ok(())
+    }
+
+    /// Moves the runtime's idmapped tree onto the destination, then applies
+    /// the mount's other flags and propagation as a bind would.
+    fn mount_idmapped(&self, root: &OwnedFd, m: &Mount, tree: &OwnedFd) -> Result<()> {
+        let dest = m.destination();
+        let opts = parse_options(m.options().as_deref().unwrap_or_default());
+        let is_dir = fs::metadata(fd_path(tree))
+            .map(|md| md.is_dir())
+            .unwrap_or(true);
+        let kind = if is_dir { Kind::Dir } else { Kind::File };
+        let target = resolve_create(root, dest, kind)?;
+        crate::idmap::attach(
+            std::os::fd::AsFd::as_fd(tree),
+            std::os::fd::AsFd::as_fd(&target),
+        )
+        .map_err(os("move the idmapped mount onto", dest))?;
+        let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+        if extra != 0 {
+            let target = resolve_create(root, dest, kind)?;
+            remount(&fd_path(&target), extra, dest)?;
+        }
+        self.set_propagation(root, dest, &opts)
     }
 
     fn mount_one(&self, root: &OwnedFd, m: &Mount) -> Result<()> {

@@ -41,6 +41,10 @@ pub fn parse_options(opts: &[String]) -> MountOptions {
             "iversion" => (libc::MS_I_VERSION, 0),
             "noiversion" => (0, libc::MS_I_VERSION),
             "silent" => (libc::MS_SILENT, 0),
+            "nosymfollow" => (crate::mountattr::MS_NOSYMFOLLOW, 0),
+            "symfollow" => (0, crate::mountattr::MS_NOSYMFOLLOW),
+            // Applied after the mount, to it and all below (mountattr.rs).
+            r if crate::mountattr::is_recursive(r) => (0, 0),
             "loud" => (0, libc::MS_SILENT),
             "bind" => {
                 o.bind = true;

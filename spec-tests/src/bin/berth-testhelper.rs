@@ -9,6 +9,12 @@
 //! report            {"report": {uid, caps, rlimits, namespaces, mountinfo, ...}}
 //! write=PATH        {"write": {"path", "ok", "errno"}}   create/append a file
 //! read=PATH         {"read":  {"path", "ok", "errno", "len", "data"}}
+//! sched             {"sched": {policy, flags, nice, priority, runtime, deadline,
+//!                   period, ioprio, mempolicy_mode, mempolicy_nodes, machine,
+//!                   monotonic, boottime, cpus}}: how we are scheduled and placed
+//! ifaddrs           {"ifaddrs": [{name, flags, addr}]}: every interface (addr
+//!                   null) and every IPv4/IPv6 address, from getifaddrs
+//! mkdir=PATH        {"mkdir": {"path", "ok", "errno"}}
 //! open=PATH         {"open":  {"path", "ok", "errno"}}   open O_RDWR (device access)
 //! stat=PATH         {"stat":  {"path", "ok", "errno", "kind", "major", "minor", "mode", "uid", "gid"}}
 //! readlink=PATH     {"readlink": {"path", "ok", "errno", "target"}}
@@ -196,6 +202,114 @@ fn report() -> Value {
     Value::Object(r)
 }
 
+fn ifaddrs() -> Value {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we free below and only read here.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return json!([]);
+    }
+    let mut v = vec![];
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: a node of the list getifaddrs made; its strings and
+        // sockaddrs live until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        let addr = if ifa.ifa_addr.is_null() {
+            None
+        } else {
+            match unsafe { (*ifa.ifa_addr).sa_family } as i32 {
+                libc::AF_INET => {
+                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    Some(std::net::Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)).to_string())
+                }
+                libc::AF_INET6 => {
+                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                    Some(std::net::Ipv6Addr::from(sa.sin6_addr.s6_addr).to_string())
+                }
+                _ => None,
+            }
+        };
+        v.push(json!({"name": name, "flags": ifa.ifa_flags, "addr": addr}));
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: the list getifaddrs gave us, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    json!(v)
+}
+
+/// sched_getattr, ioprio_get, get_mempolicy, uname's machine, the clocks
+/// and the CPUs we may run on.
+fn sched() -> Value {
+    #[repr(C)]
+    #[derive(Default)]
+    struct Attr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+        util_min: u32,
+        util_max: u32,
+    }
+    let mut a = Attr::default();
+    let size = std::mem::size_of::<Attr>() as u32;
+    // SAFETY: the kernel writes at most `size` bytes into a live struct.
+    let r = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut a as *mut Attr, size, 0) };
+    // SAFETY: plain syscall with integer arguments (IOPRIO_WHO_PROCESS, self).
+    let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) };
+    let mut mode: i32 = -1;
+    let mut nodes = [0u64; 16];
+    // SAFETY: the kernel writes the mode and up to 1024 bits of the mask.
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode as *mut i32,
+            nodes.as_mut_ptr(),
+            nodes.len() * 64 + 1,
+            0usize,
+            0usize,
+        )
+    };
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut uts) };
+    let machine = unsafe { std::ffi::CStr::from_ptr(uts.machine.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let clock = |id| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec
+    };
+    let cpus = read_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Cpus_allowed_list:")
+                .map(|v| v.trim().to_string())
+        });
+    json!({
+        "ok": r == 0,
+        "policy": a.policy, "flags": a.flags, "nice": a.nice, "priority": a.priority,
+        "runtime": a.runtime, "deadline": a.deadline, "period": a.period,
+        "ioprio": ioprio,
+        "mempolicy_mode": if m == 0 { mode } else { -1 },
+        "mempolicy_nodes": nodes[0],
+        "machine": machine,
+        "monotonic": clock(libc::CLOCK_MONOTONIC),
+        "boottime": clock(libc::CLOCK_BOOTTIME),
+        "cpus": cpus,
+    })
+}
+
 fn file_kind(ft: &fs::FileType) -> &'static str {
     if ft.is_char_device() {
         "char"
@@ -239,6 +353,15 @@ fn action(a: &str) {
                     "len": res.as_ref().map(|d| d.len()).unwrap_or(0),
                     "data": res.as_ref().map(|d| String::from_utf8_lossy(&d[..d.len().min(4096)]).into_owned()).unwrap_or_default(),
                 }),
+            );
+        }
+        "sched" => emit("sched", sched()),
+        "ifaddrs" => emit("ifaddrs", ifaddrs()),
+        "mkdir" => {
+            let res = fs::create_dir(arg);
+            emit(
+                "mkdir",
+                json!({"path": arg, "ok": res.is_ok(), "errno": res.err().map(|e| io_errno(&e))}),
             );
         }
         "open" => {

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{ensure, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::container::Ct;
 use crate::harness::{case, skip, Case, Ctx};
@@ -38,7 +38,18 @@ pub fn cases() -> Vec<Case> {
             hugetlb,
         ),
         case("cgroups/network", "config-linux.md#network", network),
-        case("cgroups/unified", "config-linux.md#unified", unified),
+        case("cgroups/unified", "config-linux.md#unified", |c| {
+            unified(c, false)
+        }),
+        case("cgroups/unified-hybrid", "config-linux.md#unified", |c| {
+            unified(c, true)
+        })
+        .deviates("runc 1.1 and crun 1.8 refuse unified on a hybrid host"),
+        case(
+            "cgroups/unified-missing-controller",
+            "config-linux.md#unified",
+            unified_missing,
+        ),
     ]
 }
 
@@ -353,20 +364,63 @@ fn network(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-fn unified(ctx: &Ctx) -> Result<()> {
-    if host::is_mountpoint("/sys/fs/cgroup/memory")
-        || !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-    {
+/// The container's cgroup2 directory: its cgroup on a pure v2 host, the
+/// one under /sys/fs/cgroup/unified on a hybrid host (None on legacy v1).
+fn cgroup2_dir(ct: &Ct) -> Option<std::path::PathBuf> {
+    if unified_host() {
+        return Some(Path::new("/sys/fs/cgroup").join(ct.cgroup_name()));
+    }
+    let u = Path::new("/sys/fs/cgroup/unified");
+    host::is_mountpoint("/sys/fs/cgroup/unified").then(|| u.join(ct.cgroup_name()))
+}
+
+/// Core cgroup2 files everywhere there is cgroup2 (a hybrid host may have
+/// no controller on it), and pids.max where the pids controller is there.
+fn unified(ctx: &Ctx, hybrid: bool) -> Result<()> {
+    if hybrid && unified_host() {
         return Err(skip(
-            "linux.resources.unified needs a pure cgroup v2 host; this one is hybrid",
+            "a pure cgroup v2 host: cgroups/unified is the case here",
+        ));
+    }
+    if !hybrid && !unified_host() {
+        return Err(skip(
+            "needs a pure cgroup v2 host (cgroups/unified-hybrid is the case here)",
         ));
     }
     let mut ct = Ct::new(ctx, &["sleep"])?;
-    ct.config["linux"]["resources"]["unified"] = json!({"pids.max": "17"});
+    let Some(dir) = cgroup2_dir(&ct) else {
+        return Err(skip("no cgroup2 hierarchy on this host"));
+    };
+    let mut want = vec![("cgroup.max.descendants", "7"), ("cgroup.max.depth", "3")];
+    if unified_host() && v2_controller("pids") {
+        want.push(("pids.max", "17"));
+    }
+    let map: serde_json::Map<String, Value> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    ct.config["linux"]["resources"]["unified"] = Value::Object(map);
     ct.create()?;
-    let p = Path::new("/sys/fs/cgroup")
-        .join(ct.cgroup_name())
-        .join("pids.max");
-    ensure!(read_trim(&p)? == "17", "{} is not 17", p.display());
+    for (k, v) in want {
+        let p = dir.join(k);
+        ensure!(read_trim(&p)? == v, "{} is not {v}", p.display());
+    }
+    Ok(())
+}
+
+/// A key of a controller nobody has: written as given (the MUST for unknown
+/// keys), it can only fail, and must fail create.
+fn unified_missing(ctx: &Ctx) -> Result<()> {
+    let mut ct = Ct::new(ctx, &["sleep"])?;
+    if cgroup2_dir(&ct).is_none() {
+        return Err(skip("no cgroup2 hierarchy on this host"));
+    }
+    ct.config["linux"]["resources"]["unified"] = json!({"berthnosuch.max": "1"});
+    let c = ct.try_create()?;
+    ensure!(
+        !c.ok,
+        "create with a unified key of a missing controller succeeded"
+    );
+    ensure!(!ct.try_state()?.ok, "a failed create left the container");
     Ok(())
 }

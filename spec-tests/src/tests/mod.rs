@@ -2,13 +2,17 @@
 
 pub mod cgroups;
 pub mod devices;
+pub mod extensions;
 pub mod hooks;
 pub mod host;
+pub mod idmap;
 pub mod lifecycle;
 pub mod misc;
 pub mod mounts;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
+pub mod sched;
 pub mod seccomp;
 
 use crate::harness::Case;
@@ -24,5 +28,9 @@ pub fn all() -> Vec<Case> {
     v.extend(cgroups::cases());
     v.extend(seccomp::cases());
     v.extend(misc::cases());
+    v.extend(sched::cases());
+    v.extend(netdev::cases());
+    v.extend(idmap::cases());
+    v.extend(extensions::cases());
     v
 }

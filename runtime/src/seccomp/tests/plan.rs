@@ -465,15 +465,39 @@ fn i386_compares_low_words_only() {
 }
 
 #[test]
+fn a_notify_rule_asks_for_a_listener() {
+    let p = compile(&profile(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    ))
+    .unwrap();
+    assert!(p.notify());
+    assert_eq!(
+        p.flags(),
+        FLAG_TSYNC | notify::FLAG_NEW_LISTENER | notify::FLAG_TSYNC_ESRCH
+    );
+    assert!(p
+        .instructions()
+        .iter()
+        .any(|i| i.code == BPF_RET_K && i.k == notify::RET_USER_NOTIF));
+    let plain = compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW"}))).unwrap();
+    assert!(!plain.notify());
+    let killable = compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})))
+    .unwrap();
+    assert_eq!(
+        killable.flags(),
+        notify::FLAG_NEW_LISTENER | notify::FLAG_WAIT_KILLABLE_RECV
+    );
+}
+
+#[test]
 fn bad_profiles_are_refused_with_clear_errors() {
     let cases = [
         (
             json!({"defaultAction": "SCMP_ACT_NOTIFY"}),
-            "seccomp notify is not supported",
-        ),
-        (
-            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
-            "seccomp notify is not supported",
+            "seccomp defaultAction SCMP_ACT_NOTIFY",
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 5}),
