@@ -71,13 +71,8 @@ pub struct ProcInfo {
 }
 
 pub fn proc_info(pid: i32) -> Option<ProcInfo> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|u| u.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let stat = berth_common::procstat::Stat::read(pid)?;
+    let uid = berth_common::proc::Status::read(Some(pid))?.uid;
+    let stat = berth_common::proc::Stat::read(pid)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let ticks = stat.utime + stat.stime;
