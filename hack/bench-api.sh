@@ -83,7 +83,7 @@ $B run --rm --network none "$IMG" true && $D run --rm --network none "$IMG" true
 
 sleep 2
 idle_b=$(rss_kb "$BPID")
-ctrd=$(for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^containerd .*$W/docker/" && echo "${p#/proc/}"; done | head -1)
+ctrd=$(for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^containerd .*$W/docker/" && echo "${p#/proc/}"; done | head -1)
 [ -n "$ctrd" ] || { echo "dockerd's containerd not found" >&2; exit 1; }
 idle_d=$(( $(rss_kb "$DPID") + $(rss_kb "$ctrd") ))
 

@@ -12,25 +12,37 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// temp + rename, no fsync.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    write(path, data, false)
+    write(path, data, 0o666, false)
+}
+
+/// `write_atomic` with the file's permission bits (less the umask), as the
+/// runtime's state and pid files want them (0o600, 0o644).
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write(path, data, mode, false)
 }
 
 /// temp, fsync, rename, fsync of the directory: the new content is on disk
 /// when this returns, the rename included.
 pub fn write_durable(path: &Path, data: &[u8]) -> io::Result<()> {
-    write(path, data, true)
+    write(path, data, 0o666, true)
 }
 
-fn write(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+fn write(path: &Path, data: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_name(dir, path);
     let res = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(data)?;
         if durable {
             f.sync_all()?;
@@ -62,6 +74,7 @@ fn temp_name(dir: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn replaces_and_leaves_no_temp() {
@@ -71,6 +84,12 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_durable(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
+        write_atomic_mode(&p, b"three", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"three");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
         assert!(write_atomic(&d.join("missing/x"), b"").is_err());
         fs::remove_dir_all(&d).unwrap();

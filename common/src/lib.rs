@@ -1,10 +1,15 @@
-//! Written once, used by berth-shim and berth: files written atomically,
-//! the attach socket's wire format and the exit record the shim leaves,
-//! signal names, and the fields of /proc/PID/stat. Only libc and serde, so
-//! the shim stays small.
+//! Written once, used by berth-shim, berth-runtime and berth: files written
+//! atomically, the attach socket's wire format and the exit record the shim
+//! leaves, signal names, and what is read from /proc. Only libc, serde and
+//! procfs-core's parsers, so the shim stays small.
 
 pub mod attach;
 pub mod exit;
 pub mod fs;
-pub mod procstat;
+pub mod proc;
 pub mod signal;
+
+/// The name callers knew /proc/PID/stat's parser by.
+pub mod procstat {
+    pub use crate::proc::Stat;
+}

@@ -1,5 +1,7 @@
 //! Signal names as docker and runc take them: a number (`9`), a name with or
-//! without `SIG` (`KILL`, `SIGKILL`), in any case, or `RTMIN+N`.
+//! without `SIG` (`KILL`, `SIGKILL`), in any case, or a real-time signal as
+//! `RTMIN`, `RTMIN+N`, `RTMAX` or `RTMAX-N`. The one table of the shim, the
+//! runtime and the manager.
 
 /// The signal's number, or None for an unknown name or a number outside 1..=64.
 pub fn parse(s: &str) -> Option<i32> {
@@ -39,12 +41,28 @@ pub fn parse(s: &str) -> Option<i32> {
         "IO" | "POLL" => libc::SIGIO,
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
-        _ => {
-            let r = name.strip_prefix("RTMIN+")?.parse::<i32>().ok()?;
-            return (libc::SIGRTMIN() + r <= libc::SIGRTMAX()).then(|| libc::SIGRTMIN() + r);
-        }
+        "STKFLT" => libc::SIGSTKFLT,
+        _ => return realtime(name),
     };
     Some(n)
+}
+
+/// `RTMIN`, `RTMIN+N`, `RTMAX`, `RTMAX-N`, within the real-time range.
+fn realtime(name: &str) -> Option<i32> {
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let offset = |rest: &str, sign: char| -> Option<i32> {
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let n: i32 = rest.strip_prefix(sign)?.parse().ok()?;
+        (n >= 0).then_some(n)
+    };
+    let n = if let Some(rest) = name.strip_prefix("RTMIN") {
+        min + offset(rest, '+')?
+    } else {
+        max - offset(name.strip_prefix("RTMAX")?, '-')?
+    };
+    (min..=max).contains(&n).then_some(n)
 }
 
 #[cfg(test)]
@@ -58,6 +76,13 @@ mod tests {
         }
         assert_eq!(parse("term"), Some(libc::SIGTERM));
         assert_eq!(parse("RTMIN+1"), Some(libc::SIGRTMIN() + 1));
+        assert_eq!(parse("SIGRTMIN"), Some(libc::SIGRTMIN()));
+        assert_eq!(parse("rtmax-2"), Some(libc::SIGRTMAX() - 2));
+        assert_eq!(parse("RTMAX"), Some(libc::SIGRTMAX()));
+        assert_eq!(parse("STKFLT"), Some(libc::SIGSTKFLT));
+        for s in ["RTMIN+99", "RTMAX-99", "RTMIN-1", "RTMAX+1", "RTMIN+x"] {
+            assert_eq!(parse(s), None, "{s}");
+        }
         for s in ["0", "65", "-1", "NOPE", "SIG", ""] {
             assert_eq!(parse(s), None, "{s}");
         }

@@ -9,6 +9,7 @@
 //! the fd it gave, one name at a time with `O_NOFOLLOW`. A file is reopened
 //! through `/proc/self/fd/N`, which names the inode already held, never a path.
 
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -16,16 +17,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-// struct open_how of openat2(2); libc's is non-exhaustive.
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// Directories nested deeper than this are refused by the tree walks: each
 /// level holds an fd, and a root someone else made can nest without end.
@@ -46,25 +37,25 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
 /// Opens `path` as if `root` were `/`: no symlink, `..` or absolute path in
 /// it leads out of `root`, and magic links (/proc/PID/fd/N) are refused.
 pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let c = cstr(path.as_os_str())?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    let how = OpenHow::new()
+        .flags(OFlag::from_bits_retain(flags | libc::O_CLOEXEC))
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = nix::fcntl::openat2(root.as_raw_fd(), path, how)?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether this kernel has openat2 (Linux 5.6 and later), on which every
+/// lookup here rests. Only ENOSYS says no: any other failure is left to the
+/// lookup that meets it.
+pub fn has_openat2() -> bool {
+    let Ok(root) = File::open("/") else {
+        return true;
     };
-    // SAFETY: valid C string and open_how of the size given; the kernel
-    // returns a new fd that nothing else owns.
-    let fd = check(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })?;
-    // SAFETY: fd is a new, valid descriptor owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    match open_in_root(root.as_fd(), Path::new("/"), libc::O_PATH) {
+        Err(e) => e.raw_os_error() != Some(libc::ENOSYS),
+        Ok(_) => true,
+    }
 }
 
 /// openat(2) of one name relative to `dir`.

@@ -498,7 +498,10 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         }
     });
     if rootless {
-        let (uid, gid) = (unsafe { libc::geteuid() }, unsafe { libc::getegid() });
+        let (uid, gid) = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
         let l = &mut v["linux"];
         l["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         l["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);

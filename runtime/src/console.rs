@@ -2,9 +2,16 @@
 //! caller over `--console-socket` as runc does (SCM_RIGHTS), and the fd
 //! passing both ends use.
 
+use crate::sys;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use nix::sys::termios::{self, SetArg};
+use nix::unistd::{dup2, read, write};
+use std::fs;
+use std::io::{self, IoSlice, IoSliceMut, IsTerminal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 /// Sends `fd` with `name` as payload (runc sends the pty's path).
 pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> io::Result<()> {
@@ -28,6 +35,7 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS gave us this fd: nothing else owns it.
                 return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
             }
         }
@@ -40,62 +48,28 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
 
 /// A new pty from the container's devpts: (master, slave, slave path).
 pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd, String)> {
-    let m = unsafe {
-        libc::open(
-            c"/dev/ptmx".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if m < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let master = unsafe { OwnedFd::from_raw_fd(m) };
-    if unsafe { libc::unlockpt(m) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let master: OwnedFd = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/dev/ptmx")?
+        .into();
+    sys::unlock_pty(master.as_fd())?;
     // TIOCGPTPEER opens the peer of this very master: no path lookup to race.
-    const TIOCGPTPEER: libc::Ioctl = 0x5441;
-    let s = unsafe {
-        libc::ioctl(
-            m,
-            TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if s < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let slave = unsafe { OwnedFd::from_raw_fd(s) };
-    let mut n: libc::c_uint = 0;
-    if unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut n) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let slave = sys::open_pty_peer(master.as_fd())?;
+    let n = sys::pty_number(master.as_fd())?;
     Ok((master, slave, format!("/dev/pts/{n}")))
 }
 
-pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) -> io::Result<()> {
+    sys::set_window_size(fd, rows, cols)
 }
 
 /// Makes `slave` the controlling terminal and stdio of this process.
 pub fn make_stdio(slave: &OwnedFd) -> io::Result<()> {
-    let s = slave.as_raw_fd();
-    if unsafe { libc::ioctl(s, libc::TIOCSCTTY, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    sys::set_controlling_tty(slave.as_fd())?;
     for fd in 0..3 {
-        if unsafe { libc::dup2(s, fd) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        dup2(slave.as_raw_fd(), fd)?;
     }
     Ok(())
 }
@@ -104,66 +78,66 @@ pub fn make_stdio(slave: &OwnedFd) -> io::Result<()> {
 /// our terminal (if any) in raw mode meanwhile. Used by `run`/`exec` in the
 /// foreground when no console socket was given.
 pub fn proxy(master: &OwnedFd) {
-    let m = master.as_raw_fd();
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    let is_tty = unsafe { libc::isatty(0) } == 1 && unsafe { libc::tcgetattr(0, &mut saved) } == 0;
-    if is_tty {
-        let mut raw = saved;
-        unsafe { libc::cfmakeraw(&mut raw) };
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &raw) };
-        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
-            let _ = set_size(m, ws.ws_row, ws.ws_col);
+    let stdin = io::stdin();
+    let saved = stdin
+        .is_terminal()
+        .then(|| termios::tcgetattr(&stdin).ok())
+        .flatten();
+    if let Some(saved) = &saved {
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        if let Ok((rows, cols)) = sys::window_size(stdin.as_fd()) {
+            let _ = set_size(master.as_fd(), rows, cols);
         }
     }
     let mut buf = [0u8; 8192];
     let mut stdin_open = true;
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: m,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-            let n = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                break;
-            }
-            write_all(1, &buf[..n as usize]);
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
         }
-        if stdin_open && fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
-            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                stdin_open = false;
-            } else {
-                write_all(m, &buf[..n as usize]);
+        let ready = |i: usize, what: PollFlags| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.intersects(what))
+        };
+        let (from_master, from_stdin) = (
+            ready(
+                0,
+                PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+            ),
+            ready(1, PollFlags::POLLIN | PollFlags::POLLHUP),
+        );
+        if from_master {
+            match read(master.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => write_all(io::stdout().as_fd(), &buf[..n]),
+                _ => break,
+            }
+        }
+        if stdin_open && from_stdin {
+            match read(stdin.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => write_all(master.as_fd(), &buf[..n]),
+                _ => stdin_open = false,
             }
         }
     }
-    if is_tty {
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
+    if let Some(saved) = &saved {
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, saved);
     }
 }
 
-fn write_all(fd: RawFd, mut b: &[u8]) {
+fn write_all(fd: BorrowedFd, mut b: &[u8]) {
     while !b.is_empty() {
-        let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
-        if n <= 0 {
-            return;
+        match write(fd, b) {
+            Ok(n) if n > 0 => b = &b[n..],
+            _ => return,
         }
-        b = &b[n as usize..];
     }
 }

@@ -1,17 +1,109 @@
 //! OCI hooks: each is run with the container's state JSON on stdin, its own
 //! args and env, and killed if it outlives its timeout.
 
-use oci_spec::runtime::Hook;
+use crate::state::{Status, OCI_VERSION};
+use oci_spec::runtime::{Hook, Hooks};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The hook kinds of config.md#posix-platform-hooks, named as in config.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HookKind {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl HookKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HookKind::Prestart => "prestart",
+            HookKind::CreateRuntime => "createRuntime",
+            HookKind::CreateContainer => "createContainer",
+            HookKind::StartContainer => "startContainer",
+            HookKind::Poststart => "poststart",
+            HookKind::Poststop => "poststop",
+        }
+    }
+
+    /// The hooks of this kind in `hooks` (none when the list is absent).
+    pub fn of(self, hooks: &Hooks) -> Vec<Hook> {
+        match self {
+            HookKind::Prestart => hooks.prestart(),
+            HookKind::CreateRuntime => hooks.create_runtime(),
+            HookKind::CreateContainer => hooks.create_container(),
+            HookKind::StartContainer => hooks.start_container(),
+            HookKind::Poststart => hooks.poststart(),
+            HookKind::Poststop => hooks.poststop(),
+        }
+        .clone()
+        .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for HookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The state hooks read on their stdin (runtime.md#state), with the status
+/// filled in by whoever runs them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookState {
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub annotations: HashMap<String, String>,
+}
+
+impl HookState {
+    pub fn new(
+        id: &str,
+        pid: i32,
+        bundle: PathBuf,
+        annotations: &Option<HashMap<String, String>>,
+    ) -> HookState {
+        HookState {
+            oci_version: OCI_VERSION.into(),
+            id: id.into(),
+            status: Status::Creating,
+            pid,
+            bundle,
+            annotations: annotations.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The JSON a hook gets, as the container is `status`.
+    pub fn json(&self, status: Status) -> Vec<u8> {
+        serde_json::to_vec(&self.value(status)).expect("serializes")
+    }
+
+    /// The same state as a JSON value (what a seccomp agent gets too).
+    pub fn value(&self, status: Status) -> serde_json::Value {
+        let mut s = self.clone();
+        s.status = status;
+        serde_json::to_value(&s).expect("serializes")
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{kind} hook {path}: {msg}")]
     Failed {
-        kind: String,
+        kind: HookKind,
         path: String,
         msg: String,
     },
@@ -19,7 +111,7 @@ pub enum HookError {
 
 /// Runs poststop hooks: every one runs, a failure is only a warning
 /// (runtime.md, lifecycle step 13).
-pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+pub fn run_all_warn(kind: HookKind, hooks: &[Hook], state_json: &[u8]) {
     for h in hooks {
         if let Err(e) = run_one(kind, h, state_json) {
             log::warn!("{e}");
@@ -28,17 +120,17 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
 }
 
 /// Runs `hooks` in order; the first failure stops the rest.
-pub fn run(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
+pub fn run(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
     for h in hooks {
         run_one(kind, h, state_json)?;
     }
     Ok(())
 }
 
-fn run_one(kind: &str, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
+fn run_one(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = h.path().display().to_string();
     let fail = |msg: String| HookError::Failed {
-        kind: kind.into(),
+        kind,
         path: path.clone(),
         msg,
     };
@@ -58,19 +150,14 @@ fn run_one(kind: &str, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     // A hook dies with the command that runs it: one whose runtime was
     // killed would otherwise live on unowned (a prestart hook blocking a
     // create that is gone), out of reach of any later command.
-    let parent = unsafe { libc::getpid() };
+    let parent = std::process::id() as i32;
+    // SAFETY: what runs between fork and exec here only makes system calls.
     unsafe {
         cmd.pre_exec(move || {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
             // Killed before the prctl: nobody is left to notice us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
+            if nix::unistd::getppid().as_raw() != parent {
+                crate::sys::exit_now(1);
             }
             Ok(())
         })

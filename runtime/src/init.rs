@@ -1,19 +1,23 @@
-//! The container side of `create` and `exec`: runs in the sealed copy of our
-//! binary (see selfexe.rs), already inside the new or joined namespaces.
+//! The container side of `create` and `exec`: runs in a re-execution of our
+//! binary that the container cannot write through (a read-only bind mount or
+//! a sealed memfd copy, see selfexe.rs), already inside the new namespaces.
 //! See the picture in lib.rs for where each step sits.
 
 use crate::console;
-use crate::hooks;
+use crate::hooks::{self, HookKind, HookState};
 use crate::namespaces::{self, JOIN_ORDER};
 use crate::process;
 use crate::rootfs::{self, Kind, Rootfs};
 use crate::seccomp;
+use crate::state::Status;
 use crate::sync::{Channel, Msg};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::unistd::{setsid, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Serialize, Deserialize, Clone, Copy, PartialEq)]
@@ -44,9 +48,9 @@ pub struct InitConfig {
     pub no_new_keyring: bool,
     pub host_pid: i32,
     /// Ask the parent to run prestart/createRuntime hooks at the right moment.
-    pub parent_hooks: Vec<String>,
-    /// The state JSON hooks get, with `status` filled in by whoever runs them.
-    pub hook_state: serde_json::Value,
+    pub parent_hooks: Vec<HookKind>,
+    /// The state hooks get (create only: `exec` runs no hooks).
+    pub hook_state: Option<HookState>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +80,7 @@ fn os(what: impl Into<String>) -> impl FnOnce(io::Error) -> InitError {
 pub fn main() -> ! {
     // Until exec, nobody (not even a process of the container) may open our
     // /proc entries: they lead to host fds and to the runtime's image.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_dumpable(false);
     let fd: i32 = std::env::var("_BERTH_SYNC_FD")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -86,7 +90,9 @@ pub fn main() -> ! {
         std::process::exit(2);
     }
     // Our fds may not leak into the container.
-    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    // SAFETY: the runtime passed us this end of the channel, which nothing
+    // else in this process owns.
     let mut chan = unsafe { Channel::from_raw_fd(fd) };
     let cfg = match chan.recv() {
         Ok(Msg::Config(c)) => c,
@@ -111,10 +117,13 @@ fn has_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|v| v.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
-fn hook_state(cfg: &InitConfig, status: &str) -> Vec<u8> {
-    let mut s = cfg.hook_state.clone();
-    s["status"] = status.into();
-    serde_json::to_vec(&s).unwrap_or_default()
+/// The state JSON for the container's own hooks: they run in `create`,
+/// past lifecycle step 2, so the container is `created`.
+fn hook_state(cfg: &InitConfig) -> Result<Vec<u8>, InitError> {
+    cfg.hook_state
+        .as_ref()
+        .map(|s| s.json(Status::Created))
+        .ok_or_else(|| InitError::Other("no hook state from the runtime".into()))
 }
 
 fn init_container(cfg: &InitConfig, chan: &mut Channel) -> InitError {
@@ -148,16 +157,14 @@ fn setup_container(
     }
     if to_join.iter().any(|n| n.typ == LinuxNamespaceType::Pid) {
         // setns(pid) only moves our children: the container's init is a child.
-        match unsafe { libc::fork() } {
-            -1 => {
-                return Err(os("fork into the joined pid namespace")(
-                    io::Error::last_os_error(),
-                ))
-            }
-            0 => {}
-            child => {
-                let _ = chan.send(&Msg::Pid(child));
-                unsafe { libc::_exit(0) };
+        // SAFETY: the init has one thread: the child may do anything.
+        match unsafe { nix::unistd::fork() }
+            .map_err(|e| os("fork into the joined pid namespace")(e.into()))?
+        {
+            ForkResult::Child => {}
+            ForkResult::Parent { child } => {
+                let _ = chan.send(&Msg::Pid(child.as_raw()));
+                crate::sys::exit_now(0);
             }
         }
     }
@@ -165,19 +172,12 @@ fn setup_container(
         // Only now, inside the container's cgroup, so that it becomes the root.
         namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup")?;
     }
-    if unsafe { libc::setsid() } < 0 {
-        return Err(os("setsid")(io::Error::last_os_error()));
-    }
+    setsid().map_err(|e| os("setsid")(e.into()))?;
     if !cfg.no_new_keyring {
-        let name = std::ffi::CString::new(format!("_ses.{}", cfg.id)).unwrap_or_default();
+        let name = crate::utils::cstring("session keyring name", format!("_ses.{}", cfg.id))
+            .map_err(os("join a session keyring"))?;
         // No keyrings (e.g. in some user namespaces) is not a reason to fail.
-        unsafe {
-            libc::syscall(
-                libc::SYS_keyctl,
-                1, /* KEYCTL_JOIN_SESSION_KEYRING */
-                name.as_ptr(),
-            )
-        };
+        let _ = crate::sys::join_session_keyring(&name);
     }
     for (k, v) in linux.sysctl().clone().unwrap_or_default() {
         let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
@@ -187,12 +187,7 @@ fn setup_container(
         nix::unistd::sethostname(h).map_err(|e| os(format!("set hostname {h:?}"))(e.into()))?;
     }
     if let Some(d) = spec.domainname() {
-        let c = std::ffi::CString::new(d.as_str()).unwrap_or_default();
-        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
-            return Err(os(format!("set domainname {d:?}"))(
-                io::Error::last_os_error(),
-            ));
-        }
+        crate::sys::setdomainname(d.as_bytes()).map_err(os(format!("set domainname {d:?}")))?;
     }
     let idmapped = if crate::idmap::any(spec) {
         crate::idmap::receive(chan).map_err(InitError::Other)?
@@ -235,8 +230,10 @@ fn setup_container(
         .and_then(|h| h.create_container().clone())
     {
         // Lifecycle step 5, past step 2 as prestart and createRuntime.
-        hooks::run("createContainer", &h, &hook_state(cfg, "created"))?;
+        hooks::run(HookKind::CreateContainer, &h, &hook_state(cfg)?)?;
     }
+    // SAFETY: the runtime passed us this fd of the state dir, and nothing
+    // else here owns it.
     let state_dir = unsafe { OwnedFd::from_raw_fd(cfg.state_dir_fd) };
     drop(root);
     rfs.pivot(cfg.no_pivot)?;
@@ -246,26 +243,22 @@ fn setup_container(
     chan.send(&Msg::Ready).map_err(os("sync with runtime"))?;
 
     // Blocks until `start` opens the other end.
-    let fifo = unsafe {
-        libc::openat(
-            state_dir.as_raw_fd(),
-            c"exec.fifo".as_ptr(),
-            libc::O_WRONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fifo < 0 {
-        return Err(os("open exec fifo")(io::Error::last_os_error()));
-    }
-    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+    let fifo = fsroot::openat(
+        state_dir.as_fd(),
+        std::ffi::OsStr::new("exec.fifo"),
+        libc::O_WRONLY,
+        0,
+    )
+    .map_err(os("open exec fifo"))?;
     if let Some(h) = spec
         .hooks()
         .as_ref()
         .and_then(|h| h.start_container().clone())
     {
-        hooks::run("startContainer", &h, &hook_state(cfg, "created"))?;
+        hooks::run(HookKind::StartContainer, &h, &hook_state(cfg)?)?;
     }
-    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-        return Err(os("write exec fifo")(io::Error::last_os_error()));
+    if nix::unistd::write(&fifo, b"0").map_err(|e| os("write exec fifo")(e.into()))? != 1 {
+        return Err(os("write exec fifo")(io::ErrorKind::WriteZero.into()));
     }
     drop(state_dir);
     // The fifo stays open until execve closes it (O_CLOEXEC): `start` reads
@@ -286,12 +279,14 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
             "process.terminal is set but no console socket was given (use --console-socket)".into(),
         )
     })?;
+    // SAFETY: the runtime passed us this fd of the console socket, and
+    // nothing else here owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     let (master, slave, name) = console::open_pty().map_err(os(
         "open a pty in the container (is devpts mounted at /dev/pts?)",
     ))?;
     if let Some(sz) = cfg.process.console_size() {
-        console::set_size(slave.as_raw_fd(), sz.height() as u16, sz.width() as u16)
+        console::set_size(slave.as_fd(), sz.height() as u16, sz.width() as u16)
             .map_err(os("set console size"))?;
     }
     if console_mount {
@@ -311,8 +306,8 @@ fn setup_terminal(cfg: &InitConfig, console_mount: bool) -> Result<(), InitError
     console::send_fd(sock.as_raw_fd(), &name, master.as_raw_fd())
         .map_err(os("send pty to the console socket"))?;
     drop(master);
-    if cfg.mode == Mode::Exec && unsafe { libc::setsid() } < 0 {
-        return Err(os("setsid")(io::Error::last_os_error()));
+    if cfg.mode == Mode::Exec {
+        setsid().map_err(|e| os("setsid")(e.into()))?;
     }
     console::make_stdio(&slave).map_err(os("make the pty our terminal"))?;
     Ok(())
@@ -395,10 +390,9 @@ fn prepare_process(cfg: &InitConfig, chan: &mut Channel) -> Result<Prepared, Ini
 /// check before the filter.
 fn cwd_is_inside(cwd: &Path, filtered: bool) -> Result<(), InitError> {
     let mut buf = [0u8; 4096];
-    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-    match n {
-        n if n > 0 && buf[0] == b'/' => Ok(()),
-        n if n < 0 && filtered => Ok(()),
+    match crate::sys::kernel_getcwd(&mut buf) {
+        Ok(n) if n > 0 && buf[0] == b'/' => Ok(()),
+        Err(_) if filtered => Ok(()),
         _ => Err(InitError::Other(format!(
             "cwd {cwd:?} is outside the container"
         ))),

@@ -14,8 +14,9 @@ use clap::Parser;
 static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 fn main() {
-    // The container's init re-executes us from a sealed memfd: no clap, no
-    // logger setup, straight to the code that runs inside the container.
+    // The container's init re-executes us (a read-only bind mount of this
+    // binary, or a sealed memfd copy): no clap, no logger setup, straight to
+    // the code that runs inside the container.
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
         berth_runtime::init::main();
     }

@@ -1,10 +1,12 @@
 //! Linux namespaces: which to create, which to join, and the id maps of a new
 //! user namespace.
 
+use crate::sys;
+use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,21 +92,13 @@ pub fn open(typ: LinuxNamespaceType, path: &Path) -> Result<NsFd, NsError> {
 }
 
 pub fn join(ns: &NsFd) -> Result<(), NsError> {
-    if unsafe { libc::setns(ns.fd.as_raw_fd(), flag(ns.typ)) } != 0 {
-        return Err(NsError::Join(
-            ns.path.clone(),
-            proc_name(ns.typ),
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    setns(&ns.fd, CloneFlags::from_bits_retain(flag(ns.typ)))
+        .map_err(|e| NsError::Join(ns.path.clone(), proc_name(ns.typ), e.into()))
 }
 
 pub fn unshare(flags: i32, what: &'static str) -> Result<(), NsError> {
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(NsError::Unshare(what, io::Error::last_os_error()));
-    }
-    Ok(())
+    nix::sched::unshare(CloneFlags::from_bits_retain(flags))
+        .map_err(|e| NsError::Unshare(what, e.into()))
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -139,67 +133,22 @@ pub fn host_id(maps: Option<&Vec<LinuxIdMapping>>, id: u32) -> u32 {
     }
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
 /// fork() with `flags` (new namespaces), born straight into the cgroup2
 /// directory `cgroup` when given: moving a process there afterwards costs an
 /// RCU grace period. Returns (pid, whether it was born in that cgroup); 0 in
 /// the child, as fork does.
 pub fn clone_into(flags: i32, cgroup: Option<&OwnedFd>) -> io::Result<(i32, bool)> {
     if let Some(cg) = cgroup {
-        let args = CloneArgs {
-            flags: flags as u64 | CLONE_INTO_CGROUP,
-            exit_signal: libc::SIGCHLD as u64,
-            cgroup: cg.as_raw_fd() as u64,
-            ..Default::default()
-        };
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone3,
-                &args as *const CloneArgs,
-                std::mem::size_of::<CloneArgs>(),
-            )
-        };
-        if pid >= 0 {
-            return Ok((pid as i32, true));
-        }
-        // Older kernels (no clone3, no CLONE_INTO_CGROUP): plain clone below.
-        let e = io::Error::last_os_error();
-        if !matches!(
-            e.raw_os_error(),
-            Some(libc::ENOSYS) | Some(libc::E2BIG) | Some(libc::EINVAL)
-        ) {
-            return Err(e);
+        match sys::clone3_into_cgroup(flags, cg.as_fd()) {
+            Ok(pid) => return Ok((pid, true)),
+            // Older kernels (no clone3, no CLONE_INTO_CGROUP): plain clone below.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS) | Some(libc::E2BIG) | Some(libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(e),
         }
     }
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((pid as i32, false))
+    Ok((sys::clone(flags)?, false))
 }

@@ -1,6 +1,13 @@
 //! The container process's own attributes: rlimits, user and groups,
 //! capabilities, no_new_privs, and finally execve.
 
+use caps::{CapSet, CapsHashSet};
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::sys::stat::{umask, Mode as StatMode};
+use nix::unistd::{execve, setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 use std::ffi::CString;
 use std::io;
@@ -32,12 +39,8 @@ fn os(what: impl Into<String>) -> impl FnOnce(io::Error) -> ProcessError {
 
 type Result<T> = std::result::Result<T, ProcessError>;
 
-fn check(r: libc::c_int, what: impl Into<String>) -> Result<()> {
-    if r < 0 {
-        Err(os(what)(io::Error::last_os_error()))
-    } else {
-        Ok(())
-    }
+fn nix_check(r: nix::Result<()>, what: impl Into<String>) -> Result<()> {
+    r.map_err(|e| os(what)(e.into()))
 }
 
 /// Finds the program to run the way execvp does, but with the container's
@@ -106,53 +109,41 @@ fn home_in_passwd(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-// glibc types the resource as an enum, musl as a plain int.
-#[cfg(target_env = "gnu")]
-type RlimitResource = libc::__rlimit_resource_t;
-#[cfg(not(target_env = "gnu"))]
-type RlimitResource = libc::c_int;
-
-pub fn rlimit_resource(t: PosixRlimitType) -> RlimitResource {
+pub fn rlimit_resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
+        RlimitCpu => Resource::RLIMIT_CPU,
+        RlimitFsize => Resource::RLIMIT_FSIZE,
+        RlimitData => Resource::RLIMIT_DATA,
+        RlimitStack => Resource::RLIMIT_STACK,
+        RlimitCore => Resource::RLIMIT_CORE,
+        RlimitRss => Resource::RLIMIT_RSS,
+        RlimitNproc => Resource::RLIMIT_NPROC,
+        RlimitNofile => Resource::RLIMIT_NOFILE,
+        RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        RlimitAs => Resource::RLIMIT_AS,
+        RlimitLocks => Resource::RLIMIT_LOCKS,
+        RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        RlimitNice => Resource::RLIMIT_NICE,
+        RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }
 
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().as_deref().unwrap_or_default() {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
-            let e = io::Error::last_os_error();
-            let mut cur: libc::rlimit = unsafe { std::mem::zeroed() };
-            unsafe { libc::getrlimit(rlimit_resource(r.typ()), &mut cur) };
+        if let Err(e) = setrlimit(rlimit_resource(r.typ()), r.soft(), r.hard()) {
+            let (_, max) = getrlimit(rlimit_resource(r.typ())).unwrap_or_default();
             return Err(ProcessError::Os(
                 format!(
                     "setrlimit {} to {}/{} (the host's hard limit is {})",
                     crate::config::rlimit_name(r.typ()),
                     r.soft(),
                     r.hard(),
-                    cur.rlim_max
+                    max
                 ),
-                e,
+                e.into(),
             ));
         }
     }
@@ -172,79 +163,55 @@ pub fn set_oom_score_adj(p: &Process) -> Result<()> {
 /// then choose exactly which stay.
 pub fn set_user(p: &Process) -> Result<()> {
     let u = p.user();
-    let groups: Vec<libc::gid_t> = u.additional_gids().clone().unwrap_or_default();
-    check(
-        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) },
-        "keep capabilities",
-    )?;
+    let groups: Vec<Gid> = u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix_check(prctl::set_keepcaps(true), "keep capabilities")?;
     // setgroups is denied in a user namespace whose setgroups file says "deny".
-    let r = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
-    if r != 0
-        && !(groups.is_empty() && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
-    {
+    match setgroups(&groups) {
+        Err(Errno::EPERM) if groups.is_empty() => {}
         // The count, not the list: it may hold 65536 gids.
-        return Err(
-            os(format!("setgroups of {} additional gids", groups.len()))(io::Error::last_os_error()),
-        );
+        r => nix_check(r, format!("setgroups of {} additional gids", groups.len()))?,
     }
-    check(
-        unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) },
-        format!("setgid {}", u.gid()),
-    )?;
-    check(
-        unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) },
-        format!("setuid {}", u.uid()),
-    )?;
-    check(
-        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) },
-        "keep capabilities",
-    )?;
+    let (gid, uid) = (Gid::from_raw(u.gid()), Uid::from_raw(u.uid()));
+    nix_check(setresgid(gid, gid, gid), format!("setgid {}", u.gid()))?;
+    nix_check(setresuid(uid, uid, uid), format!("setuid {}", u.uid()))?;
+    nix_check(prctl::set_keepcaps(false), "keep capabilities")?;
     if let Some(m) = u.umask() {
-        unsafe { libc::umask(m) };
+        umask(StatMode::from_bits_truncate(m));
     }
     Ok(())
 }
 
-/// Bit mask of a capability set; names the kernel does not know are skipped
-/// with a warning, as config.md asks ("MUST be logged as a warning").
-fn mask(set: &Option<Capabilities>, available: u64) -> u64 {
-    let mut m = 0u64;
+/// The capabilities of a config's set that `available` holds; names the
+/// kernel does not know, or this host cannot grant, are skipped with a
+/// warning, as config.md asks ("MUST be logged as a warning").
+fn capset_of(set: &Option<Capabilities>, available: &CapsHashSet) -> CapsHashSet {
+    let mut out = CapsHashSet::new();
     for c in set.iter().flatten() {
         let name = format!("CAP_{c}");
         match caps::Capability::from_str(&name) {
-            Ok(cap) if available & (1u64 << cap.index()) != 0 => m |= 1u64 << cap.index(),
+            Ok(cap) if available.contains(&cap) => {
+                out.insert(cap);
+            }
             Ok(_) => log::warn!("capability {name} cannot be granted on this host (not in the bounding set): skipped"),
             Err(_) => log::warn!("capability {name} is unknown: skipped"),
         }
     }
-    m
+    out
 }
 
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
+fn caps_err(what: impl Into<String>) -> impl FnOnce(caps::errors::CapsError) -> ProcessError {
+    let what = what.into();
+    move |e| ProcessError::Os(what, io::Error::other(e.to_string()))
 }
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-const CAP_V3: u32 = 0x2008_0522;
 
-/// This process's current bounding set as a mask.
-pub fn bounding_set() -> u64 {
-    let last: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    (0..=last)
-        .filter(
-            |i| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *i as libc::c_ulong, 0, 0, 0) } == 1,
-        )
-        .fold(0, |m, i| m | (1u64 << i))
+/// This process's current bounding set.
+pub fn bounding_set() -> Result<CapsHashSet> {
+    caps::read(None, CapSet::Bounding).map_err(caps_err("read the bounding set"))
 }
 
 /// Drops what is not in `bounding`. Must run before `set_user`, while we
@@ -253,36 +220,13 @@ pub fn set_bounding(p: &Process) -> Result<()> {
     let Some(c) = p.capabilities() else {
         return Ok(());
     };
-    let avail = bounding_set();
-    let bounding = mask(c.bounding(), avail);
-    for i in 0..64u64 {
-        if avail & (1 << i) != 0 && bounding & (1 << i) == 0 {
-            check(
-                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) },
-                format!("drop capability {i} from the bounding set"),
-            )?;
-        }
+    let avail = bounding_set()?;
+    let bounding = capset_of(c.bounding(), &avail);
+    for cap in avail.difference(&bounding) {
+        caps::drop(None, CapSet::Bounding, *cap)
+            .map_err(caps_err(format!("drop {cap} from the bounding set")))?;
     }
     Ok(())
-}
-
-fn permitted_set() -> Result<u64> {
-    let hdr = CapHeader {
-        version: CAP_V3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    if unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &hdr as *const CapHeader,
-            data.as_mut_ptr(),
-        )
-    } != 0
-    {
-        return Err(os("get capabilities")(io::Error::last_os_error()));
-    }
-    Ok(u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32))
 }
 
 /// Sets the effective, permitted, inheritable and ambient sets. Must run
@@ -293,63 +237,30 @@ pub fn set_capabilities(p: &Process) -> Result<()> {
     };
     // What we can grant is what we hold: host root's permitted set, which
     // set_user kept across the uid change.
-    let avail = permitted_set()?;
+    let avail = caps::read(None, CapSet::Permitted).map_err(caps_err("get capabilities"))?;
     let (e, pm, i) = (
-        mask(c.effective(), avail),
-        mask(c.permitted(), avail),
-        mask(c.inheritable(), avail),
+        capset_of(c.effective(), &avail),
+        capset_of(c.permitted(), &avail),
+        capset_of(c.inheritable(), &avail),
     );
-    let hdr = CapHeader {
-        version: CAP_V3,
-        pid: 0,
-    };
-    let data = [
-        CapData {
-            effective: e as u32,
-            permitted: pm as u32,
-            inheritable: i as u32,
-        },
-        CapData {
-            effective: (e >> 32) as u32,
-            permitted: (pm >> 32) as u32,
-            inheritable: (i >> 32) as u32,
-        },
-    ];
-    if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0 {
-        return Err(os("set capabilities")(io::Error::last_os_error()));
+    // Effective first (within the permitted set we still hold), permitted
+    // last: each step keeps effective within permitted.
+    for (set, caps) in [
+        (CapSet::Effective, &e),
+        (CapSet::Inheritable, &i),
+        (CapSet::Permitted, &pm),
+    ] {
+        caps::set(None, set, caps).map_err(caps_err(format!("set {set:?} capabilities")))?;
     }
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    };
-    let amb = mask(c.ambient(), avail);
-    for b in 0..64u64 {
-        if amb & (1 << b) != 0 {
-            // The kernel only raises an ambient cap that is permitted and inheritable.
-            if pm & i & (1 << b) == 0 {
-                log::debug!(
-                    "ambient capability {b} is not both permitted and inheritable: skipped"
-                );
-                continue;
-            }
-            check(
-                unsafe {
-                    libc::prctl(
-                        libc::PR_CAP_AMBIENT,
-                        libc::PR_CAP_AMBIENT_RAISE,
-                        b as libc::c_ulong,
-                        0,
-                        0,
-                    )
-                },
-                format!("raise ambient capability {b}"),
-            )?;
+    caps::clear(None, CapSet::Ambient).map_err(caps_err("clear ambient capabilities"))?;
+    for cap in capset_of(c.ambient(), &avail) {
+        // The kernel only raises an ambient cap that is permitted and inheritable.
+        if !(pm.contains(&cap) && i.contains(&cap)) {
+            log::debug!("ambient capability {cap} is not both permitted and inheritable: skipped");
+            continue;
         }
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(caps_err(format!("raise ambient capability {cap}")))?;
     }
     Ok(())
 }
@@ -366,18 +277,12 @@ pub fn set_io_priority(p: &Process) -> Result<()> {
         IoprioClassIdle => 3,
     };
     let value = (class << 13) | (io.priority() as i32 & 0x1fff);
-    check(
-        unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) as i32 },
-        format!("set io priority {value:#x}"),
-    )
+    crate::sys::ioprio_set_self(value).map_err(os(format!("set io priority {value:#x}")))
 }
 
 pub fn set_no_new_privs(p: &Process) -> Result<()> {
     if p.no_new_privileges() == Some(true) {
-        check(
-            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-            "set no_new_privs",
-        )?;
+        nix_check(prctl::set_no_new_privs(), "set no_new_privs")?;
     }
     Ok(())
 }
@@ -388,39 +293,13 @@ pub fn set_no_new_privs(p: &Process) -> Result<()> {
 /// that reads them from a signalfd blocks TERM, HUP, USR1... and a trapped
 /// `kill -s TERM` would never arrive).
 pub fn reset_signals() -> Result<()> {
-    // The kernel's struct sigaction for rt_sigaction(2).
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: libc::sighandler_t,
-        flags: libc::c_ulong,
-        restorer: usize,
-        mask: u64,
-    }
-    let dfl = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
     for s in 1..=64 {
         if s != libc::SIGKILL && s != libc::SIGSTOP {
-            // The raw call: libc refuses the signals it reserves for itself
-            // (32-34 on musl), yet a caller may have left them ignored.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    s,
-                    &dfl as *const KernelSigaction,
-                    std::ptr::null_mut::<KernelSigaction>(),
-                    8,
-                )
-            };
+            let _ = crate::sys::default_signal_action(s);
         }
     }
-    let mut none: libc::sigset_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::sigemptyset(&mut none) };
-    check(
-        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) },
+    nix_check(
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None),
         "unblock signals",
     )
 }
@@ -428,32 +307,30 @@ pub fn reset_signals() -> Result<()> {
 /// Marks every fd from `first` up close-on-exec, so the container inherits
 /// only stdio and the fds it was asked to get (CVE-2024-21626).
 pub fn cloexec_from(first: u32) -> Result<()> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-    check(
-        unsafe {
-            libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) as i32
-        },
-        "close fds",
-    )
+    crate::sys::cloexec_from(first).map_err(os("close fds"))
 }
 
-fn cstrings(v: &[String]) -> Vec<CString> {
+fn cstrings(what: &str, v: &[String]) -> io::Result<Vec<CString>> {
     v.iter()
-        .map(|s| CString::new(s.as_str()).unwrap_or_default())
+        .map(|s| crate::utils::cstring(what, s.as_str()))
         .collect()
 }
 
 /// Replaces this process with the container's program. Only returns on error.
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> ProcessError {
-    let p = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    let a = cstrings(args);
-    let e = cstrings(env);
-    let mut ap: Vec<*const libc::c_char> = a.iter().map(|c| c.as_ptr()).collect();
-    ap.push(std::ptr::null());
-    let mut ep: Vec<*const libc::c_char> = e.iter().map(|c| c.as_ptr()).collect();
-    ep.push(std::ptr::null());
-    unsafe { libc::execve(p.as_ptr(), ap.as_ptr(), ep.as_ptr()) };
-    let err = io::Error::last_os_error();
+    let cs = (|| {
+        Ok::<_, io::Error>((
+            crate::utils::cstring("process path", path.as_os_str().as_encoded_bytes())?,
+            cstrings("process.args", args)?,
+            cstrings("process.env", env)?,
+        ))
+    })();
+    let (p, a, e) = match cs {
+        Ok(v) => v,
+        Err(err) => return ProcessError::Os(format!("exec {}", path.display()), err),
+    };
+    let Err(errno) = execve(&p, &a, &e);
+    let err = io::Error::from(errno);
     match err.raw_os_error() {
         Some(libc::ENOENT) => ProcessError::Enoent(path.display().to_string()),
         Some(libc::EACCES) => ProcessError::NotExecutable(path.display().to_string()),

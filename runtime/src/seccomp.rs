@@ -194,23 +194,13 @@ pub fn supported_flags() -> &'static [&'static str] {
 /// The caller sets no_new_privs first when the config asks for it; otherwise it must still hold
 /// CAP_SYS_ADMIN. Does not allocate, so it is safe between fork and exec.
 pub fn install(p: &Program) -> Result<(), SeccompError> {
-    let prog = libc::sock_fprog {
-        len: p.insns.len() as libc::c_ushort,
-        filter: p.insns.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: prog points at a valid filter that outlives the call; the kernel copies it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            p.flags as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        )
+    let rc = match crate::sys::seccomp_set_mode_filter(&p.insns, p.flags) {
+        Ok(rc) => rc,
+        Err(e) => return Err(SeccompError::Install(e)),
     };
     match rc {
         0 => Ok(()),
-        rc if rc > 0 => Err(SeccompError::Tsync(rc)),
-        _ => Err(SeccompError::Install(io::Error::last_os_error())),
+        rc => Err(SeccompError::Tsync(rc)),
     }
 }
 

@@ -10,39 +10,32 @@
 //!   remount. Two mount calls instead of copying a multi-MB binary.
 //! - `exec`, and `create` if the bind mount cannot be made: a sealed memfd copy.
 
+use nix::fcntl::{fcntl, AtFlags, FcntlArg, SealFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// Returns a memfd holding a copy of /proc/self/exe, sealed against any write,
 /// so that a container process that reaches it through /proc/PID/exe can
 /// neither modify it nor, through it, the binary on the host.
 pub fn sealed_copy() -> io::Result<OwnedFd> {
-    let name = c"berth-runtime";
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let exe = File::open("/proc/self/exe")?;
-    let len = exe.metadata()?.len() as usize;
-    let mut done = 0usize;
-    while done < len {
-        let n = unsafe { libc::sendfile(fd, exe.as_raw_fd(), std::ptr::null_mut(), len - done) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
-            break;
-        }
-        done += n as usize;
-    }
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(memfd)
+    let memfd = memfd_create(
+        c"berth-runtime",
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )?;
+    let mut exe = File::open("/proc/self/exe")?;
+    let mut copy = File::from(memfd);
+    // std copies file to file in the kernel (copy_file_range, sendfile).
+    io::copy(&mut exe, &mut copy)?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))?;
+    Ok(copy.into())
 }
 
 /// In a private mount namespace of our own: re-executes our binary in `init`
@@ -57,74 +50,74 @@ pub fn exec_init_readonly(mode: &str, sync_fd: i32) -> io::Error {
     if exe.to_string_lossy().ends_with(" (deleted)") {
         return io::Error::from_raw_os_error(libc::ENOENT);
     }
-    let path = std::ffi::CString::new(exe.as_os_str().as_encoded_bytes()).unwrap_or_default();
-    let p = path.as_ptr();
-    let none = std::ptr::null();
-    unsafe {
+    let path = match crate::utils::cstring("our path", exe.as_os_str().as_encoded_bytes()) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let none: Option<&str> = None;
+    let made = mount(
+        none,
+        "/",
+        none,
         // Our mounts must never propagate back to the host.
-        if libc::mount(
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        none,
+    )
+    .and_then(|_| {
+        mount(
+            Some(path.as_c_str()),
+            path.as_c_str(),
             none,
-            c"/".as_ptr(),
+            MsFlags::MS_BIND,
             none,
-            libc::MS_SLAVE | libc::MS_REC,
-            none as *const libc::c_void,
-        ) != 0
-            || libc::mount(p, p, none, libc::MS_BIND, none as *const libc::c_void) != 0
-            || libc::mount(
-                none,
-                p,
-                none,
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-                none as *const libc::c_void,
-            ) != 0
-        {
-            return io::Error::last_os_error();
-        }
+        )
+    })
+    .and_then(|_| {
+        mount(
+            none,
+            path.as_c_str(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            none,
+        )
+    });
+    if let Err(e) = made {
+        return e.into();
     }
-    exec_init_at(libc::AT_FDCWD, &path, 0, mode, sync_fd)
+    exec_init_at(None, &path, AtFlags::empty(), mode, sync_fd)
 }
 
 /// Replaces this process with the sealed copy, in `init` mode. Only returns on error.
 pub fn exec_init(memfd: i32, mode: &str, sync_fd: i32) -> io::Error {
-    exec_init_at(memfd, c"", libc::AT_EMPTY_PATH, mode, sync_fd)
+    exec_init_at(Some(memfd), c"", AtFlags::AT_EMPTY_PATH, mode, sync_fd)
 }
 
 fn exec_init_at(
-    dirfd: i32,
-    path: &std::ffi::CStr,
-    flags: i32,
+    dirfd: Option<i32>,
+    path: &CStr,
+    flags: AtFlags,
     mode: &str,
     sync_fd: i32,
 ) -> io::Error {
-    let argv0 = c"berth-runtime";
-    let arg1 = c"init";
-    let arg2 = std::ffi::CString::new(mode).unwrap_or_default();
-    let argv = [
-        argv0.as_ptr(),
-        arg1.as_ptr(),
-        arg2.as_ptr(),
-        std::ptr::null(),
-    ];
-    let env_sync = std::ffi::CString::new(format!("_BERTH_SYNC_FD={sync_fd}")).unwrap_or_default();
+    let mode = match crate::utils::cstring("init mode", mode) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let argv = [c"berth-runtime".to_owned(), c"init".to_owned(), mode];
     // The init's environment is ours to choose: only what it needs, so nothing
     // of the caller's leaks into the container (it sets the process env itself).
-    let log = std::env::var("_BERTH_LOG_LEVEL")
+    let mut envp = vec![c_env(format!("_BERTH_SYNC_FD={sync_fd}"))];
+    if let Some(l) = std::env::var("_BERTH_LOG_LEVEL")
         .ok()
-        .map(|l| std::ffi::CString::new(format!("_BERTH_LOG_LEVEL={l}")).unwrap_or_default());
-    let mut envp = vec![env_sync.as_ptr()];
-    if let Some(l) = &log {
-        envp.push(l.as_ptr());
+        .and_then(|l| CString::new(format!("_BERTH_LOG_LEVEL={l}")).ok())
+    {
+        envp.push(l);
     }
-    envp.push(std::ptr::null());
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            dirfd,
-            path.as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            flags,
-        );
-    }
-    io::Error::last_os_error()
+    let Err(e) = nix::unistd::execveat(dirfd, path, &argv, &envp, flags);
+    e.into()
+}
+
+/// An environment entry made of our own digits: it cannot hold a NUL.
+fn c_env(s: String) -> CString {
+    CString::new(s).expect("digits and ASCII hold no NUL")
 }

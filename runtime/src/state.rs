@@ -100,9 +100,6 @@ pub struct State {
     /// when empty (a nested cgroupsPath such as /a/x/y).
     #[serde(default)]
     pub cgroup_made: Vec<PathBuf>,
-    /// Namespaces the init runs in (type -> /proc path or joined path), for `exec`.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
     #[serde(default)]
     pub use_terminal: bool,
     pub owner: u32,
@@ -140,9 +137,7 @@ fn lock(path: &Path) -> Result<fs::File, StateError> {
         .open(path.join(LOCK_FILE))
         .map_err(io_err(format!("lock {}", path.display())))?;
     // Blocking: concurrent commands on one id simply take turns.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(StateError::Io("flock".into(), io::Error::last_os_error()));
-    }
+    f.lock().map_err(io_err("flock"))?;
     Ok(f)
 }
 
@@ -249,7 +244,7 @@ impl ContainerDir {
             // No lock file: the creator died before taking it, or is about to.
             return Ok(false);
         };
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if f.try_lock().is_err() {
             return Ok(false);
         }
         // Looked at again under the lock: a create that finished between the
@@ -284,7 +279,7 @@ impl ContainerDir {
             let p = e.path();
             // No lock file yet: free only if its creator is dead.
             let free = match fs::File::open(p.join(LOCK_FILE)) {
-                Ok(f) => unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 },
+                Ok(f) => f.try_lock().is_ok(),
                 Err(_) => !Path::new(&format!("/proc/{mid}")).exists(),
             };
             if free {

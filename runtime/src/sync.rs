@@ -13,7 +13,7 @@ pub enum Msg {
     /// Parent → init: everything the init needs (see `init::InitConfig`).
     Config(Box<crate::init::InitConfig>),
     /// Init → parent: run these hook kinds in the runtime namespace now.
-    Hooks(Vec<String>),
+    Hooks(Vec<crate::hooks::HookKind>),
     /// Parent → init: hooks done (or the error that failed them).
     HooksDone(Option<String>),
     /// Init → parent: a joined pid namespace forced one more fork; this is the

@@ -132,3 +132,39 @@ fn resources_this_host_cannot_enforce() {
     });
     assert_clean_failure(&c, "classID");
 }
+
+/// A kernel without openat2 (before 5.6), made here by a seccomp filter on
+/// the runtime that answers openat2 with ENOSYS, as crun's tests do: one line
+/// saying what is needed, and nothing left behind.
+#[test]
+fn kernel_without_openat2() {
+    use std::os::unix::process::CommandExt;
+    let c = Ctr::sh("true");
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}]
+    });
+    let prog = berth_runtime::seccomp::compile(&serde_json::from_value(profile).unwrap()).unwrap();
+    let mut cmd = c.cmd();
+    cmd.arg("create")
+        .arg("--bundle")
+        .arg(c.bundle.path())
+        .arg(&c.id);
+    // SAFETY: install only makes the seccomp(2) call, no allocation, as
+    // fits between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            berth_runtime::seccomp::install(&prog)
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
+        })
+    };
+    let o = c.output_via_files(cmd);
+    assert!(!o.status.success(), "create succeeded without openat2");
+    let err = stderr(&o);
+    assert!(err.contains("kernel 5.6 or later needed"), "{err:?}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err:?}");
+    assert!(!c.state_dir().exists(), "state dir left behind");
+    assert!(!cgroup_exists(&c.id), "cgroup left behind");
+    // The same container on this kernel: the check is what failed it.
+    assert_eq!(c.run().0, 0);
+}

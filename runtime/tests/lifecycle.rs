@@ -48,7 +48,16 @@ fn create_start_state_kill_delete() {
 
     assert!(c.out(&["start", &c.id]).status.success());
     assert_eq!(c.status(), "running");
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    // `start` returns once the init has let go of exec.fifo, a moment
+    // before its execve: the program's name shows up within a bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let comm = loop {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        if comm.trim() == "sleep" || std::time::Instant::now() > deadline {
+            break comm;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     assert_eq!(comm.trim(), "sleep");
     // start of a running container is an error
     let o = c.out(&["start", &c.id]);

@@ -310,7 +310,9 @@ pub async fn wait(ctx: Arc<Ctx>, id: &str, q: Query) -> Result<Response<Body>, A
                     break;
                 }
             }
-            std::thread::sleep(Duration::from_millis(50));
+            // `docker run` waits on this for its exit code: a short poll
+            // (a state read is a few stat calls) keeps that wait short.
+            std::thread::sleep(Duration::from_millis(5));
         }
         let v = serde_json::json!({"StatusCode": code.unwrap_or(-1), "Error": null});
         let _ = tx.blocking_send(Bytes::from(format!("{v}\n")));

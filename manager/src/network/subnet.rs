@@ -120,28 +120,16 @@ pub fn iface_ipv4(name: &str) -> Option<(Ipv4Addr, u8)> {
 /// IPv4 routes (but the default route) and interface subnets of the host.
 pub fn host_subnets() -> Vec<InUse> {
     let mut out = Vec::new();
-    if let Ok(s) = std::fs::read_to_string("/proc/net/route") {
-        for line in s.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 {
-                continue;
-            }
-            let (Ok(dst), Ok(m)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
-            else {
-                continue;
-            };
-            // /proc/net/route prints network-order words as native integers.
-            let dst = Ipv4Addr::from(dst.to_ne_bytes());
-            let m = u32::from_be_bytes(m.to_ne_bytes());
-            if m == 0 {
-                continue;
-            }
-            out.push(InUse {
-                net: Ipv4Net::new(dst, m.count_ones() as u8),
-                what: format!("a route on {}", f[0]),
-                addr: None,
-            });
+    for r in berth_common::proc::routes() {
+        let m = u32::from(r.mask);
+        if m == 0 {
+            continue;
         }
+        out.push(InUse {
+            net: Ipv4Net::new(r.destination, m.count_ones() as u8),
+            what: format!("a route on {}", r.iface),
+            addr: None,
+        });
     }
     // SAFETY: getifaddrs fills a list we walk read-only and free once.
     unsafe {

@@ -6,9 +6,10 @@
 //! matches decides, so a later rule overrides an earlier one, as in v1; a
 //! request no rule matches is denied.
 
+use crate::sys;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 
 // struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
 // access_type = (access << 16) | type.
@@ -110,105 +111,66 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
     p
 }
 
-#[repr(C)]
-struct ProgLoad {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-#[repr(C)]
-struct ProgAttach {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-}
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
 const BPF_F_ALLOW_MULTI: u32 = 2;
+
+impl Insn {
+    /// The instruction as the kernel reads it: 8 bytes, in our byte order.
+    fn word(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b[0] = self.code;
+        b[1] = self.regs;
+        b[2..4].copy_from_slice(&self.off.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.imm.to_ne_bytes());
+        u64::from_ne_bytes(b)
+    }
+}
 
 /// Loads `prog` and attaches it to the cgroup directory `cgroup`.
 pub fn attach(cgroup: &std::path::Path, prog: &[Insn]) -> io::Result<()> {
     let mut log = vec![0u8; 64 * 1024];
     let mut name = [0u8; 16];
     name[..12].copy_from_slice(b"berth_device");
-    let attr = ProgLoad {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: prog.len() as u32,
-        insns: prog.as_ptr() as u64,
-        license: c"Apache".as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
-        kern_version: 0,
-        prog_flags: 0,
-        prog_name: name,
-        prog_ifindex: 0,
-        expected_attach_type: BPF_CGROUP_DEVICE,
+    let insns: Vec<u64> = prog.iter().map(Insn::word).collect();
+    let loaded = sys::bpf_prog_load(
+        &sys::BpfProgram {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            expected_attach_type: BPF_CGROUP_DEVICE,
+            insns: &insns,
+            license: c"Apache",
+            name,
+        },
+        &mut log,
+    );
+    let prog_fd = match loaded {
+        Ok(fd) => fd,
+        Err(e) => {
+            let msg =
+                String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)])
+                    .trim()
+                    .to_string();
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "load device program: {e}{}",
+                    if msg.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {msg}")
+                    }
+                ),
+            ));
+        }
     };
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &attr as *const ProgLoad,
-            std::mem::size_of::<ProgLoad>(),
-        )
-    };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        let msg = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)])
-            .trim()
-            .to_string();
-        return Err(io::Error::new(
-            e.kind(),
-            format!(
-                "load device program: {e}{}",
-                if msg.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {msg}")
-                }
-            ),
-        ));
-    }
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let dir = std::fs::File::open(cgroup)?;
-    let attr = ProgAttach {
-        target_fd: dir.as_raw_fd() as u32,
-        attach_bpf_fd: prog_fd.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        replace_bpf_fd: 0,
-    };
-    if unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            &attr as *const ProgAttach,
-            std::mem::size_of::<ProgAttach>(),
-        )
-    } < 0
-    {
-        return Err(io::Error::other(format!(
-            "attach device program: {}",
-            io::Error::last_os_error()
-        )));
-    }
-    Ok(())
+    sys::bpf_prog_attach(
+        dir.as_fd(),
+        prog_fd.as_fd(),
+        BPF_CGROUP_DEVICE,
+        BPF_F_ALLOW_MULTI,
+    )
+    .map_err(|e| io::Error::other(format!("attach device program: {e}")))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod v2;
 use oci_spec::runtime::LinuxResources;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -46,9 +46,7 @@ pub enum Hierarchy {
 }
 
 fn is_cgroup2(p: &str) -> bool {
-    let c = std::ffi::CString::new(p).unwrap_or_default();
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC }
+    nix::sys::statfs::statfs(p).is_ok_and(|st| st.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
 }
 
 pub fn hierarchy() -> Hierarchy {
@@ -181,7 +179,7 @@ pub fn kill_all(m: &dyn Manager, secs: u64) {
         for d in m.dirs() {
             for pid in read_pids(&d.join("cgroup.procs")).unwrap_or_default() {
                 any = true;
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = crate::sys::kill(pid, libc::SIGKILL);
             }
         }
         if !any || std::time::Instant::now() > end {
@@ -200,8 +198,8 @@ pub fn kill_all(m: &dyn Manager, secs: u64) {
 /// moves one thread: callers are single-threaded children.
 pub fn join_self(files: &[OwnedFd]) -> io::Result<()> {
     for f in files {
-        if unsafe { libc::write(f.as_raw_fd(), c"0".as_ptr().cast(), 1) } != 1 {
-            return Err(io::Error::last_os_error());
+        if nix::unistd::write(f, b"0")? != 1 {
+            return Err(io::ErrorKind::WriteZero.into());
         }
     }
     Ok(())
@@ -212,7 +210,7 @@ pub fn join_self(files: &[OwnedFd]) -> io::Result<()> {
 pub(crate) fn signal_each<M: Manager + ?Sized>(m: &M, sig: i32) -> Result<()> {
     let frozen = m.freeze().is_ok();
     for pid in m.pids()? {
-        unsafe { libc::kill(pid, sig) };
+        let _ = crate::sys::kill(pid, sig);
     }
     if frozen {
         m.thaw()?;

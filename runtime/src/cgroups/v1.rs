@@ -24,23 +24,18 @@ pub struct V1Hierarchy {
 pub fn hierarchies() -> &'static [V1Hierarchy] {
     static H: OnceLock<Vec<V1Hierarchy>> = OnceLock::new();
     H.get_or_init(|| {
-        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut out: Vec<V1Hierarchy> = Vec::new();
-        for line in info.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else {
-                continue;
-            };
-            let mut post = post.split(' ');
-            if post.next() != Some("cgroup") {
+        for m in berth_common::proc::mounts() {
+            if m.fs_type != "cgroup" {
                 continue;
             }
-            let super_opts = post.nth(1).unwrap_or("");
-            let mp = PathBuf::from(crate::rootfs::unescape(pre.split(' ').nth(4).unwrap_or("")));
-            let controllers: Vec<String> = super_opts
-                .split(',')
+            let mp = m.mount_point;
+            let controllers: Vec<String> = m
+                .super_options
+                .into_iter()
                 .filter(|o| {
                     !matches!(
-                        *o,
+                        o.as_str(),
                         "rw" | "ro"
                             | "relatime"
                             | "noexec"
@@ -50,7 +45,6 @@ pub fn hierarchies() -> &'static [V1Hierarchy] {
                             | "clone_children"
                     ) && !o.starts_with("release_agent")
                 })
-                .map(String::from)
                 .collect();
             if controllers.is_empty() || out.iter().any(|h| h.controllers == controllers) {
                 continue;
@@ -223,7 +217,7 @@ impl V1 {
             return Ok(());
         };
         // A device cgroup inside a user namespace is not ours to change.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return Ok(());
         }
         for rule in rules.iter().chain(default_allowed().iter()) {

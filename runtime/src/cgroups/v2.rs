@@ -180,7 +180,7 @@ impl Manager for V2 {
         }
         if let Some(rules) = r.devices() {
             // Inside a user namespace the cgroup is not ours to police.
-            if unsafe { libc::geteuid() } == 0 {
+            if nix::unistd::geteuid().is_root() {
                 let mut all = rules.clone();
                 all.extend(super::v1::default_allowed());
                 super::devices_bpf::attach(d, &super::devices_bpf::program(&all))

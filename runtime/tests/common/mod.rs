@@ -56,12 +56,22 @@ impl Ctr {
             self.root.path().join(format!("{n}.out")),
             self.root.path().join(format!("{n}.err")),
         );
-        let st = c
-            .stdin(Stdio::null())
+        c.stdin(Stdio::null())
             .stdout(std::fs::File::create(&po).unwrap())
-            .stderr(std::fs::File::create(&pe).unwrap())
-            .status()
-            .expect("run berth-runtime");
+            .stderr(std::fs::File::create(&pe).unwrap());
+        // A test that just wrote its own copy of the binary can meet ETXTBSY:
+        // a child another test thread forked meanwhile holds the write fd
+        // until its own exec. That passes in a moment.
+        let mut tries = 0;
+        let st = loop {
+            match c.status() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => break r.expect("run berth-runtime"),
+            }
+        };
         let o = Output {
             status: st,
             stdout: std::fs::read(&po).unwrap_or_default(),

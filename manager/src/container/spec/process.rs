@@ -71,13 +71,8 @@ pub(super) fn all_caps() -> Vec<String> {
         "BPF",
         "CHECKPOINT_RESTORE",
     ];
-    let bounding = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        })
+    let bounding = berth_common::proc::Status::read(None)
+        .and_then(|s| s.cap_bounding)
         .unwrap_or(u64::MAX);
     NAMES
         .iter()
