@@ -21,6 +21,7 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 RT=$(readlink -f "$1")
+. "$(dirname "$0")/lib/docker.sh"
 for tool in podman conmon containerd ctr /usr/sbin/dockerd /usr/bin/docker curl script /bin/busybox; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run the setup script (apt)" >&2; exit 2; }
 done
@@ -43,11 +44,8 @@ CTRD_PID=
 DOCKERD_PID=
 # What the engines would leave on the host if we did not take it back:
 # dockerd writes /etc/docker/key.json whatever its data-root (HOST.md); it,
-# the shims and ctr make these dirs.
-HOST_LEFTOVERS=()
-for f in /etc/docker/key.json /etc/docker /run/docker/plugins /run/docker /run/containerd/s /run/containerd/fifo /run/containerd; do
-    [ -e "$f" ] || HOST_LEFTOVERS+=("$f")
-done
+# the shims and ctr make these dirs (hack/lib/docker.sh).
+host_leftovers_note
 DOCKER0_BEFORE=$(ip link show docker0 >/dev/null 2>&1 && echo yes)
 
 # crun 1.8 refuses hybrid hosts while hugetlb is still on cgroup2 (HOST.md).
@@ -78,44 +76,21 @@ pm() {
 CTRD_SOCK=$W/ctrd/c.sock
 c() { ctr --address "$CTRD_SOCK" --namespace "$NS" "$@"; }
 
-d() { DOCKER_CONFIG=$W/docker/cli /usr/bin/docker -H "unix://$DOCKER_SOCK" "$@"; }
+d() { dk "$@"; }
 # run --rm without a network unless the caller names one.
 dr() { d run --rm --network none "$@"; }
 
-# The processes of our dockerd's world (its containerd, shims, proxies):
-# each names our dir on its command line.
-docker_procs() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" != "$BASHPID" ] || continue
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$W/docker/" && echo "${p#/proc/}"
-    done
-    return 0
-}
-
 stop_dockerd() {
     [ -n "$DOCKERD_PID" ] || return 0
-    local ids
-    ids=$(d ps -aq 2>/dev/null)
-    [ -z "$ids" ] || d rm -f $ids >/dev/null 2>&1
     d network rm "$NET" >/dev/null 2>&1
-    # dockerd stops the containerd it started on the way out.
-    kill "$DOCKERD_PID" 2>/dev/null
-    local i
-    for i in $(seq 1 150); do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$DOCKERD_PID" 2>/dev/null
-    wait "$DOCKERD_PID" 2>/dev/null
-    DOCKERD_PID=
+    dockerd_stop
 }
 
 cleanup_docker() {
     stop_dockerd
     # Whatever survived a dockerd that died first.
     local p
-    for p in $(docker_procs); do kill -9 "$p" 2>/dev/null; done
+    for p in $(dockerd_procs); do kill -9 "$p" 2>/dev/null; done
     ip link show "$DBR" >/dev/null 2>&1 && ip link del "$DBR"
     return 0
 }
@@ -150,12 +125,7 @@ cleanup() {
     awk -v w="$W" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo \
         | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$W"
-    # Only what did not exist before we started; dirs only if empty (an
-    # engine of someone else's may have made them meanwhile).
-    local f
-    for f in "${HOST_LEFTOVERS[@]}"; do
-        if [ -d "$f" ]; then rmdir "$f" 2>/dev/null; else rm -f "$f"; fi
-    done
+    host_leftovers_clean
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -337,25 +307,11 @@ check "containerd: run -d, exec, kill, delete" ctr_lifecycle
 # ---- docker ----
 DOCKER_T0=$SECONDS
 start_dockerd() {
-    mkdir -p "$W/docker/cli"
-    echo '{}' >"$W/docker/daemon.json"
-    # Nothing of the host's: its own config, roots, socket, cgroup parent
-    # and containerd (dockerd starts one under --exec-root), no docker0, no
-    # iptables rules, no ip_forward; -p goes through docker-proxy.
-    /usr/sbin/dockerd --config-file "$W/docker/daemon.json" \
-        --data-root "$W/docker/data" --exec-root "$W/docker/exec" \
-        -H "unix://$DOCKER_SOCK" --pidfile "$W/docker/dockerd.pid" \
-        --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$DCG" \
-        --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --userland-proxy=true --storage-driver overlay2 \
-        --add-runtime "under-test=$RT" --default-runtime under-test \
-        >"$W/docker/log" 2>&1 &
-    DOCKERD_PID=$!
-    local i
-    for i in $(seq 1 150); do
-        d version >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    # Nothing of the host's (hack/lib/docker.sh): its own config, roots,
+    # socket and containerd, no iptables rules, no ip_forward; here also its
+    # own cgroup parent and no docker0 (-p goes through docker-proxy).
+    dockerd_start "$W/docker" --cgroup-parent "/$DCG" --bridge none --userland-proxy=true \
+        --add-runtime "under-test=$RT" --default-runtime under-test || return 1
     expect 'Default Runtime: under-test' d info || { tail -20 "$W/docker/log"; return 1; }
 }
 check "docker: start a private dockerd with the runtime as default" start_dockerd
@@ -556,7 +512,7 @@ docker_down() {
     stop_dockerd
     local i left
     for i in $(seq 1 50); do
-        left=$(docker_procs)
+        left=$(dockerd_procs)
         [ -n "$left" ] || break
         sleep 0.1
     done

@@ -55,6 +55,8 @@ enum Command {
     Rmi(cli::rmi::Args),
     /// Save images to a docker-save or OCI archive
     Save(cli::save::Args),
+    /// Search a registry for images
+    Search(cli::search::Args),
     /// Give an image another name
     Tag(cli::tag::Args),
     /// Serve docker's Engine API on a socket (for docker's CLI, compose, SDKs)
@@ -127,6 +129,7 @@ fn main() {
         Command::Push(a) => cli::push::run(&cli.globals, a),
         Command::Rmi(a) => cli::rmi::run(&cli.globals, a),
         Command::Save(a) => cli::save::run(&cli.globals, a),
+        Command::Search(a) => cli::search::run(&cli.globals, a),
         Command::Tag(a) => cli::tag::run(&cli.globals, a),
         Command::Serve(a) => cli::serve::run(&cli.globals, a),
         Command::Containers(c) => cli::containers::run(&cli.globals, c),

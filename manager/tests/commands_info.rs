@@ -136,14 +136,11 @@ fn top_and_stats() {
     });
     let top = e.ok(&["top", "t"]);
     let header = top.lines().next().unwrap();
-    assert!(
-        header.starts_with("PID") && header.contains("COMMAND"),
-        "{top}"
-    );
+    assert!(header.starts_with("UID") && header.contains("CMD"), "{top}");
     let pid = e.inspect("t", "{{.State.Pid}}");
     assert!(
         top.lines()
-            .any(|l| l.split_whitespace().next() == Some(pid.as_str())),
+            .any(|l| l.split_whitespace().nth(1) == Some(pid.as_str())),
         "the init {pid} is listed: {top}"
     );
     let stats = e.ok(&["stats", "--no-stream", "t"]);

@@ -31,8 +31,18 @@ fn fifty_concurrent_containers_then_nothing_left() {
         }
     });
     let net = n.network("bridge");
-    let leases = net["leases"].as_object().unwrap();
-    let mut ips: Vec<&str> = leases.values().map(|l| l["ip"].as_str().unwrap()).collect();
+    let leases = net["Containers"].as_object().unwrap();
+    let mut ips: Vec<&str> = leases
+        .values()
+        .map(|l| {
+            l["IPv4Address"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+        })
+        .collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 50, "distinct addresses: {ips:?}");
@@ -91,7 +101,10 @@ fn bad_input_is_refused_and_leaves_nothing() {
     );
     n.e.fails(&["network", "create", "one"], "already exists");
     assert_eq!(n.links(), before);
-    assert_eq!(lines(&n.ok(&["network", "ls", "-q"])), ["one"]);
+    assert_eq!(
+        lines(&n.ok(&["network", "ls", "--format", "{{.Name}}"])),
+        ["bridge", "host", "none", "one"]
+    );
 
     // Bad -p: one line, no container.
     for (p, want) in [
@@ -225,9 +238,9 @@ fn killed_berth_processes_are_reconciled() {
     }
     n.web("heir", &["-p", &spec]);
     let net = n.network("bridge");
-    let leases = net["leases"].as_object().unwrap();
+    let leases = net["Containers"].as_object().unwrap();
     assert_eq!(leases.len(), 1, "{net}");
-    assert_eq!(leases.values().next().unwrap()["name"], "heir");
+    assert_eq!(leases.values().next().unwrap()["Name"], "heir");
     assert_eq!(nft_elements(&br), 1);
     assert_eq!(Net::ports_on(&br), 1);
     curl_until(&format!("http://127.0.0.1:{p}/hello.txt"));
@@ -257,8 +270,14 @@ fn bridges_of_a_vanished_root_are_reaped() {
     assert_eq!(a.bridge("bridge"), format!("{}0", a.prefix));
     let bb: serde_json::Value =
         serde_json::from_str(&b.ok(&["network", "inspect", "bridge"])).unwrap();
-    assert_eq!(bb[0]["bridge"], format!("{}1", a.prefix));
-    assert_ne!(bb[0]["subnet"], a.network("bridge")["subnet"]);
+    assert_eq!(
+        bb[0]["Options"]["com.docker.network.bridge.name"],
+        format!("{}1", a.prefix)
+    );
+    assert_ne!(
+        bb[0]["IPAM"]["Config"][0]["Subnet"],
+        a.network("bridge")["IPAM"]["Config"][0]["Subnet"]
+    );
     // The root vanishes without cleaning up after itself.
     std::fs::remove_dir_all(a.e.root.join("networks")).unwrap();
     assert!(Path::new("/sys/class/net").join(&lost).exists());

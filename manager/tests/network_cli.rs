@@ -76,13 +76,30 @@ fn create_ls_inspect_rm_prune() {
     ok(&berth(r, &["network", "create", "spare"]));
     assert_eq!(links(&prefix), 2);
     let ls = ok(&berth(r, &["network", "ls"]));
-    assert!(ls.contains("app") && ls.contains("10.211.5.0/24"), "{ls}");
-    assert!(ls.contains("spare") && ls.contains("10.211.0.0/24"), "{ls}");
-    assert_eq!(ok(&berth(r, &["network", "ls", "-q"])), "app\nspare\n");
+    assert!(
+        ls.starts_with("NETWORK ID     NAME      DRIVER    SCOPE\n"),
+        "{ls}"
+    );
+    assert!(ls.contains("   app       bridge    local\n"), "{ls}");
+    assert_eq!(
+        ok(&berth(r, &["network", "ls", "--format", "{{.Name}}"])),
+        "app\nbridge\nhost\nnone\nspare\n"
+    );
     let j: serde_json::Value =
         serde_json::from_str(&ok(&berth(r, &["network", "inspect", "app"]))).unwrap();
-    assert_eq!(j[0]["subnet"], "10.211.5.0/24");
-    assert_eq!(j[0]["gateway"], "10.211.5.1");
+    assert_eq!(j[0]["IPAM"]["Config"][0]["Subnet"], "10.211.5.0/24");
+    assert_eq!(j[0]["IPAM"]["Config"][0]["Gateway"], "10.211.5.1");
+    let spare = ok(&berth(
+        r,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            "spare",
+        ],
+    ));
+    assert_eq!(spare, "10.211.0.0/24\n");
 
     // Bad input: one line, exit 1 (docker's), nothing made.
     let e = err(&berth(
@@ -103,7 +120,10 @@ fn create_ls_inspect_rm_prune() {
     let e = err(&berth(r, &["network", "rm", "nosuch"]));
     assert!(e.contains("no such network: nosuch"), "{e}");
     assert_eq!(links(&prefix), 2);
-    assert_eq!(ok(&berth(r, &["network", "ls", "-q"])), "app\nspare\n");
+    assert_eq!(
+        ok(&berth(r, &["network", "ls", "--format", "{{.Name}}"])),
+        "app\nbridge\nhost\nnone\nspare\n"
+    );
 
     // A member keeps its network from rm and prune; disconnect frees it.
     let cid = unique_id("c");
@@ -138,6 +158,9 @@ fn create_ls_inspect_rm_prune() {
     let _ = ns.wait();
     res.unwrap();
     assert_eq!(ok(&berth(r, &["network", "rm", "app"])), "app\n");
-    assert_eq!(ok(&berth(r, &["network", "ls", "-q"])), "");
+    assert_eq!(
+        ok(&berth(r, &["network", "ls", "--format", "{{.Name}}"])),
+        "bridge\nhost\nnone\n"
+    );
     assert_eq!(links(&prefix), 0);
 }

@@ -41,7 +41,7 @@ fn on_failure_retries_up_to_its_bound_and_not_after_success() {
     assert_eq!(e.inspect("fails", "{{.State.ExitCode}}"), "3");
     assert_eq!(
         e.inspect("fails", "{{json .HostConfig.RestartPolicy}}"),
-        r#"{"MaximumRetryCount":2,"Name":"on-failure"}"#
+        r#"{"Name":"on-failure","MaximumRetryCount":2}"#
     );
 
     e.ok(&[

@@ -160,6 +160,9 @@ pub struct CreateFlags {
     /// /host:/ctr[:ro], volume:/ctr[:ro] or /ctr
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
+    /// CONTAINER[:ro|rw]: the volumes and binds of another container
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// type=bind|volume|tmpfs,source=...,target=...[,readonly]
     #[arg(long = "mount")]
     pub mount: Vec<String>,
@@ -305,6 +308,7 @@ impl CreateFlags {
             user: self.user.clone(),
             hostname: self.hostname.clone(),
             volumes: self.volume.clone(),
+            volumes_from: self.volumes_from.clone(),
             mounts: self.mount.clone(),
             tmpfs: self.tmpfs.clone(),
             network: self.network.clone(),

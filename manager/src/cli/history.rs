@@ -8,6 +8,9 @@ pub struct Args {
     pub no_trunc: bool,
     #[arg(short, long)]
     pub quiet: bool,
+    /// Go template (fields ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
@@ -54,6 +57,29 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     }
     if a.quiet {
         rows.iter().for_each(|r| println!("{}", r[0]));
+        return Ok(());
+    }
+    if let Some(f) = &a.format {
+        let created: Vec<String> = img
+            .config
+            .history
+            .iter()
+            .rev()
+            .map(|h| h.created.clone().unwrap_or_default())
+            .collect();
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .zip(created)
+            .map(|(r, at)| {
+                serde_json::json!({"ID": r[0], "CreatedSince": r[1], "CreatedAt": at,
+                    "CreatedBy": r[2], "Size": r[3], "Comment": r[4]})
+            })
+            .collect();
+        berth::format::print_rows(f, &v, &|f| match f {
+            "ID" => Some("IMAGE"),
+            "CreatedSince" => Some("CREATED"),
+            _ => None,
+        })?;
         return Ok(());
     }
     rows.insert(

@@ -48,7 +48,10 @@ pub struct PruneArgs {
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     match a.command {
         Verb::Ls(a) => super::images::run(g, a),
-        Verb::Inspect(a) => super::inspect::run(g, a),
+        Verb::Inspect(mut a) => {
+            a.kind.get_or_insert_with(|| "image".into());
+            super::inspect::run(g, a)
+        }
         Verb::Rm(a) => super::rmi::run(g, a),
         Verb::History(a) => super::history::run(g, a),
         Verb::Tag(a) => super::tag::run(g, a),

@@ -160,8 +160,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             .map(|(repo, tag, r, created, digest)| {
                 serde_json::json!({
                     "Id": r.id, "ID": r.id.short(), "Repository": repo, "Tag": tag,
-                    "Digest": digest.clone().unwrap_or_else(|| r.manifest.to_string()),
-                    "Names": r.names, "Created": r.created, "CreatedAt": created, "Size": r.size,
+                    "Digest": digest.clone().unwrap_or_else(|| "<none>".into()),
+                    "Names": r.names, "Created": r.created, "CreatedAt": created,
+                    "Size": super::output::size(r.size, false),
                 })
             })
             .collect();

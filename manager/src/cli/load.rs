@@ -14,7 +14,7 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let input = a.input.as_deref().filter(|p| p.as_os_str() != "-");
     for n in berth::image::archive::load(&store, input)? {
         if !a.quiet {
-            println!("Loaded image: {n}");
+            println!("Loaded image: {}", berth::image::reference::familiar(&n));
         }
     }
     Ok(())

@@ -38,6 +38,7 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod serve;
 pub mod start;
 pub mod stats;

@@ -28,12 +28,21 @@ enum Cmd {
     /// List networks
     #[command(alias = "list")]
     Ls {
-        /// Only names
+        /// Only ids
         #[arg(short, long)]
         quiet: bool,
+        /// Whole ids
+        #[arg(long)]
+        no_trunc: bool,
+        /// Go template (fields ID, Name, Driver, Scope, IPv6, Internal, CreatedAt)
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Show networks as JSON
     Inspect {
+        /// Go template, one line per network
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -78,36 +87,60 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
             );
             println!("{}", n.id);
         }
-        Cmd::Ls { quiet } => {
-            let nets = network::list(root)?;
+        Cmd::Ls {
+            quiet,
+            no_trunc,
+            format,
+        } => {
+            let nets = network::docker::list_all(root)?;
+            let id = |n: &network::docker::Listed| {
+                if no_trunc {
+                    n.id.clone()
+                } else {
+                    n.id[..12].to_string()
+                }
+            };
             if quiet {
-                for n in nets {
-                    println!("{}", n.name);
+                for n in &nets {
+                    println!("{}", id(n));
                 }
                 return Ok(());
             }
-            println!(
-                "{:<12}  {:<20}  {:<8}  {:<18}  {:<12}  CONTAINERS",
-                "NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE"
-            );
-            for n in nets {
-                println!(
-                    "{:<12}  {:<20}  {:<8}  {:<18}  {:<12}  {}",
-                    &n.id[..12],
-                    n.name,
-                    n.driver,
-                    n.subnet.to_string(),
-                    n.bridge,
-                    n.leases.len()
-                );
+            if let Some(f) = format {
+                let rows: Vec<_> = nets
+                    .iter()
+                    .map(|n| {
+                        let mut v = network::docker::ls_json(n);
+                        v["ID"] = id(n).into();
+                        v
+                    })
+                    .collect();
+                berth::format::print_rows(&f, &rows, &|f| match f {
+                    "ID" => Some("NETWORK ID"),
+                    _ => None,
+                })?;
+                return Ok(());
             }
+            let mut rows = vec![vec![
+                "NETWORK ID".to_string(),
+                "NAME".into(),
+                "DRIVER".into(),
+                "SCOPE".into(),
+            ]];
+            for n in &nets {
+                rows.push(vec![id(n), n.name.clone(), n.driver.into(), "local".into()]);
+            }
+            // docker prints this table through its template formatter.
+            print!("{}", berth::format::TabWriter::TEMPLATE.layout(&rows));
         }
-        Cmd::Inspect { names } => {
+        Cmd::Inspect { format, names } => {
             let mut out = Vec::new();
             for name in &names {
-                out.push(network::inspect(root, name)?);
+                out.push(network::docker::inspect_json(&network::docker::find(
+                    root, name,
+                )?));
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            print_inspect(&out, format.as_deref())?;
         }
         Cmd::Rm { names } => {
             for name in &names {
@@ -169,6 +202,19 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 println!("{n}");
             }
         }
+    }
+    Ok(())
+}
+
+/// JSON, or `format` rendered once per object.
+pub fn print_inspect(out: &[serde_json::Value], format: Option<&str>) -> Result<()> {
+    match format {
+        Some(f) => {
+            for v in out {
+                println!("{}", berth::format::render(f, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(out)?),
     }
     Ok(())
 }

@@ -42,7 +42,21 @@ fn matches(c: &Container, st: &State, f: &str) -> anyhow::Result<bool> {
 }
 
 pub fn command_text(c: &Container, trunc: bool) -> String {
-    let s = c.args.join(" ");
+    // docker's daemon: the path as is, each argument holding a space in
+    // single quotes.
+    let s = c
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i > 0 && a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if trunc && s.chars().count() > 20 {
         format!("\"{}…\"", s.chars().take(19).collect::<String>())
     } else {
@@ -74,7 +88,7 @@ fn published(c: &Container, st: &State) -> String {
 pub fn row_json(c: &Container, st: &State, full: bool) -> serde_json::Value {
     serde_json::json!({
         "ID": if full { c.id.as_str() } else { c.short_id() }, "Names": c.name, "Image": c.image, "ImageID": c.image_id,
-        "Command": c.args.join(" "), "CreatedAt": c.created, "State": st.name(),
+        "Command": command_text(c, !full), "CreatedAt": c.created, "State": st.name(),
         "Status": status_text(c, st), "ExitCode": st.exit_code, "Pid": st.pid,
         "Ports": published(c, st), "Labels": c.labels,
         "RunningFor": parse_rfc3339(&c.created).map(ago).unwrap_or_default(), "Mounts": c.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>(),

@@ -9,7 +9,8 @@ pub struct Args {
     /// Include stopped containers
     #[arg(short, long)]
     pub all: bool,
-    /// json for scripts
+    /// json, or a Go template (fields Container, Name, ID, CPUPerc, MemUsage,
+    /// MemPerc, NetIO, BlockIO, PIDs)
     #[arg(long)]
     pub format: Option<String>,
     pub containers: Vec<String>,
@@ -32,12 +33,17 @@ fn select(cs: &ContainerStore, a: &Args) -> anyhow::Result<Vec<Container>> {
 pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     let cs = ContainerStore::open(&g.root)?;
     let json = a.format.as_deref() == Some("json");
-    if let Some(f) = a.format.as_deref().filter(|f| *f != "json") {
-        anyhow::bail!("invalid --format {f:?}: only json is supported");
+    let template = a.format.as_deref().filter(|f| *f != "json");
+    if let Some(t) = template {
+        // Checked before any sampling: a bad template is one line, at once.
+        berth::format::Template::parse(t)?;
     }
     if a.no_stream || json {
         let list = select(&cs, &a)?;
         let samples = sample(&list, Duration::from_millis(200));
+        if let Some(t) = template {
+            return print_template(t, &a, &list, &samples);
+        }
         return print(&list, &samples, json);
     }
     loop {
@@ -61,6 +67,60 @@ fn sample(list: &[Container], window: Duration) -> Vec<cgroup::Sample> {
     s
 }
 
+/// `--format TEMPLATE`: docker's stats fields, as its table shows them.
+fn print_template(
+    t: &str,
+    a: &Args,
+    list: &[Container],
+    samples: &[cgroup::Sample],
+) -> anyhow::Result<()> {
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .zip(samples)
+        .enumerate()
+        .map(|(i, (c, s))| {
+            let lim = if s.mem_limit == 0 {
+                cgroup::host_memory()
+            } else {
+                s.mem_limit
+            };
+            let perc = if lim > 0 {
+                s.mem_usage as f64 * 100.0 / lim as f64
+            } else {
+                0.0
+            };
+            serde_json::json!({
+                "Container": a.containers.get(i).cloned().unwrap_or_else(|| c.short_id().to_string()),
+                "Name": c.name, "ID": c.short_id(),
+                "CPUPerc": format!("{:.2}%", s.cpu_percent),
+                "MemUsage": format!("{} / {}", super::output::size(s.mem_usage, true), super::output::size(lim, true)),
+                "MemPerc": format!("{perc:.2}%"),
+                "NetIO": pair(s.net), "BlockIO": pair(s.block), "PIDs": s.pids.to_string(),
+            })
+        })
+        .collect();
+    berth::format::print_rows(t, &rows, &|f| match f {
+        "ID" => Some("CONTAINER ID"),
+        "CPUPerc" => Some("CPU %"),
+        "MemUsage" => Some("MEM USAGE / LIMIT"),
+        "MemPerc" => Some("MEM %"),
+        "NetIO" => Some("NET I/O"),
+        "BlockIO" => Some("BLOCK I/O"),
+        "PIDs" => Some("PIDS"),
+        _ => None,
+    })?;
+    Ok(())
+}
+
+/// docker's "1.2kB / 648B" (go-units, 3 significant digits).
+fn pair((a, b): (u64, u64)) -> String {
+    format!(
+        "{} / {}",
+        super::output::size(a, false),
+        super::output::size(b, false)
+    )
+}
+
 fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::Result<()> {
     if json {
         let v: Vec<_> = list
@@ -68,7 +128,9 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
             .zip(samples)
             .map(|(c, s)| {
                 serde_json::json!({"ID": c.id, "Name": c.name, "CPUPerc": s.cpu_percent,
-                "MemUsage": s.mem_usage, "MemLimit": s.mem_limit, "PIDs": s.pids})
+                "MemUsage": s.mem_usage, "MemLimit": s.mem_limit, "PIDs": s.pids,
+                "NetInput": s.net.0, "NetOutput": s.net.1,
+                "BlockInput": s.block.0, "BlockOutput": s.block.1})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -80,6 +142,8 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
         "CPU %".into(),
         "MEM USAGE / LIMIT".into(),
         "MEM %".into(),
+        "NET I/O".into(),
+        "BLOCK I/O".into(),
         "PIDS".into(),
     ]];
     for (c, s) in list.iter().zip(samples) {
@@ -105,6 +169,8 @@ fn print(list: &[Container], samples: &[cgroup::Sample], json: bool) -> anyhow::
                     0.0
                 }
             ),
+            pair(s.net),
+            pair(s.block),
             s.pids.to_string(),
         ]);
     }

@@ -53,45 +53,71 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|v| super::output::dir_size(&vs.data_dir(&v.name)))
                 .sum();
-            let active_imgs = imgs
+            let active_imgs: Vec<_> = imgs
                 .iter()
                 .filter(|i| !store.holders(&i.id).is_empty())
-                .count();
-            let active_ctrs = ctrs
+                .collect();
+            let used_isize: u64 = active_imgs.iter().map(|i| i.size).sum();
+            let running = |c: &berth::container::Container| {
+                cs.state(c).status == berth::container::Status::Running
+            };
+            let active_ctrs = ctrs.iter().filter(|c| running(c)).count();
+            let idle_csize: u64 = ctrs
                 .iter()
-                .filter(|c| cs.state(c).status == berth::container::Status::Running)
-                .count();
-            let active_vols = vols
+                .filter(|c| !running(c))
+                .map(|c| super::output::dir_size(&cs.dir_of(&c.id).join("upper")))
+                .sum();
+            let active_vols: Vec<_> = vols
                 .iter()
                 .filter(|v| !vs.users(&v.name).is_empty())
-                .count();
+                .collect();
+            let idle_vsize: u64 = vols
+                .iter()
+                .filter(|v| vs.users(&v.name).is_empty())
+                .map(|v| super::output::dir_size(&vs.data_dir(&v.name)))
+                .sum();
             let h = super::output::size4;
-            super::output::print_table(&[
-                vec![
-                    "TYPE".into(),
+            // docker's RECLAIMABLE: what no running container (images: no
+            // container; volumes: no container) holds, and its share.
+            let rec = |r: u64, total: u64| match (r * 100).checked_div(total) {
+                Some(p) => format!("{} ({p}%)", h(r)),
+                None => h(r),
+            };
+            let rows = [
+                [
+                    "TYPE".to_string(),
                     "TOTAL".into(),
                     "ACTIVE".into(),
                     "SIZE".into(),
+                    "RECLAIMABLE".into(),
                 ],
-                vec![
+                [
                     "Images".into(),
                     imgs.len().to_string(),
-                    active_imgs.to_string(),
+                    active_imgs.len().to_string(),
                     h(isize),
+                    rec(isize.saturating_sub(used_isize), isize),
                 ],
-                vec![
+                [
                     "Containers".into(),
                     ctrs.len().to_string(),
                     active_ctrs.to_string(),
                     h(csize),
+                    rec(idle_csize, csize),
                 ],
-                vec![
+                [
                     "Local Volumes".into(),
                     vols.len().to_string(),
-                    active_vols.to_string(),
+                    active_vols.len().to_string(),
                     h(vsize),
+                    rec(idle_vsize, vsize),
                 ],
-            ]);
+                // berth builds nothing: docker's line, empty.
+                ["Build Cache".into(), "0".into(), "0".into(), h(0), h(0)],
+            ];
+            let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+            // docker prints this table through its template formatter.
+            print!("{}", berth::format::TabWriter::TEMPLATE.layout(&rows));
             Ok(())
         }
     }

@@ -64,42 +64,85 @@ pub fn pids(id: &str) -> Vec<i32> {
     v
 }
 
-pub struct ProcInfo {
-    pub uid: u32,
-    pub time: String,
-    pub cmd: String,
-}
-
-pub fn proc_info(pid: i32) -> Option<ProcInfo> {
-    let uid = berth_common::proc::Status::read(Some(pid))?.uid;
-    let stat = berth_common::proc::Stat::read(pid)?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let ticks = stat.utime + stat.stime;
-    let s = ticks / hz;
-    let cmd = fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|x| !x.is_empty())
-                .map(|x| String::from_utf8_lossy(x).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    Some(ProcInfo {
-        uid,
-        time: format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
-        cmd,
-    })
-}
-
 #[derive(Default, Clone)]
 pub struct Sample {
     pub cpu_percent: f64,
     pub mem_usage: u64,
     pub mem_limit: u64,
     pub pids: u64,
+    /// Bytes received and sent on the container's own interfaces.
+    pub net: (u64, u64),
+    /// Bytes read from and written to block devices by its cgroup.
+    pub block: (u64, u64),
+}
+
+/// (received, sent) over the interfaces of `pid`'s network namespace but
+/// `lo`; nothing when that is the host's (docker counts none for it).
+fn net_io(pid: i32) -> (u64, u64) {
+    let ns = |p: &str| {
+        fs::metadata(p)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+    };
+    let theirs = ns(&format!("/proc/{pid}/ns/net"));
+    if theirs.is_none() || theirs == ns("/proc/self/ns/net") {
+        return (0, 0);
+    }
+    let Ok(dev) = fs::read_to_string(format!("/proc/{pid}/net/dev")) else {
+        return (0, 0);
+    };
+    let mut rx = 0;
+    let mut tx = 0;
+    for l in dev.lines().skip(2) {
+        let Some((name, rest)) = l.split_once(':') else {
+            continue;
+        };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if f.len() >= 9 {
+            rx += f[0];
+            tx += f[8];
+        }
+    }
+    (rx, tx)
+}
+
+/// (read, written) bytes: v1's blkio.throttle.io_service_bytes, or
+/// cgroup2's io.stat.
+fn block_io(id: &str) -> (u64, u64) {
+    if let Some(d) = v1("blkio", id) {
+        let s = fs::read_to_string(d.join("blkio.throttle.io_service_bytes")).unwrap_or_default();
+        let mut r = (0, 0);
+        for l in s.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if let [_, op, n] = f.as_slice() {
+                let n: u64 = n.parse().unwrap_or(0);
+                match *op {
+                    "Read" => r.0 += n,
+                    "Write" => r.1 += n,
+                    _ => {}
+                }
+            }
+        }
+        return r;
+    }
+    let s = v2(id)
+        .and_then(|d| fs::read_to_string(d.join("io.stat")).ok())
+        .unwrap_or_default();
+    let mut r = (0, 0);
+    for kv in s.split_whitespace() {
+        if let Some(v) = kv.strip_prefix("rbytes=") {
+            r.0 += v.parse::<u64>().unwrap_or(0);
+        } else if let Some(v) = kv.strip_prefix("wbytes=") {
+            r.1 += v.parse::<u64>().unwrap_or(0);
+        }
+    }
+    r
 }
 
 fn cpu_ns(id: &str) -> Option<u64> {
@@ -144,11 +187,14 @@ pub fn sample(ids: &[String], window: Duration) -> Vec<Sample> {
                 (Some(a), Some(c)) => (c.saturating_sub(a)) as f64 * 100.0 / dt,
                 _ => 0.0,
             };
+            let procs = pids(id);
             Sample {
                 cpu_percent: cpu,
                 mem_usage,
                 mem_limit,
-                pids: pids(id).len() as u64,
+                pids: procs.len() as u64,
+                net: procs.first().map(|p| net_io(*p)).unwrap_or_default(),
+                block: block_io(id),
             }
         })
         .collect()

@@ -27,10 +27,50 @@ fn walk(upper: &Path, f: &mut dyn FnMut(&Path, &Entry) -> io::Result<()>) -> io:
     fsroot::walk(&top, Path::new(""), &mut |r, e| f(r, e).map(|_| true))
 }
 
+/// The host's user and group names of `uid` and `gid`, looked up once each.
+fn owner_names(uid: u32, gid: u32) -> (Option<String>, Option<String>) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Names = HashMap<(bool, u32), Option<String>>;
+    static CACHE: Mutex<Option<Names>> = Mutex::new(None);
+    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let c = c.get_or_insert_with(HashMap::new);
+    let u = c
+        .entry((true, uid))
+        .or_insert_with(|| {
+            nix::unistd::User::from_uid(uid.into())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .clone();
+    let g = c
+        .entry((false, gid))
+        .or_insert_with(|| {
+            nix::unistd::Group::from_gid(gid.into())
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+        })
+        .clone();
+    (u, g)
+}
+
 /// Appends one entry, read from its fd, to a tar.
-fn append<W: Write>(b: &mut tar::Builder<W>, rel: &Path, e: &Entry) -> io::Result<()> {
+pub(crate) fn append<W: Write>(b: &mut tar::Builder<W>, rel: &Path, e: &Entry) -> io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(&e.meta, tar::HeaderMode::Complete);
+    // Permission bits only, as Go's archive/tar (docker) writes them: the
+    // file's type is the entry's type flag.
+    h.set_mode(e.meta.mode() & 0o7777);
+    // Owner names as Go's archive/tar gives them: the host's names for the ids.
+    let (u, g) = owner_names(e.meta.uid(), e.meta.gid());
+    if let Some(u) = u {
+        h.set_username(&u)?;
+    }
+    if let Some(g) = g {
+        h.set_groupname(&g)?;
+    }
     let ft = e.meta.file_type();
     if ft.is_file() {
         // A live file may change size while read: exactly the size the
@@ -65,6 +105,9 @@ pub fn diff(root: &Path, name: &str) -> Result<Vec<String>> {
     let upper = cs.dir_of(&c.id).join("upper");
     let mut out = Vec::new();
     walk(&upper, &mut |rel, e| {
+        if is_mount_target(rel, e) {
+            return Ok(());
+        }
         let kind = if is_whiteout(&e.meta) {
             'D'
         } else if lowers.exists(rel) {
@@ -76,13 +119,31 @@ pub fn diff(root: &Path, name: &str) -> Result<Vec<String>> {
         Ok(())
     })
     .map_err(ioe("reading the container's layer"))?;
+    // /etc changed only by the mount targets made in it is not a change.
+    if !out.iter().any(|l| l[2..].starts_with("/etc/")) {
+        out.retain(|l| l != "C /etc");
+    }
     Ok(out)
+}
+
+/// The empty files made in the upper dir for the bind mounts of
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf: docker keeps these in
+/// an init layer of its own, so neither its diff nor its commit shows them.
+fn is_mount_target(rel: &Path, e: &Entry) -> bool {
+    e.meta.is_file()
+        && e.meta.len() == 0
+        && ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+            .iter()
+            .any(|p| rel == Path::new(p))
 }
 
 /// Writes the upper dir as a layer tar: whiteouts become `.wh.` files.
 fn layer_tar<W: Write>(upper: &Path, w: W) -> io::Result<W> {
     let mut b = tar::Builder::new(w);
     walk(upper, &mut |rel, e| {
+        if is_mount_target(rel, e) {
+            return Ok(());
+        }
         if is_whiteout(&e.meta) {
             let name = rel.file_name().unwrap_or_default().to_string_lossy();
             let wh = rel.with_file_name(format!(".wh.{name}"));

@@ -99,3 +99,94 @@ fn into_parent(root: std::os::fd::BorrowedFd, p: &Path, src: &Entry) -> io::Resu
     )?;
     fsroot::copy_entry(src, parent.as_fd(), n)
 }
+
+/// `cp CONTAINER:PATH -`: `path` as a tar on `w`, its entries named from
+/// its own last name down (docker's form).
+pub fn tar_from_container<W: io::Write>(root: &Path, name: &str, path: &str, w: W) -> Result<W> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    super::lifecycle::with_rootfs(root, &c, |rootfs| {
+        let src = Entry::in_root(rootfs.fd.as_fd(), Path::new(path), true)
+            .map_err(|e| io::Error::new(e.kind(), format!("{path} in the container: {e}")))?;
+        let base = Path::new(path)
+            .file_name()
+            .map(Path::new)
+            .unwrap_or(Path::new("."));
+        let mut b = tar::Builder::new(w);
+        super::commit::append(&mut b, base, &src)?;
+        if src.meta.is_dir() {
+            fsroot::walk(&src, base, &mut |rel, e| {
+                super::commit::append(&mut b, rel, e)?;
+                Ok(true)
+            })?;
+        }
+        b.into_inner()
+    })
+    .map_err(|e| match e {
+        ContainerError::Io { source, .. } => err(source, format!("cannot copy {name}:{path}")),
+        e => e,
+    })
+}
+
+/// `cp - CONTAINER:DIR`: unpacks the tar on `r` into the directory `path`
+/// of the container. The tar is unpacked into a private dir of the store
+/// first, then copied in through the fds of the container's root, as any
+/// other `cp` into it: the tar's names never resolve inside the container.
+pub fn tar_to_container<R: io::Read>(root: &Path, r: R, name: &str, path: &str) -> Result<()> {
+    let cs = ContainerStore::open(root)?;
+    let c = cs.find(name)?;
+    let images = crate::image::store::Store::open(root)?;
+    let tmp = images.tmp_path("cp");
+    let _cleanup = RemoveOnDrop(tmp.clone());
+    std::fs::create_dir(&tmp).map_err(|e| err(e, format!("creating {}", tmp.display())))?;
+    let mut ar = tar::Archive::new(r);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_ownerships(true);
+    ar.set_preserve_mtime(true);
+    ar.set_overwrite(true);
+    ar.unpack(&tmp).map_err(|e| {
+        // tar's own message names the entry, its source says why.
+        let why = std::error::Error::source(&e).map(|s| s.to_string());
+        let what = e.to_string();
+        let what = what.replace(&format!("{}/", tmp.display()), "");
+        err(
+            io::Error::new(e.kind(), why.unwrap_or_default()),
+            format!("reading the tar on stdin: {what}"),
+        )
+    })?;
+    let top = fsroot::open_dir(&tmp)
+        .and_then(Entry::of)
+        .map_err(|e| err(e, format!("opening {}", tmp.display())))?;
+    let names = top
+        .names()
+        .map_err(|e| err(e, format!("listing {}", tmp.display())))?;
+    super::lifecycle::with_rootfs(root, &c, |rootfs| {
+        let dst = match Entry::in_root(rootfs.fd.as_fd(), Path::new(path), true) {
+            Ok(d) if d.meta.is_dir() => d,
+            Ok(_) => return Ok(false),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for n in &names {
+            let src = Entry::at(top.fd.as_fd(), n)?;
+            fsroot::copy_entry(&src, dst.fd.as_fd(), n)?;
+        }
+        Ok(true)
+    })
+    .map_err(|e| match e {
+        ContainerError::Io { source, .. } => err(source, format!("cannot copy into {name}:{path}")),
+        e => e,
+    })?
+    .then_some(())
+    .ok_or_else(|| {
+        ContainerError::Other(format!("destination \"{name}:{path}\" must be a directory"))
+    })
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -142,7 +142,10 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     if !o.detach && !o.tty {
         // The runtime in the foreground: stdio is passed straight through, nothing is lost.
         let mut cmd = runtime_cmd(&cs, &c);
+        let pid_file = s.dir.join("pid");
         cmd.arg("exec")
+            .arg("--pid-file")
+            .arg(&pid_file)
             .arg("--process")
             .arg(s.dir.join("process.json"))
             .arg(&c.id);
@@ -150,6 +153,12 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
             cmd.stdin(Stdio::null());
         }
         let st = cmd.status().map_err(ioe("running the runtime's exec"))?;
+        // A process that never started (no pid written; the runtime said
+        // why on stderr) is docker's 126, as its daemon reports any exec
+        // that fails to start.
+        if !st.success() && !pid_file.exists() {
+            return Ok(126);
+        }
         return Ok(st.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt;
             128 + st.signal().unwrap_or(0)
@@ -231,6 +240,11 @@ pub fn exec_process(
             read("group").as_deref(),
         )
         .map_err(|e| super::bad("-u", u, e.to_string()))?;
+        // The primary group among the supplementary ones, as docker's runc.
+        let mut extra = extra;
+        if !extra.contains(&gid) {
+            extra.insert(0, gid);
+        }
         p.user.set_uid(uid);
         p.user.set_gid(gid);
         p.user.set_additional_gids(Some(extra));

@@ -7,6 +7,10 @@ use super::store::{read_health, Container, ContainerStore, Status};
 pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Value {
     let st = cs.state(c);
     let dir = cs.dir_of(&c.id);
+    let image_config = crate::image::store::Store::open(cs.root())
+        .and_then(|s| s.resolve(&c.image_id))
+        .ok()
+        .and_then(|i| i.config.config);
     let mut v = serde_json::json!({
         "Id": c.id,
         "Created": c.created,
@@ -42,10 +46,10 @@ pub fn to_json(cs: &ContainerStore, c: &Container, size: bool) -> serde_json::Va
             "Tty": c.tty,
             "OpenStdin": c.open_stdin,
             "StdinOnce": c.stdin_once,
-            "Env": c.env,
+            "Env": config_env(c, &image_config),
             "Cmd": c.args,
             "Image": c.image,
-            "WorkingDir": c.working_dir,
+            "WorkingDir": config_workdir(c, &image_config),
             "Labels": c.labels,
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
@@ -134,7 +138,10 @@ fn host_config(c: &Container) -> serde_json::Value {
         serde_json::Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    h.insert("NetworkMode".into(), serde_json::json!(c.network_mode));
+    // "default" when --network was not given, as docker records it.
+    if h.get("NetworkMode").and_then(|v| v.as_str()) != Some("default") {
+        h.insert("NetworkMode".into(), serde_json::json!(c.network_mode));
+    }
     h.insert("AutoRemove".into(), serde_json::json!(c.auto_remove));
     h.insert("Runtime".into(), serde_json::json!(c.runtime));
     // berth's logs are the shim's files, read by `logs` as docker reads its
@@ -152,4 +159,42 @@ fn host_config(c: &Container) -> serde_json::Value {
         serde_json::json!({"Type": "json-file", "Config": log_cfg}),
     );
     serde_json::Value::Object(h)
+}
+
+/// Config.Env as docker records it: the image's and the user's variables,
+/// without what berth adds to the process (HOSTNAME, TERM for a tty, the
+/// default PATH of an image that has none); null when that leaves nothing.
+fn config_env(
+    c: &Container,
+    image: &Option<crate::image::types::ContainerConfig>,
+) -> Option<Vec<String>> {
+    let image_env = image
+        .as_ref()
+        .and_then(|i| i.env.clone())
+        .unwrap_or_default();
+    let image_path = image_env.iter().any(|e| e.starts_with("PATH="));
+    let env: Vec<String> = c
+        .env
+        .iter()
+        .filter(|e| {
+            !(e.starts_with("HOSTNAME=")
+                || c.tty && *e == "TERM=xterm"
+                || !image_path && *e == crate::image::config::DEFAULT_PATH)
+        })
+        .cloned()
+        .collect();
+    (!env.is_empty()).then_some(env)
+}
+
+/// Config.WorkingDir: empty when neither the image nor the user chose one.
+fn config_workdir(c: &Container, image: &Option<crate::image::types::ContainerConfig>) -> String {
+    let image_wd = image
+        .as_ref()
+        .and_then(|i| i.working_dir.clone())
+        .unwrap_or_default();
+    if c.working_dir == "/" && image_wd.is_empty() {
+        String::new()
+    } else {
+        c.working_dir.clone()
+    }
 }

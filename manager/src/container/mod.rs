@@ -42,6 +42,7 @@ pub mod record;
 pub mod seccomp;
 pub mod spec;
 pub mod store;
+pub mod top;
 
 pub use store::{Container, ContainerStore, State, Status};
 

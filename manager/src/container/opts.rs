@@ -27,6 +27,8 @@ pub struct CreateOptions {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub volumes: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    pub volumes_from: Vec<String>,
     pub mounts: Vec<String>,
     pub tmpfs: Vec<String>,
     pub network: Option<String>,

@@ -165,6 +165,24 @@ impl Client {
             agent
         } else {
             agent.tls_config(tls_config(cas)?)
+        };
+        let scheme = if http { "http" } else { "https" };
+        let default_port = if http { 80 } else { 443 };
+        let (name, port) = match host.rsplit_once(':') {
+            Some((h, p)) if h.starts_with('[') || !h.contains(':') => {
+                (h, p.parse().unwrap_or(default_port))
+            }
+            _ => (host, default_port),
+        };
+        let agent = match super::proxy::for_host(scheme, name, port) {
+            Some(p) => {
+                log::debug!("{host} through the proxy {p}");
+                agent.proxy(ureq::Proxy::new(&p).map_err(|e| RegistryError::Invalid {
+                    what: format!("proxy {p:?}"),
+                    detail: e.to_string(),
+                })?)
+            }
+            None => agent,
         }
         .build();
         Ok(Client {
@@ -204,11 +222,16 @@ impl Client {
                         what: "auth challenge".into(),
                         detail: "bearer without realm".into(),
                     })?;
-                let scope = format!(
-                    "repository:{}:{}",
-                    self.repo,
-                    if self.push { "pull,push" } else { "pull" }
-                );
+                // No repository: a registry-wide request (the catalog).
+                let scope = if self.repo.is_empty() {
+                    "registry:catalog:*".to_string()
+                } else {
+                    format!(
+                        "repository:{}:{}",
+                        self.repo,
+                        if self.push { "pull,push" } else { "pull" }
+                    )
+                };
                 let mut req = self.agent.get(realm).query("scope", &scope);
                 if let Some(s) = c.params.get("service") {
                     req = req.query("service", s);
@@ -344,6 +367,23 @@ impl Client {
             url: url.into(),
             detail: detail_of(resp),
         })
+    }
+
+    /// GET of `path` from the registry's root (`/v2/_catalog?n=100`):
+    /// the body (at most `limit` bytes), or `None` if the registry has no
+    /// such endpoint (404, 405 or 501).
+    pub fn get_from_root(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+        let url = format!("{}{path}", self.base);
+        let r = match self.send("GET", &url, &[], &Body::Empty)? {
+            Err(r) if matches!(r.status(), 404 | 405 | 501) => return Ok(None),
+            r => self.expect_ok(&url, r)?,
+        };
+        let mut body = Vec::new();
+        r.into_reader()
+            .take(limit)
+            .read_to_end(&mut body)
+            .map_err(|e| RegistryError::Transport(format!("{url}: {e}")))?;
+        Ok(Some(body))
     }
 
     /// Checks the registry answers and the credentials (if any) are accepted.

@@ -235,12 +235,22 @@ pub fn import<R: Read>(
             kind: "layers".into(),
             diff_ids: vec![diff_id],
         },
+        // As docker's: no command, the message or where it came from (its
+        // CLI always streams the archive, so "-").
         history: vec![History {
             created: Some(now),
-            created_by: Some("berth import".into()),
-            comment: opts.message.clone(),
+            comment: Some(
+                opts.message
+                    .clone()
+                    .unwrap_or_else(|| "Imported from -".into()),
+            ),
             ..Default::default()
         }],
+        comment: Some(
+            opts.message
+                .clone()
+                .unwrap_or_else(|| "Imported from -".into()),
+        ),
         ..Default::default()
     };
     let config_raw = serde_json::to_vec(&config).expect("config");

@@ -42,6 +42,14 @@ pub(super) fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<()
             )))
         }
     };
+    if net.external {
+        // Its table may be gone (a reboot) while the host's bridge stays.
+        if nft::table_exists(net) {
+            return Ok(());
+        }
+        let _host = state::host_lock()?;
+        return bring_up(store, nl, net);
+    }
     if let Some(a) = bridge_alias(&net.bridge) {
         return check(a);
     }
@@ -120,6 +128,25 @@ fn reap_bridges(nl: &Netlink, prefix: &str, why: impl Fn(&str, &str) -> Option<S
 /// Makes the bridge and its table; the caller holds `host_lock`.
 /// The caller saves the network next, then calls `store.made`.
 pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.external {
+        // The host's bridge: only what rides on it is ours.
+        if nl
+            .link_index(&net.bridge)
+            .map_err(nle("looking up bridge"))?
+            .is_none()
+        {
+            return Err(NetError::Invalid(format!(
+                "the host bridge {} of network {} is gone",
+                net.bridge, net.name
+            )));
+        }
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        )?;
+        write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+        return nft::create_table(net, &store.config.bridge_prefix);
+    }
     store.mark_making(&net.bridge)?;
     let res = (|| {
         nl.create_bridge(&net.bridge)
@@ -152,6 +179,9 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
 }
 
 pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.external {
+        return nft::delete_table(net);
+    }
     if bridge_alias(&net.bridge).is_some_and(|a| !owned(store, &a)) {
         // Our record names a bridge another root made since (after a
         // reboot): its table and bridge are not ours to remove.

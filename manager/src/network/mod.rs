@@ -50,6 +50,7 @@
 
 mod attach;
 mod bridge;
+pub mod docker;
 pub mod etc;
 mod hosts;
 mod ipam;

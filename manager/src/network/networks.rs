@@ -33,6 +33,9 @@ pub(super) fn new_network(
     gateway: Option<&str>,
 ) -> Result<Network, NetError> {
     let default = name == DEFAULT_NETWORK;
+    if let (true, Some(b)) = (default, &store.config.bridge) {
+        return host_bridge_network(name, b);
+    }
     let sub = choose_subnet(store, nets, subnet)?;
     let gw = match gateway {
         None => sub.nth(1).expect("subnet has hosts"),
@@ -86,6 +89,44 @@ pub(super) fn new_network(
         created: crate::image::time::format_rfc3339(now),
         default,
         leases: Default::default(),
+        external: false,
+    })
+}
+
+/// The default network on an existing host bridge: its address is the
+/// gateway and its subnet the network's, as docker's `-b` takes them.
+fn host_bridge_network(name: &str, bridge: &str) -> Result<Network, NetError> {
+    if !Path::new("/sys/class/net")
+        .join(bridge)
+        .join("bridge")
+        .exists()
+    {
+        return Err(NetError::Invalid(format!(
+            "the default bridge {bridge:?} of networks/config.json is not a bridge on this host"
+        )));
+    }
+    let (gw, prefix) = super::subnet::iface_ipv4(bridge).ok_or_else(|| {
+        NetError::Invalid(format!(
+            "the default bridge {bridge:?} has no IPv4 address: give it one (ip addr add)"
+        ))
+    })?;
+    let now = crate::image::time::now_unix();
+    Ok(Network {
+        name: name.to_string(),
+        id: hex_hash(&[
+            name,
+            bridge,
+            &now.to_string(),
+            &std::process::id().to_string(),
+        ]),
+        driver: "bridge".into(),
+        bridge: bridge.to_string(),
+        subnet: super::subnet::Ipv4Net::new(gw, prefix),
+        gateway: gw,
+        created: crate::image::time::format_rfc3339(now),
+        default: true,
+        leases: Default::default(),
+        external: true,
     })
 }
 

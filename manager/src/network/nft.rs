@@ -85,6 +85,17 @@ table ip {t} {{
     run(&script)
 }
 
+/// Whether the network's table is in the kernel.
+pub fn table_exists(net: &Network) -> bool {
+    Command::new("nft")
+        .args(["list", "table", "ip", &net.table()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn delete_table(net: &Network) -> Result<(), NetError> {
     delete_table_named(&net.table())
 }

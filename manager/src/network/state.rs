@@ -34,6 +34,9 @@ pub struct NetConfig {
     /// Subnets for networks created without --subnet are carved from here.
     pub pool: Ipv4Net,
     pub subnet_prefix: u8,
+    /// An existing host bridge for the default network (docker's `-b`):
+    /// used with its own address and subnet, never made nor removed.
+    pub bridge: Option<String>,
 }
 
 impl Default for NetConfig {
@@ -44,6 +47,7 @@ impl Default for NetConfig {
             // their bridges only on demand, so no route would reveal them.
             pool: Ipv4Net::new(Ipv4Addr::new(10, 98, 0, 0), 16),
             subnet_prefix: 24,
+            bridge: None,
         }
     }
 }
@@ -93,6 +97,10 @@ pub struct Network {
     /// The default network has no name resolution between members (as docker).
     pub default: bool,
     pub leases: BTreeMap<String, Lease>,
+    /// The bridge is the host's (`bridge` in the config): only our table
+    /// and our veths are ours on it.
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl Network {

@@ -104,6 +104,17 @@ impl From<Ipv4Net> for String {
 pub struct InUse {
     pub net: Ipv4Net,
     pub what: String,
+    /// An interface's address: (interface, address).
+    pub addr: Option<(String, Ipv4Addr)>,
+}
+
+/// The first IPv4 address of interface `name`, with its prefix length.
+pub fn iface_ipv4(name: &str) -> Option<(Ipv4Addr, u8)> {
+    host_subnets().into_iter().find_map(|u| {
+        u.addr
+            .filter(|(i, _)| i == name)
+            .map(|(_, a)| (a, u.net.prefix))
+    })
 }
 
 /// IPv4 routes (but the default route) and interface subnets of the host.
@@ -117,6 +128,7 @@ pub fn host_subnets() -> Vec<InUse> {
         out.push(InUse {
             net: Ipv4Net::new(r.destination, m.count_ones() as u8),
             what: format!("a route on {}", r.iface),
+            addr: None,
         });
     }
     // SAFETY: getifaddrs fills a list we walk read-only and free once.
@@ -141,6 +153,7 @@ pub fn host_subnets() -> Vec<InUse> {
                 out.push(InUse {
                     net: Ipv4Net::new(ip, plen),
                     what: format!("the address {ip}/{plen} of {name}"),
+                    addr: Some((name.into_owned(), ip)),
                 });
             }
             libc::freeifaddrs(ifap);

@@ -37,15 +37,21 @@ impl Net {
     }
 
     pub fn bridge(&self, name: &str) -> String {
-        self.network(name)["bridge"].as_str().unwrap().to_string()
+        self.network(name)["Options"]["com.docker.network.bridge.name"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn gateway(&self, name: &str) -> String {
-        self.network(name)["gateway"].as_str().unwrap().to_string()
+        self.network(name)["IPAM"]["Config"][0]["Gateway"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn leases(&self, name: &str) -> usize {
-        self.network(name)["leases"].as_object().unwrap().len()
+        self.network(name)["Containers"].as_object().unwrap().len()
     }
 
     /// The container's IPv4 address on eth0, as it sees it.

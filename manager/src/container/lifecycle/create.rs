@@ -48,6 +48,8 @@ impl Drop for Undo<'_> {
 pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let images = Store::open(root)?;
     let cs = ContainerStore::open(root)?;
+    let expanded = expand_from_peers(&cs, o)?;
+    let o = expanded.as_ref().unwrap_or(o);
     let img = images.resolve(o.image_id.as_deref().unwrap_or(&o.image))?;
     let runtime = runtime_path(o.runtime.as_deref())?;
     let net = opts::network_mode(o);
@@ -248,6 +250,11 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     c.mounts = built.mounts;
     c.stop_signal = built.stop_signal;
     c.host_config = built.host_config;
+    if o.network.is_none() {
+        if let Some(h) = c.host_config.as_object_mut() {
+            h.insert("NetworkMode".into(), "default".into());
+        }
+    }
     if bridged {
         let req = crate::network::NetRequest {
             container_id: c.id.clone(),
@@ -328,6 +335,65 @@ fn parse_add_hosts(v: &[String]) -> Result<Vec<(String, String)>> {
             Ok((name.to_string(), ip.to_string()))
         })
         .collect()
+}
+
+/// What other containers give a new one, as docker gives it: the mounts of
+/// each `--volumes-from` container (before its own `-v`, which win on the
+/// same destination) and, with `--network container:X`, X's hostname.
+/// `None` when there is nothing to add.
+fn expand_from_peers(cs: &ContainerStore, o: &CreateOptions) -> Result<Option<CreateOptions>> {
+    let peer_net = match opts::network_mode(o) {
+        NetworkMode::Container(p) => Some(p),
+        _ => None,
+    };
+    if o.volumes_from.is_empty() && peer_net.is_none() {
+        return Ok(None);
+    }
+    let mut n = o.clone();
+    if let Some(p) = peer_net {
+        if let Some(h) = &o.hostname {
+            return Err(bad(
+                "--hostname",
+                h,
+                "conflicts with --network container: (the container has its peer's)",
+            ));
+        }
+        n.hostname = Some(cs.find(&p)?.hostname);
+    }
+    let mut vols = Vec::new();
+    for spec in &o.volumes_from {
+        let (name, mode) = match spec.rsplit_once(':') {
+            Some((c, m @ ("ro" | "rw"))) => (c, Some(m)),
+            Some((_, m)) => {
+                return Err(bad(
+                    "--volumes-from",
+                    spec,
+                    format!("invalid mode {m:?}: expected ro or rw"),
+                ))
+            }
+            None => (spec.as_str(), None),
+        };
+        let peer = cs.find(name)?;
+        for m in &peer.mounts {
+            let src = match m.kind {
+                crate::container::record::MountKind::Volume => &m.name,
+                crate::container::record::MountKind::Bind => &m.source,
+                _ => continue,
+            };
+            let ro = match mode {
+                Some(m) => m == "ro",
+                None => !m.rw,
+            };
+            vols.push(format!(
+                "{src}:{}{}",
+                m.destination,
+                if ro { ":ro" } else { "" }
+            ));
+        }
+    }
+    vols.extend(o.volumes.iter().cloned());
+    n.volumes = vols;
+    Ok(Some(n))
 }
 
 /// On a user network docker also names a container by its short id, and

@@ -146,6 +146,10 @@ pub fn build(o: &CreateOptions, inp: &BuildInput) -> Result<Built> {
             rcx.additional_gids.push(gid);
         }
     }
+    // The primary group is a supplementary one too, as docker's runc gives it.
+    if !rcx.additional_gids.contains(&rcx.gid) {
+        rcx.additional_gids.insert(0, rcx.gid);
+    }
 
     let caps = process::caps(o)?;
     let mut proc = process::base(o, &caps)?;
