@@ -5,12 +5,12 @@
 use crate::sys;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::termios::{self, SetArg};
 use nix::unistd::{dup2, read, write};
 use std::fs;
-use std::io::{self, IoSlice, IoSliceMut, IsTerminal};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, IsTerminal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 /// Sends `fd` with `name` as payload (runc sends the pty's path).
@@ -27,23 +27,14 @@ pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
+pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
     let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS gave us this fd: nothing else owns it.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "no file descriptor received on the console socket",
-    ))
+    sys::recv_fd(sock, &mut buf)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no file descriptor received on the console socket",
+        )
+    })
 }
 
 /// A new pty from the container's devpts: (master, slave, slave path).

@@ -150,18 +150,7 @@ fn run_one(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<(), HookError>
     // A hook dies with the command that runs it: one whose runtime was
     // killed would otherwise live on unowned (a prestart hook blocking a
     // create that is gone), out of reach of any later command.
-    let parent = std::process::id() as i32;
-    // SAFETY: what runs between fork and exec here only makes system calls.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-            // Killed before the prctl: nobody is left to notice us.
-            if nix::unistd::getppid().as_raw() != parent {
-                crate::sys::exit_now(1);
-            }
-            Ok(())
-        })
-    };
+    crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     if crate::fault::armed() {
         crate::fault::point(&format!("hook:{kind}"));

@@ -18,15 +18,18 @@
 
 use crate::mountattr::{setattr, MountAttr, AT_RECURSIVE, MOUNT_ATTR_IDMAP};
 use crate::sync::{Channel, Msg};
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 const OPEN_TREE_CLONE: u32 = 1;
 const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
-const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 /// The kernel's limit on the lines of a uid_map.
 const MAX_EXTENTS: usize = 340;
 
@@ -146,36 +149,19 @@ pub fn check(spec: &Spec) -> Result<(), IdmapError> {
 fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Result<OwnedFd> {
     let (ready_r, ready_w) = nix::unistd::pipe()?;
     let (go_r, go_w) = nix::unistd::pipe()?;
-    // SAFETY: the child calls only async-signal-safe functions, then _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: raw calls on fds this child inherited; it never returns.
-        unsafe {
-            // Only the parent may hold the write end, or the read below
-            // would never see its end of file.
-            libc::close(go_w.as_raw_fd());
-            libc::close(ready_r.as_raw_fd());
-            let ok = libc::unshare(libc::CLONE_NEWUSER) == 0;
-            libc::write(ready_w.as_raw_fd(), [u8::from(ok)].as_ptr().cast(), 1);
-            let mut b = [0u8; 1];
-            // Returns at end of file: the parent closed its end or died.
-            libc::read(go_r.as_raw_fd(), b.as_mut_ptr().cast(), 1);
-            libc::_exit(0);
-        }
-    }
+    // Only the parent may hold the write end of `go`, or the child's read
+    // would never see its end of file.
+    let pid = crate::sys::fork_userns_holder(
+        ready_w.as_fd(),
+        go_r.as_fd(),
+        [go_w.as_fd(), ready_r.as_fd()],
+    )?;
     drop(ready_w);
     drop(go_r);
     let r = (|| {
-        let mut p = libc::pollfd {
-            fd: ready_r.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one live pollfd; bounded wait for the child's unshare.
-        if unsafe { libc::poll(&mut p, 1, 5000) } != 1 {
+        // Bounded wait for the child's unshare.
+        let mut p = [PollFd::new(ready_r.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut p, 5000u16) != Ok(1) {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the user namespace helper did not answer",
@@ -192,12 +178,10 @@ fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Result<Own
         Ok(File::open(format!("/proc/{pid}/ns/user"))?.into())
     })();
     drop(go_w);
-    // SAFETY: our own child: ended for certain (its namespace lives on in
-    // the fd), then reaped, so the wait is bounded whatever it was doing.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0)
-    };
+    // Our own child: ended for certain (its namespace lives on in the fd),
+    // then reaped, so the wait is bounded whatever it was doing.
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
     r
 }
 
@@ -205,13 +189,7 @@ fn open_tree(src: &Path, recursive: bool) -> io::Result<OwnedFd> {
     let c = std::ffi::CString::new(src.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: a valid C path; on success the kernel returns a new fd we own.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new fd nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::open_tree(&c, flags)
 }
 
 /// The runtime's side: one detached, idmapped tree per idmapped mount, by
@@ -291,23 +269,7 @@ pub fn receive(chan: &mut Channel) -> Result<Vec<(usize, OwnedFd)>, String> {
 
 /// Moves a detached tree onto `target` (an O_PATH fd inside the rootfs).
 pub fn attach(tree: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
-    // SAFETY: both fds are live; empty paths with MOVE_MOUNT_F_EMPTY_PATH
-    // and MOVE_MOUNT_T_EMPTY_PATH name the fds themselves.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | 0x40, /* MOVE_MOUNT_T_EMPTY_PATH */
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::sys::move_mount_fds(tree, target)
 }
 
 /// Whether idmapped mounts can be made here: mount_setattr exists (5.12,

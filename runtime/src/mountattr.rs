@@ -5,7 +5,7 @@
 
 use oci_spec::runtime::Mount;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 // From linux/mount.h: the libc crate does not have them for musl.
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -35,15 +35,7 @@ pub enum MountAttrError {
     Unknown(String, String),
 }
 
-/// `struct mount_attr` of linux/mount.h (MOUNT_ATTR_SIZE_VER0).
-#[repr(C)]
-#[derive(Default, Debug, Clone, Copy)]
-pub struct MountAttr {
-    pub attr_set: u64,
-    pub attr_clr: u64,
-    pub propagation: u64,
-    pub userns_fd: u64,
-}
+pub use crate::sys::MountAttr;
 
 /// What one recursive option does: bits to set, bits to clear. An atime
 /// mode always clears the whole atime field (the kernel takes nothing else).
@@ -152,23 +144,7 @@ pub fn collect(opts: &[String]) -> Option<MountAttr> {
 
 /// mount_setattr(2) on the mount `fd` names (an O_PATH fd of its root).
 pub fn setattr(fd: BorrowedFd, attr: &MountAttr, flags: u32) -> io::Result<()> {
-    // SAFETY: the path is a static empty C string, `attr` points to a live
-    // struct of the size we pass, and the kernel only reads it.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as u32 | flags,
-            attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::sys::mount_setattr(Some(fd), attr, flags)
 }
 
 /// Applies the recursive options of `m` to the mount at `fd` and all below it.
@@ -192,19 +168,10 @@ pub fn apply(fd: BorrowedFd, m: &Mount) -> Result<(), MountAttrError> {
 /// Whether this kernel has mount_setattr (5.12): a call with no fd fails
 /// with EBADF or EINVAL where it exists, ENOSYS where it does not.
 pub fn supported() -> bool {
-    let attr = MountAttr::default();
-    // SAFETY: as in setattr; fd -1 makes the kernel fail before any effect.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            -1,
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as u32,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+    match crate::sys::mount_setattr(None, &MountAttr::default(), 0) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() != Some(libc::ENOSYS),
+    }
 }
 
 #[cfg(test)]

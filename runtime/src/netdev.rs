@@ -7,10 +7,17 @@
 //! initial namespace and destroys virtual ones (a veth, a macvlan).
 //! Every netlink wait is bounded by SO_RCVTIMEO.
 
+use nix::errno::Errno;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::socket::{
+    bind, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
+    SockProtocol, SockType,
+};
+use nix::sys::time::TimeVal;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -220,14 +227,6 @@ impl Msg {
 
 struct Netlink(OwnedFd);
 
-fn sys(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 /// Walks the rtattrs of `buf`.
 fn attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
     let mut v = vec![];
@@ -245,45 +244,24 @@ fn attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
 
 impl Netlink {
     fn open() -> io::Result<Netlink> {
-        // SAFETY: socket/bind/setsockopt on an fd we own from here on, with
-        // live, correctly sized arguments.
-        unsafe {
-            let fd = sys(libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            ))?;
-            let fd = OwnedFd::from_raw_fd(fd);
-            let tv = libc::timeval {
-                tv_sec: TIMEOUT_SECS,
-                tv_usec: 0,
-            };
-            sys(libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as u32,
-            ))?;
-            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-            sa.nl_family = libc::AF_NETLINK as u16;
-            sys(libc::bind(
-                fd.as_raw_fd(),
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            ))?;
-            Ok(Netlink(fd))
-        }
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )?;
+        setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(TIMEOUT_SECS, 0))?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+        Ok(Netlink(fd))
     }
 
     /// A socket in the network namespace `ns`: made by a thread that joins
     /// it and ends, so ours never changes.
     fn open_in(ns: &File) -> io::Result<Netlink> {
-        let nsfd = ns.as_raw_fd();
         std::thread::scope(|s| {
             s.spawn(|| {
-                // SAFETY: setns of this thread only, which ends right after.
-                sys(unsafe { libc::setns(nsfd, libc::CLONE_NEWNET) })?;
+                // This thread only, which ends right after.
+                setns(ns, CloneFlags::CLONE_NEWNET)?;
                 Netlink::open()
             })
             .join()
@@ -295,21 +273,16 @@ impl Netlink {
     /// the end of a dump); an error reply is the error.
     fn request(&self, msg: Msg) -> io::Result<Vec<Vec<u8>>> {
         let data = msg.finish();
-        // SAFETY: send and recv on our socket with buffers we own.
-        sys(unsafe { libc::send(self.0.as_raw_fd(), data.as_ptr().cast(), data.len(), 0) as i32 })?;
+        send(self.0.as_raw_fd(), &data, MsgFlags::empty())?;
         let mut out = vec![];
         let mut buf = vec![0u8; 32768];
         loop {
-            let n =
-                unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            let (n, mut off) = (n as usize, 0);
+            let n = match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let mut off = 0;
             while off + 16 <= n {
                 let len =
                     u32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes")) as usize;

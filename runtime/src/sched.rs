@@ -5,6 +5,8 @@
 //! value the kernel cannot take fails with the field's name before anything
 //! exists, and applied in the init (or by `exec`) where the spec says.
 
+use crate::sys::SchedAttr;
+use nix::sys::personality::{self, Persona};
 use oci_spec::runtime::{
     LinuxMemoryPolicy, LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType,
     MemoryPolicyModeType, Process, Scheduler, Spec,
@@ -56,22 +58,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         }
     }
     serde_json::from_value(v).map_err(|e| e.to_string())
-}
-
-/// `struct sched_attr` of linux/sched/types.h (SCHED_ATTR_SIZE_VER1).
-#[repr(C)]
-#[derive(Default, Debug)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-    util_min: u32,
-    util_max: u32,
 }
 
 fn policy_number(p: LinuxSchedulerPolicy) -> Option<u32> {
@@ -157,13 +143,7 @@ pub fn apply_scheduler(p: &Process) -> Result<()> {
         return Ok(());
     };
     let attr = sched_attr(s)?;
-    // SAFETY: attr is a live sched_attr whose size field says how much the
-    // kernel may read; pid 0 is the caller.
-    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-    if r < 0 {
-        return Err(os("process.scheduler")(io::Error::last_os_error()));
-    }
-    Ok(())
+    crate::sys::sched_setattr_self(&attr).map_err(os("process.scheduler"))
 }
 
 /// A Linux CPU or node list ("0-3,7") as a bitmask of u64 words.
@@ -195,19 +175,7 @@ fn set_affinity(field: &'static str, list: &str) -> Result<()> {
         // Empty: the spec's "SHOULD NOT change".
         return Ok(());
     }
-    // SAFETY: the kernel reads `len` bytes of a live buffer; pid 0 is us.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setaffinity,
-            0,
-            words.len() * 8,
-            words.as_ptr(),
-        )
-    };
-    if r < 0 {
-        return Err(os(field)(io::Error::last_os_error()));
-    }
-    Ok(())
+    crate::sys::sched_setaffinity_self(&words).map_err(os(field))
 }
 
 /// `exec` itself runs on `initial` before its child joins the cgroup (the
@@ -344,19 +312,7 @@ pub fn apply_memory_policy(spec: &Spec) -> Result<()> {
         return Ok(());
     };
     let (mode, nodes) = mempolicy(m)?;
-    let (ptr, maxnode) = if nodes.is_empty() {
-        (std::ptr::null(), 0)
-    } else {
-        // The kernel counts one bit less than it is told (a historic
-        // off-by-one every caller makes up for).
-        (nodes.as_ptr(), nodes.len() * 64 + 1)
-    };
-    // SAFETY: the kernel reads maxnode-1 bits of a live buffer (or none).
-    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
-    if r < 0 {
-        return Err(os("linux.memoryPolicy")(io::Error::last_os_error()));
-    }
-    Ok(())
+    crate::sys::set_mempolicy(mode, &nodes).map_err(os("linux.memoryPolicy"))
 }
 
 /// personality(2) with the config's domain; the spec defines no flags.
@@ -365,14 +321,12 @@ pub fn apply_personality(spec: &Spec) -> Result<()> {
         return Ok(());
     };
     use oci_spec::runtime::LinuxPersonalityDomain::*;
-    let domain: libc::c_ulong = match per.domain() {
+    // PER_LINUX32 is a domain, not one of nix's flags: passed as it is.
+    let domain = Persona::from_bits_retain(match per.domain() {
         PerLinux => 0x0000,
         PerLinux32 => 0x0008,
-    };
-    // SAFETY: personality takes a plain value.
-    if unsafe { libc::personality(domain) } < 0 {
-        return Err(os("linux.personality")(io::Error::last_os_error()));
-    }
+    });
+    personality::set(domain).map_err(|e| os("linux.personality")(e.into()))?;
     Ok(())
 }
 

@@ -1,8 +1,14 @@
 //! The system calls that neither std nor nix wraps: clone3 with
-//! CLONE_INTO_CGROUP, seccomp, bpf, keyctl, ioprio, the tty ioctls,
-//! rt_sigaction, close_range, setdomainname, the kernel's own getcwd. Each
-//! is the one `unsafe` block it needs, with the reason it is sound; every
-//! other call in the runtime goes through nix or std.
+//! CLONE_INTO_CGROUP, seccomp (filters, listeners, probes), bpf, keyctl,
+//! ioprio, the tty ioctls, rt_sigaction, close_range, setdomainname, the
+//! kernel's own getcwd, the new mount API (open_tree, move_mount,
+//! mount_setattr), sched_setattr, sched_setaffinity of any length,
+//! set_mempolicy; and the steps that must take ownership of a raw fd
+//! (SCM_RIGHTS) or run code between fork and exec. Each is the one `unsafe`
+//! block it needs, with the reason it is sound; every other call in the
+//! runtime goes through nix or std. Outside this file only the init holds
+//! `unsafe`: adopting the fds its runtime passed it, and its fork into a
+//! joined pid namespace.
 
 use std::ffi::CStr;
 use std::io;
@@ -348,4 +354,232 @@ pub fn on_signal(sig: i32, handler: extern "C" fn(libc::c_int)) -> io::Result<()
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER) of `insns` with `flags` and
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER: the filter's listener fd.
+pub fn seccomp_new_listener(insns: &[libc::sock_filter], flags: u32) -> io::Result<OwnedFd> {
+    const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+    let fd = seccomp_set_mode_filter(insns, flags | SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // SAFETY: with NEW_LISTENER a successful call returns a new fd that
+    // nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL): the kernel checks the
+/// flags before it reads the program, so EFAULT means it knows them all
+/// (EINVAL that it does not); nothing is ever installed.
+pub fn seccomp_probe_filter_flags(flags: u32) -> io::Result<()> {
+    // SAFETY: a null program: the kernel fails before installing anything.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            flags as libc::c_ulong,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// seccomp(SECCOMP_GET_ACTION_AVAIL): whether the kernel takes `action`.
+pub fn seccomp_action_available(action: u32) -> io::Result<()> {
+    const SECCOMP_GET_ACTION_AVAIL: libc::c_ulong = 2;
+    // SAFETY: the kernel reads one u32 from a pointer to a live local.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    })?;
+    Ok(())
+}
+
+/// recvmsg(2) of one message into `buf` with MSG_CMSG_CLOEXEC: the first
+/// fd it carried with SCM_RIGHTS (None if it carried none).
+pub fn recv_fd(sock: BorrowedFd, buf: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS installed this fd in our table just now:
+                // nothing else owns it.
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(*fd) }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `struct mount_attr` of linux/mount.h (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH | flags, attr): on the mount `fd`
+/// names, or with None on fd -1, which fails (EBADF) before any effect.
+pub fn mount_setattr(fd: Option<BorrowedFd>, attr: &MountAttr, flags: u32) -> io::Result<()> {
+    // SAFETY: the path is a static empty C string, `attr` points to a live
+    // struct of the size we pass, and the kernel only reads it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.map_or(-1, |f| f.as_raw_fd()),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as u32 | flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// open_tree(AT_FDCWD, path, flags): with OPEN_TREE_CLONE a detached copy
+/// of the mount tree at `path`.
+pub fn open_tree(path: &CStr, flags: u32) -> io::Result<OwnedFd> {
+    // SAFETY: a valid C path for the whole call.
+    let fd =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
+    // SAFETY: a new fd nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH |
+/// MOVE_MOUNT_T_EMPTY_PATH): the mount `from` names onto `to`.
+pub fn move_mount_fds(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: both fds are live; the empty paths are static C strings, which
+    // with the EMPTY_PATH flags name the fds themselves.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+/// `struct sched_attr` of linux/sched/types.h (SCHED_ATTR_SIZE_VER1).
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) on the calling thread.
+pub fn sched_setattr_self(attr: &SchedAttr) -> io::Result<()> {
+    // SAFETY: attr is a live sched_attr whose size field says how much the
+    // kernel may read; pid 0 is the caller.
+    check(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) })?;
+    Ok(())
+}
+
+/// sched_setaffinity(2) of the calling thread to the CPUs whose bits are
+/// set in `mask`. Not nix's: its CpuSet stops at CPU 1023, and the kernel
+/// takes a mask of any length.
+pub fn sched_setaffinity_self(mask: &[u64]) -> io::Result<()> {
+    // SAFETY: the kernel reads mask.len() * 8 bytes of a live buffer; pid 0
+    // is the caller.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            0,
+            std::mem::size_of_val(mask),
+            mask.as_ptr(),
+        )
+    })?;
+    Ok(())
+}
+
+/// set_mempolicy(2) with `mode` and the NUMA nodes whose bits are set in
+/// `nodes` (none: a null mask).
+pub fn set_mempolicy(mode: i32, nodes: &[u64]) -> io::Result<()> {
+    let (ptr, maxnode) = if nodes.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        // The kernel counts one bit less than it is told (a historic
+        // off-by-one every caller makes up for).
+        (nodes.as_ptr(), nodes.len() * 64 + 1)
+    };
+    // SAFETY: the kernel reads maxnode-1 bits of a live buffer (or none).
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) })?;
+    Ok(())
+}
+
+/// fork(2) of a child that unshares a user namespace and holds it: it
+/// writes one byte to `ready` (1 if the unshare worked, 0 if not), then
+/// waits until `go` reaches end of file and exits. `close` are the fds it
+/// must not keep (the other ends of the two pipes). The child's pid.
+pub fn fork_userns_holder(
+    ready: BorrowedFd,
+    go: BorrowedFd,
+    close: [BorrowedFd; 2],
+) -> io::Result<i32> {
+    // SAFETY: the child calls only async-signal-safe functions on fds it
+    // inherited, then _exit: it never returns into Rust code that could
+    // touch state another thread of the parent held at the fork.
+    let pid = check(unsafe { libc::fork() } as libc::c_long)? as i32;
+    if pid == 0 {
+        // SAFETY: as above: raw calls on inherited fds and a local byte.
+        unsafe {
+            for fd in close {
+                libc::close(fd.as_raw_fd());
+            }
+            let ok = libc::unshare(libc::CLONE_NEWUSER) == 0;
+            libc::write(ready.as_raw_fd(), [u8::from(ok)].as_ptr().cast(), 1);
+            let mut b = [0u8; 1];
+            // Returns at end of file: the parent closed its end or died.
+            libc::read(go.as_raw_fd(), b.as_mut_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    Ok(pid)
+}
+
+/// Makes the child `cmd` spawns die (SIGKILL) when this process does: its
+/// parent-death signal is set between fork and exec, and a child whose
+/// parent died before that exits at once (nobody is left to notice it).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as i32;
+    // SAFETY: what runs between fork and exec here only makes system calls
+    // (prctl, getppid, _exit): no allocation, no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            if nix::unistd::getppid().as_raw() != parent {
+                exit_now(1);
+            }
+            Ok(())
+        })
+    };
 }

@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -199,9 +199,7 @@ pub fn create(o: &CreateOpts, own_terminal: bool) -> Result<Created> {
     drop(console_sock);
     let init_pid = await_ready(&mut parent, &mut cleanup, spec, &hook_state, &hooks)?;
     let master = match console_ours {
-        Some(s) => {
-            Some(console::recv_fd(s.as_raw_fd()).map_err(os("receive the container's pty"))?)
-        }
+        Some(s) => Some(console::recv_fd(s.as_fd()).map_err(os("receive the container's pty"))?),
         None => None,
     };
     fault::point("create:init-ready");

@@ -14,7 +14,7 @@ use crate::sync::Msg;
 use crate::utils::write_atomic;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 pub struct ExecOpts<'a> {
@@ -183,7 +183,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         return Ok(0);
     }
     if let Some(s) = console_ours {
-        let master = console::recv_fd(s.as_raw_fd()).map_err(os("receive the pty"))?;
+        let master = console::recv_fd(s.as_fd()).map_err(os("receive the pty"))?;
         forward_signals(pid);
         console::proxy(&master);
     } else {

@@ -19,13 +19,14 @@
 //! notified syscall that nobody will ever answer.
 
 use super::{Program, SeccompError};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::socket::{
-    connect, recvmsg, sendmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessage,
-    ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+    connect, sendmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessage, MsgFlags,
+    SockFlag, SockType, UnixAddr,
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,7 +37,6 @@ pub const FLAG_NEW_LISTENER: u32 = 8;
 pub const FLAG_TSYNC_ESRCH: u32 = 16;
 /// A task waiting for the agent stays killable (Linux 5.19).
 pub const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
-const SECCOMP_GET_ACTION_AVAIL: libc::c_ulong = 2;
 /// How long the runtime waits for the agent to take the fd.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -84,59 +84,21 @@ pub fn check(s: &LinuxSeccomp) -> Result<(), String> {
 
 /// Whether the kernel takes SECCOMP_RET_USER_NOTIF (Linux 5.0).
 pub fn supported() -> bool {
-    let action = RET_USER_NOTIF;
-    // SAFETY: the kernel reads one u32 from a pointer to a live local.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_GET_ACTION_AVAIL,
-            0,
-            &action as *const u32,
-        )
-    };
-    r == 0
+    crate::sys::seccomp_action_available(RET_USER_NOTIF).is_ok()
 }
 
 /// Whether the kernel knows SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: with no
 /// program it fails EFAULT reading it once the flags pass, EINVAL before.
 pub fn wait_killable_supported() -> bool {
-    // SAFETY: a null program: the kernel fails before installing anything.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            (FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV) as libc::c_ulong,
-            std::ptr::null::<libc::sock_fprog>(),
-        )
-    };
-    r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+    crate::sys::seccomp_probe_filter_flags(FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV)
+        .is_err_and(|e| e.raw_os_error() == Some(libc::EFAULT))
 }
 
 /// Installs a filter that has SECCOMP_FILTER_FLAG_NEW_LISTENER and returns
 /// its listener fd (close-on-exec: the container never holds it).
 pub fn install(p: &Program) -> Result<OwnedFd, SeccompError> {
-    let prog = libc::sock_fprog {
-        len: p.insns.len() as libc::c_ushort,
-        filter: p.insns.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: prog points at a valid filter that outlives the call; the
-    // kernel copies it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            p.flags as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if rc < 0 {
-        return Err(SeccompError::Install(io::Error::last_os_error()));
-    }
-    // SAFETY: with NEW_LISTENER a positive return is a new fd that nothing
-    // else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(rc as i32) };
-    // SAFETY: plain fcntl on the fd we own.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    let fd = crate::sys::seccomp_new_listener(&p.insns, p.flags).map_err(SeccompError::Install)?;
+    let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     Ok(fd)
 }
 
@@ -157,27 +119,14 @@ pub fn send_fd(sock: BorrowedFd, fd: BorrowedFd) -> io::Result<()> {
 
 pub fn recv_fd(sock: BorrowedFd) -> Result<OwnedFd, NotifyError> {
     let mut buf = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| NotifyError::Receive(e.into()))?;
-    for c in msg.cmsgs().map_err(|e| NotifyError::Receive(e.into()))? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS gave us a new fd that nothing else owns.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    Err(NotifyError::Receive(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "no file descriptor came with the message",
-    )))
+    crate::sys::recv_fd(sock, &mut buf)
+        .map_err(NotifyError::Receive)?
+        .ok_or_else(|| {
+            NotifyError::Receive(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no file descriptor came with the message",
+            ))
+        })
 }
 
 /// Connects to the agent, bounded: a unix socket's connect waits while the
