@@ -1,5 +1,6 @@
 //! berth's library: the image store and, later, containers, networks, volumes.
 
+pub mod build;
 pub mod container;
 pub mod events;
 pub mod fault;
