@@ -1,0 +1,297 @@
+//! COPY and ADD from the context: which files go where (docker's rules),
+//! the hash of what is copied (the cache key and `created_by`'s
+//! `file:`/`dir:`/`multi:`), and the layer tar.
+//!
+//! docker's rules: a relative destination is under WORKDIR; several sources
+//! (or a wildcard that matched several) need a destination ending in `/`; a
+//! directory source copies its content, not itself; a file goes to `dest`
+//! itself unless `dest` ends in `/` or is a directory in the image; the new
+//! files belong to 0:0 unless `--chown`; modes and mtimes are kept.
+
+use super::context::{clean, glob_match, has_glob, Context};
+use super::BuildError;
+use crate::image::digest::Hasher;
+use crate::image::merged::Merged;
+use fsroot::Entry;
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+pub struct Item {
+    /// Where it is in the context.
+    src: PathBuf,
+    /// Where it goes, relative to the image's root.
+    dest: PathBuf,
+    meta: fs::Metadata,
+}
+
+pub struct Plan {
+    items: Vec<Item>,
+    /// Directories above the items: the image's own (kept as they are), or new.
+    parents: Vec<(PathBuf, Option<fs::Metadata>)>,
+    /// `file:<hex>`, `dir:<hex>` or `multi:<hex>`.
+    pub hash: String,
+    owner: (u32, u32),
+    chmod: Option<u32>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.parents.is_empty()
+    }
+}
+
+fn not_found(src: &str) -> BuildError {
+    BuildError::Copy(format!(
+        "file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+    ))
+}
+
+pub struct Request<'a> {
+    pub cmd: &'a str,
+    pub srcs: &'a [String],
+    pub dest: &'a str,
+    pub workdir: &'a str,
+    pub owner: (u32, u32),
+    pub chmod: Option<u32>,
+}
+
+/// Resolves the sources against the context and the destination against the image.
+pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildError> {
+    let dest_abs = if r.dest.starts_with('/') {
+        clean(r.dest)
+    } else {
+        clean(&format!("{}/{}", r.workdir, r.dest))
+    };
+    let in_image = image.resolve(Path::new(&dest_abs), true).ok().flatten();
+    let dest_dir = r.dest.ends_with('/')
+        || r.dest.ends_with("/.")
+        || r.dest == "."
+        || dest_abs.is_empty()
+        || in_image.as_ref().is_some_and(|e| e.meta.is_dir());
+    // The sources, each with its context-relative path.
+    let mut sources: Vec<(String, Entry)> = Vec::new();
+    for s in r.srcs {
+        let rel = clean(s);
+        if has_glob(s) {
+            let top = Entry::of(fsroot::open_dir(&ctx.dir).map_err(ioe("reading the context"))?)
+                .map_err(ioe("reading the context"))?;
+            let mut hits = Vec::new();
+            fsroot::walk(&top, Path::new(""), &mut |p, _e| {
+                let ps = p.to_string_lossy();
+                let hit = glob_match(&rel, &ps) && !ctx.ignore.excluded(&ps);
+                if hit {
+                    hits.push(ps.into_owned());
+                }
+                Ok(!hit)
+            })
+            .map_err(ioe("reading the context"))?;
+            for h in hits {
+                let e = Entry::in_root(ctx.root.as_fd(), Path::new(&h), false)
+                    .map_err(ioe(format!("reading {h}")))?;
+                sources.push((h, e));
+            }
+            continue;
+        }
+        if !rel.is_empty() && ctx.ignore.excluded(&rel) {
+            return Err(not_found(s));
+        }
+        let e = match Entry::in_root(
+            ctx.root.as_fd(),
+            Path::new(if rel.is_empty() { "." } else { &rel }),
+            true,
+        ) {
+            Ok(e) => e,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(not_found(s)),
+            Err(e) => return Err(ioe(format!("reading {s}"))(e)),
+        };
+        sources.push((rel, e));
+    }
+    if sources.is_empty() {
+        return Err(BuildError::Copy("no source files were specified".into()));
+    }
+    if (sources.len() > 1 || r.srcs.len() > 1) && !r.dest.ends_with('/') {
+        return Err(BuildError::Copy(format!(
+            "When using {} with more than one source file, the destination must be a directory and end with a /",
+            r.cmd
+        )));
+    }
+    let mut items = Vec::new();
+    for (rel, e) in &sources {
+        if e.meta.is_dir() {
+            let base = PathBuf::from(&dest_abs);
+            if !dest_abs.is_empty() && in_image.is_none() {
+                items.push(Item {
+                    src: PathBuf::from(if rel.is_empty() { "." } else { rel }),
+                    dest: base.clone(),
+                    meta: e.meta.clone(),
+                });
+            }
+            let mut err = None;
+            fsroot::walk(e, Path::new(""), &mut |p, sub| {
+                let ctx_rel = Path::new(rel).join(p);
+                let cr = ctx_rel.to_string_lossy();
+                if ctx.ignore.excluded(&cr) {
+                    // A directory left out may still hold a file put back with `!`.
+                    return Ok(sub.meta.is_dir() && ctx.ignore.has_exceptions());
+                }
+                let ft = sub.meta.file_type();
+                if ft.is_block_device() || ft.is_char_device() || ft.is_fifo() || ft.is_socket() {
+                    return Ok(false);
+                }
+                items.push(Item {
+                    src: ctx_rel.clone(),
+                    dest: base.join(p),
+                    meta: sub.meta.clone(),
+                });
+                Ok(true)
+            })
+            .unwrap_or_else(|e| err = Some(e));
+            if let Some(e) = err {
+                return Err(ioe(format!("reading {rel}"))(e));
+            }
+        } else {
+            let name = Path::new(rel)
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            let dest = if dest_dir {
+                PathBuf::from(&dest_abs).join(name)
+            } else {
+                PathBuf::from(&dest_abs)
+            };
+            items.push(Item {
+                src: PathBuf::from(rel),
+                dest,
+                meta: e.meta.clone(),
+            });
+        }
+    }
+    // Parents, outermost first, that the items do not bring themselves.
+    let own: BTreeSet<PathBuf> = items.iter().map(|i| i.dest.clone()).collect();
+    let mut parents = Vec::new();
+    let mut seen = BTreeSet::new();
+    for i in &items {
+        let mut anc: Vec<PathBuf> = i
+            .dest
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect();
+        anc.reverse();
+        for a in anc {
+            if own.contains(&a) || !seen.insert(a.clone()) {
+                continue;
+            }
+            let have = image.resolve(&a, false).ok().flatten();
+            match have {
+                Some(h) if h.meta.is_dir() => parents.push((a, Some(h.meta))),
+                // A symlink in the image: the kernel follows it on unpack; leave it be.
+                Some(_) => {}
+                None => parents.push((a, None)),
+            }
+        }
+    }
+    let mut h = Hasher::new();
+    for i in &items {
+        h.update(i.dest.as_os_str().as_encoded_bytes());
+        h.update(format!("\0{:o}\0{}\0", i.meta.mode(), i.meta.len()).as_bytes());
+        if i.meta.file_type().is_symlink() {
+            let e = Entry::in_root(ctx.root.as_fd(), &i.src, false)
+                .map_err(ioe("reading the context"))?;
+            h.update(
+                e.read_link()
+                    .map_err(ioe("reading a link"))?
+                    .as_os_str()
+                    .as_encoded_bytes(),
+            );
+        } else if i.meta.is_file() {
+            let e = Entry::in_root(ctx.root.as_fd(), &i.src, true)
+                .map_err(ioe("reading the context"))?;
+            let mut f = e
+                .open_file()
+                .map_err(ioe(format!("reading {}", i.src.display())))?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = f
+                    .read(&mut buf)
+                    .map_err(ioe(format!("reading {}", i.src.display())))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+        }
+    }
+    let kind = match sources.as_slice() {
+        [(_, e)] if e.meta.is_dir() => "dir",
+        [_] => "file",
+        _ => "multi",
+    };
+    Ok(Plan {
+        items,
+        parents,
+        hash: format!("{kind}:{}", h.finish().hex()),
+        owner: r.owner,
+        chmod: r.chmod,
+    })
+}
+
+fn ioe(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> BuildError {
+    let what = what.to_string();
+    move |source| BuildError::Io { what, source }
+}
+
+/// The layer: the parents, then the items, as a tar.
+pub fn write_tar<W: Write>(ctx: &Context, p: &Plan, w: W) -> io::Result<W> {
+    let mut b = tar::Builder::new(w);
+    let now = crate::image::time::now_unix().max(0) as u64;
+    for (rel, meta) in &p.parents {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        match meta {
+            Some(m) => {
+                h.set_mode(m.mode() & 0o7777);
+                h.set_uid(m.uid().into());
+                h.set_gid(m.gid().into());
+                h.set_mtime(m.mtime().max(0) as u64);
+            }
+            None => {
+                h.set_mode(0o755);
+                h.set_uid(p.owner.0.into());
+                h.set_gid(p.owner.1.into());
+                h.set_mtime(now);
+            }
+        }
+        b.append_data(&mut h, rel, io::empty())?;
+    }
+    for i in &p.items {
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&i.meta, tar::HeaderMode::Complete);
+        h.set_uid(p.owner.0.into());
+        h.set_gid(p.owner.1.into());
+        if let Some(m) = p.chmod {
+            h.set_mode(m);
+        }
+        let ft = i.meta.file_type();
+        if ft.is_file() {
+            let e = Entry::in_root(ctx.root.as_fd(), &i.src, true)?;
+            let n = i.meta.len();
+            let data = e.open_file()?.take(n).chain(io::repeat(0)).take(n);
+            b.append_data(&mut h, &i.dest, data)?;
+        } else if ft.is_symlink() {
+            let e = Entry::in_root(ctx.root.as_fd(), &i.src, false)?;
+            h.set_size(0);
+            b.append_link(&mut h, &i.dest, e.read_link()?)?;
+        } else if ft.is_dir() {
+            h.set_size(0);
+            b.append_data(&mut h, &i.dest, io::empty())?;
+        }
+    }
+    b.into_inner()
+}
