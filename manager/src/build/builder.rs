@@ -53,6 +53,8 @@ struct State {
     /// ARGs declared in this stage, with their defaults.
     declared: BTreeMap<String, Option<String>>,
     oci: bool,
+    /// A CMD of this stage: ENTRYPOINT then keeps it (else it drops the base's).
+    cmd_set: bool,
 }
 
 impl State {
@@ -163,8 +165,8 @@ impl<'a> Builder<'a> {
             env.iter()
                 .any(|e| e.split_once('=').map_or(e.as_str(), |x| x.0) == k)
         };
+        // The meta ARGs only through an ARG of the stage (their value its default).
         let mut keys: Vec<String> = st.declared.keys().cloned().collect();
-        keys.extend(self.meta.keys().cloned());
         for (k, v) in &self.opts.build_args {
             if BUILTIN_ARGS.contains(&k.as_str()) && v.is_some() {
                 keys.push(k.clone());
@@ -383,6 +385,7 @@ impl<'a> Builder<'a> {
                 oci: img.manifest.media_type.as_deref() != Some(DOCKER_MANIFEST),
                 image: Some(img.clone()),
                 declared: BTreeMap::new(),
+                cmd_set: false,
             },
             None => State {
                 image: None,
@@ -398,6 +401,7 @@ impl<'a> Builder<'a> {
                 layers: vec![],
                 declared: BTreeMap::new(),
                 oci: false,
+                cmd_set: false,
             },
         };
         st.config.author = st.config.author.take();
@@ -474,11 +478,15 @@ impl<'a> Builder<'a> {
         text: &str,
         change: impl FnOnce(&mut State),
     ) -> Result<(), BuildError> {
+        // The entry's shell is the one after the change (docker's, for SHELL).
+        let before = st.config.clone();
+        change(st);
         let created_by = format!("{} #(nop)  {text}", st.shell().join(" "));
+        let changed = std::mem::replace(&mut st.config, before);
         if self.cached(st, &created_by)? {
             return Ok(());
         }
-        change(st);
+        st.config = changed;
         self.commit(st, Some(created_by), None)?;
         let id = short(&st.image.as_ref().expect("committed").record.id).to_string();
         self.say(&format!(" ---> {id}"));
@@ -609,7 +617,9 @@ impl<'a> Builder<'a> {
                 for p in &ports {
                     keys.extend(expose_keys(p).map_err(|m| perr(i, m))?);
                 }
-                self.nop(st, &format!("EXPOSE {}", ports.join(" ")), |st| {
+                let mut shown = ports.clone();
+                shown.sort();
+                self.nop(st, &format!("EXPOSE {}", shown.join(" ")), |st| {
                     let m = st.cc().exposed_ports.get_or_insert_with(Default::default);
                     for k in keys {
                         m.insert(k, serde_json::json!({}));
@@ -660,16 +670,24 @@ impl<'a> Builder<'a> {
                 let kw = i.keyword.to_ascii_uppercase();
                 let text = format!("{kw} {}", gofmt::quote_list(&argv));
                 let is_cmd = i.keyword == "cmd";
+                let cmd_set = st.cmd_set;
                 self.nop(st, &text, |st| {
                     let cc = st.cc();
                     if is_cmd {
                         cc.cmd = Some(argv);
                     } else {
-                        // ENTRYPOINT resets a CMD inherited from the base (docker's rule).
+                        // ENTRYPOINT drops a CMD inherited from the base, not
+                        // one of this stage (docker's rule).
                         cc.entrypoint = if argv.is_empty() { None } else { Some(argv) };
-                        cc.cmd = None;
+                        if !cmd_set {
+                            cc.cmd = None;
+                        }
                     }
-                })
+                })?;
+                if is_cmd {
+                    st.cmd_set = true;
+                }
+                Ok(())
             }
             "shell" => {
                 let Some(v) = i.json.clone().filter(|v| !v.is_empty()) else {

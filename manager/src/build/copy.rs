@@ -90,7 +90,8 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
             })
             .map_err(ioe("reading the context"))?;
             for h in hits {
-                let e = Entry::in_root(ctx.root.as_fd(), Path::new(&h), false)
+                // As a source named in full: a symlink is followed (inside the context).
+                let e = Entry::in_root(ctx.root.as_fd(), Path::new(&h), true)
                     .map_err(ioe(format!("reading {h}")))?;
                 sources.push((h, e));
             }
