@@ -100,6 +100,7 @@ pub fn build(
         );
     }
     let _w = store.writer_lock()?;
+    run::reap_orphans(root);
     let (ctx, text) = match src {
         ContextSource::Dir(d) => {
             let ctx = context::Context::dir(&d)?;

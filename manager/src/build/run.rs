@@ -54,6 +54,7 @@ pub fn run(
     quiet: bool,
 ) -> Result<(Running, i32), BuildError> {
     let o = CreateOptions {
+        name: Some(container_name()),
         image: r.image_id.to_string(),
         image_id: Some(r.image_id.to_string()),
         cmd: r.argv.clone(),
@@ -68,14 +69,11 @@ pub fn run(
         root: root.to_path_buf(),
         id: c.id.clone(),
     };
-    if !quiet {
-        let _ = writeln!(out, " ---> Running in {}", &c.id[..12]);
-    }
     let started = lifecycle::start(root, &c, true)?;
     let sock = started
         .attach
         .ok_or_else(|| BuildError::Other("the build container gave no output stream".into()))?;
-    let code = pump(sock, out, quiet, &running)?;
+    let code = pump(sock, out, quiet, &running.id)?;
     Ok((running, code))
 }
 
@@ -85,7 +83,7 @@ fn pump(
     mut sock: std::os::unix::net::UnixStream,
     out: &mut dyn Write,
     quiet: bool,
-    _c: &Running,
+    id: &str,
 ) -> Result<i32, BuildError> {
     let mut mask = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
@@ -106,6 +104,10 @@ fn pump(
     let _restore = Restore(old);
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| BuildError::Other(format!("signalfd: {e}")))?;
+    // Said once ctrl-c is ours to handle: whoever reads it may interrupt.
+    if !quiet {
+        let _ = writeln!(out, " ---> Running in {}", &id[..12]);
+    }
     let mut rbuf = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -215,4 +217,46 @@ pub fn changed_entries(
         Ok(true)
     })?;
     Ok(keep)
+}
+
+const PREFIX: &str = "berth-build-";
+
+/// `berth-build-PID-START-N`: the build that owns it, by pid and start time,
+/// so the next build can tell a container whose build was killed.
+fn container_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id() as i32;
+    let start = berth_common::procstat::Stat::read(pid).map_or(0, |s| s.start_time);
+    format!(
+        "{PREFIX}{pid}-{start}-{}",
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes the containers of builds that died without removing them (kill -9).
+pub fn reap_orphans(root: &Path) {
+    let Ok(cs) = ContainerStore::open(root) else {
+        return;
+    };
+    for c in cs.list() {
+        let Some(rest) = c.name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let mut f = rest.split('-');
+        let (Some(Ok(pid)), Some(Ok(start))) = (
+            f.next().map(str::parse::<i32>),
+            f.next().map(str::parse::<u64>),
+        ) else {
+            continue;
+        };
+        let alive = berth_common::procstat::Stat::read(pid)
+            .is_some_and(|s| s.start_time == start && !s.is_zombie());
+        if !alive {
+            log::info!("removing {}, left by a build that died", c.name);
+            if let Err(e) = lifecycle::remove(root, &c.id, true, true) {
+                log::warn!("removing {}: {e}", c.name);
+            }
+        }
+    }
 }
