@@ -1005,12 +1005,36 @@ impl<'a> Builder<'a> {
 
     fn copy_step(&mut self, st: &mut State, i: &Instruction) -> Result<(), BuildError> {
         let cmd = i.keyword.to_ascii_uppercase();
-        if i.flag("from").is_some() {
-            return Err(perr(
-                i,
-                format!("{cmd} --from is not supported by berth build yet"),
-            ));
-        }
+        // --from: an earlier stage (by name or number) or an image of the store.
+        let from: Option<copy::ImageTree> = match i.flag("from") {
+            None => None,
+            Some(_) if cmd == "ADD" => return Err(perr(i, "ADD does not take --from")),
+            Some(f) => {
+                let f = self.word(st, f)?;
+                let by_name = self
+                    .stages
+                    .iter()
+                    .find(|(n, _)| n.as_deref() == Some(&f.to_ascii_lowercase()))
+                    .or_else(|| f.parse::<usize>().ok().and_then(|n| self.stages.get(n)))
+                    .map(|(_, img)| img.clone());
+                let img = match by_name {
+                    Some(img) => img,
+                    None => self.store.resolve(&f).map_err(|e| match e {
+                        crate::image::store::StoreError::NotFound(_) => BuildError::Other(format!(
+                            "{cmd} --from={f}: no stage or image of that name"
+                        )),
+                        e => e.into(),
+                    })?,
+                };
+                let m = Merged::open(&self.store.layer_dirs(&img)).map_err(|source| {
+                    BuildError::Io {
+                        what: format!("opening the layers of {f}"),
+                        source,
+                    }
+                })?;
+                Some(copy::ImageTree(m))
+            }
+        };
         let mut words = match &i.json {
             Some(v) => v
                 .iter()
@@ -1027,7 +1051,9 @@ impl<'a> Builder<'a> {
             None => None,
         };
         let owner = match &chown {
-            None => (0, 0),
+            // From another image files keep their owners (docker's classic builder).
+            None if from.is_some() => None,
+            None => Some((0, 0)),
             Some(c) => {
                 let merged = self.merged(st)?;
                 let text = |p: &str| {
@@ -1048,7 +1074,7 @@ impl<'a> Builder<'a> {
                             "unable to convert uid/gid chown string to host mapping: {e}"
                         ))
                     })?;
-                (u, g)
+                Some((u, g))
             }
         };
         let chmod = match i.flag("chmod") {
@@ -1064,8 +1090,12 @@ impl<'a> Builder<'a> {
         };
         let workdir = st.cfg().working_dir.unwrap_or_else(|| "/".into());
         let merged = self.merged(st)?;
+        let tree: &dyn copy::Tree = match &from {
+            Some(t) => t,
+            None => &self.ctx,
+        };
         let plan = copy::plan(
-            &self.ctx,
+            tree,
             &merged,
             &copy::Request {
                 cmd: &cmd,
@@ -1092,8 +1122,11 @@ impl<'a> Builder<'a> {
         let layer = if plan.is_empty() {
             None
         } else {
-            let ctx = &self.ctx;
-            Some(self.write_layer(st, |w| copy::write_tar(ctx, &plan, w))?)
+            let tree: &dyn copy::Tree = match &from {
+                Some(t) => t,
+                None => &self.ctx,
+            };
+            Some(self.write_layer(st, |w| copy::write_tar(tree, &plan, w))?)
         };
         self.commit(st, Some(created_by), layer)?;
         let id = short(&st.image.as_ref().expect("committed").record.id).to_string();

@@ -20,6 +20,121 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+/// Where COPY reads: the context (with .dockerignore) or, for `--from`,
+/// another stage's or image's merged root. Paths are relative to its top and
+/// never lead out of it.
+pub trait Tree {
+    /// The entry at `rel`, its last component followed or not.
+    fn entry(&self, rel: &Path, follow: bool) -> io::Result<Option<Entry>>;
+    /// Calls `f` below the directory at `rel` (paths relative to it),
+    /// parents first; `f` says whether to descend.
+    fn walk(
+        &self,
+        rel: &Path,
+        f: &mut dyn FnMut(&Path, &Entry) -> io::Result<bool>,
+    ) -> io::Result<()>;
+    fn excluded(&self, _rel: &str) -> bool {
+        false
+    }
+    fn has_exceptions(&self) -> bool {
+        false
+    }
+}
+
+impl Tree for Context {
+    fn entry(&self, rel: &Path, follow: bool) -> io::Result<Option<Entry>> {
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        match Entry::in_root(self.root.as_fd(), rel, follow) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    fn walk(
+        &self,
+        rel: &Path,
+        f: &mut dyn FnMut(&Path, &Entry) -> io::Result<bool>,
+    ) -> io::Result<()> {
+        let top = gone(self.entry(rel, true), rel)?;
+        fsroot::walk(&top, Path::new(""), f)
+    }
+    fn excluded(&self, rel: &str) -> bool {
+        self.ignore.excluded(rel)
+    }
+    fn has_exceptions(&self) -> bool {
+        self.ignore.has_exceptions()
+    }
+}
+
+/// Another stage's (or image's) root, for `COPY --from`.
+pub struct ImageTree(pub Merged);
+
+impl ImageTree {
+    /// `rel` with its symlinks resolved inside the image.
+    fn real_path(&self, rel: &Path) -> io::Result<PathBuf> {
+        let mut out = PathBuf::new();
+        for c in rel.components() {
+            if let std::path::Component::Normal(n) = c {
+                let next = out.join(n);
+                match self.0.resolve(&next, false)? {
+                    Some(e) if e.meta.file_type().is_symlink() => {
+                        let t = e.read_link()?;
+                        let joined = if t.is_absolute() { t } else { out.join(t) };
+                        out = PathBuf::from(clean(&joined.to_string_lossy()));
+                    }
+                    _ => out = next,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn walk_at(
+        &self,
+        dir: &Path,
+        rel: &Path,
+        f: &mut dyn FnMut(&Path, &Entry) -> io::Result<bool>,
+        depth: usize,
+    ) -> io::Result<()> {
+        if depth > 256 {
+            return Err(io::Error::other("directories nested too deep"));
+        }
+        for n in self.0.list(&dir.join(rel))? {
+            let r = rel.join(&n);
+            let Some(e) = self.0.resolve(&dir.join(&r), false)? else {
+                continue;
+            };
+            if f(&r, &e)? && e.meta.is_dir() {
+                self.walk_at(dir, &r, f, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Tree for ImageTree {
+    fn entry(&self, rel: &Path, follow: bool) -> io::Result<Option<Entry>> {
+        self.0.resolve(rel, follow)
+    }
+    fn walk(
+        &self,
+        rel: &Path,
+        f: &mut dyn FnMut(&Path, &Entry) -> io::Result<bool>,
+    ) -> io::Result<()> {
+        let base = self.real_path(rel)?;
+        self.walk_at(&base, Path::new(""), f, 0)
+    }
+}
+
+/// The entry, or an error naming it if it went away since it was planned.
+fn gone(e: io::Result<Option<Entry>>, p: &Path) -> io::Result<Entry> {
+    e?.ok_or_else(|| io::Error::other(format!("{} disappeared", p.display())))
+}
+
 pub struct Item {
     /// Where it is in the context.
     src: PathBuf,
@@ -34,7 +149,8 @@ pub struct Plan {
     parents: Vec<(PathBuf, Option<fs::Metadata>)>,
     /// `file:<hex>`, `dir:<hex>` or `multi:<hex>`.
     pub hash: String,
-    owner: (u32, u32),
+    /// None: each file's own (COPY --from), else this uid and gid.
+    owner: Option<(u32, u32)>,
     chmod: Option<u32>,
 }
 
@@ -55,12 +171,12 @@ pub struct Request<'a> {
     pub srcs: &'a [String],
     pub dest: &'a str,
     pub workdir: &'a str,
-    pub owner: (u32, u32),
+    pub owner: Option<(u32, u32)>,
     pub chmod: Option<u32>,
 }
 
 /// Resolves the sources against the context and the destination against the image.
-pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildError> {
+pub fn plan(ctx: &dyn Tree, image: &Merged, r: &Request) -> Result<Plan, BuildError> {
     let dest_abs = if r.dest.starts_with('/') {
         clean(r.dest)
     } else {
@@ -77,12 +193,10 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
     for s in r.srcs {
         let rel = clean(s);
         if has_glob(s) {
-            let top = Entry::of(fsroot::open_dir(&ctx.dir).map_err(ioe("reading the context"))?)
-                .map_err(ioe("reading the context"))?;
             let mut hits = Vec::new();
-            fsroot::walk(&top, Path::new(""), &mut |p, _e| {
+            ctx.walk(Path::new(""), &mut |p, _e| {
                 let ps = p.to_string_lossy();
-                let hit = glob_match(&rel, &ps) && !ctx.ignore.excluded(&ps);
+                let hit = glob_match(&rel, &ps) && !ctx.excluded(&ps);
                 if hit {
                     hits.push(ps.into_owned());
                 }
@@ -91,22 +205,22 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
             .map_err(ioe("reading the context"))?;
             for h in hits {
                 // As a source named in full: a symlink is followed (inside the context).
-                let e = Entry::in_root(ctx.root.as_fd(), Path::new(&h), true)
-                    .map_err(ioe(format!("reading {h}")))?;
+                let Some(e) = ctx
+                    .entry(Path::new(&h), true)
+                    .map_err(ioe(format!("reading {h}")))?
+                else {
+                    continue;
+                };
                 sources.push((h, e));
             }
             continue;
         }
-        if !rel.is_empty() && ctx.ignore.excluded(&rel) {
+        if !rel.is_empty() && ctx.excluded(&rel) {
             return Err(not_found(s));
         }
-        let e = match Entry::in_root(
-            ctx.root.as_fd(),
-            Path::new(if rel.is_empty() { "." } else { &rel }),
-            true,
-        ) {
-            Ok(e) => e,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(not_found(s)),
+        let e = match ctx.entry(Path::new(&rel), true) {
+            Ok(Some(e)) => e,
+            Ok(None) => return Err(not_found(s)),
             Err(e) => return Err(ioe(format!("reading {s}"))(e)),
         };
         sources.push((rel, e));
@@ -121,23 +235,21 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
         )));
     }
     let mut items = Vec::new();
+    let mut new_dirs: Vec<PathBuf> = Vec::new();
     for (rel, e) in &sources {
         if e.meta.is_dir() {
             let base = PathBuf::from(&dest_abs);
+            // A new destination is made 0755, whatever the source's mode.
             if !dest_abs.is_empty() && in_image.is_none() {
-                items.push(Item {
-                    src: PathBuf::from(if rel.is_empty() { "." } else { rel }),
-                    dest: base.clone(),
-                    meta: e.meta.clone(),
-                });
+                new_dirs.push(base.clone());
             }
             let mut err = None;
-            fsroot::walk(e, Path::new(""), &mut |p, sub| {
+            ctx.walk(Path::new(rel), &mut |p, sub| {
                 let ctx_rel = Path::new(rel).join(p);
                 let cr = ctx_rel.to_string_lossy();
-                if ctx.ignore.excluded(&cr) {
+                if ctx.excluded(&cr) {
                     // A directory left out may still hold a file put back with `!`.
-                    return Ok(sub.meta.is_dir() && ctx.ignore.has_exceptions());
+                    return Ok(sub.meta.is_dir() && ctx.has_exceptions());
                 }
                 let ft = sub.meta.file_type();
                 if ft.is_block_device() || ft.is_char_device() || ft.is_fifo() || ft.is_socket() {
@@ -175,11 +287,15 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
     let own: BTreeSet<PathBuf> = items.iter().map(|i| i.dest.clone()).collect();
     let mut parents = Vec::new();
     let mut seen = BTreeSet::new();
-    for i in &items {
-        let mut anc: Vec<PathBuf> = i
-            .dest
+    // Every directory that holds an item, and the new destinations themselves.
+    let tops: Vec<PathBuf> = items
+        .iter()
+        .filter_map(|i| i.dest.parent().map(Path::to_path_buf))
+        .chain(new_dirs.iter().cloned())
+        .collect();
+    for top in &tops {
+        let mut anc: Vec<PathBuf> = top
             .ancestors()
-            .skip(1)
             .filter(|a| !a.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .collect();
@@ -202,8 +318,7 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
         h.update(i.dest.as_os_str().as_encoded_bytes());
         h.update(format!("\0{:o}\0{}\0", i.meta.mode(), i.meta.len()).as_bytes());
         if i.meta.file_type().is_symlink() {
-            let e = Entry::in_root(ctx.root.as_fd(), &i.src, false)
-                .map_err(ioe("reading the context"))?;
+            let e = gone(ctx.entry(&i.src, false), &i.src).map_err(ioe("reading a source"))?;
             h.update(
                 e.read_link()
                     .map_err(ioe("reading a link"))?
@@ -211,8 +326,7 @@ pub fn plan(ctx: &Context, image: &Merged, r: &Request) -> Result<Plan, BuildErr
                     .as_encoded_bytes(),
             );
         } else if i.meta.is_file() {
-            let e = Entry::in_root(ctx.root.as_fd(), &i.src, true)
-                .map_err(ioe("reading the context"))?;
+            let e = gone(ctx.entry(&i.src, true), &i.src).map_err(ioe("reading a source"))?;
             let mut f = e
                 .open_file()
                 .map_err(ioe(format!("reading {}", i.src.display())))?;
@@ -248,7 +362,7 @@ fn ioe(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> BuildError {
 }
 
 /// The layer: the parents, then the items, as a tar.
-pub fn write_tar<W: Write>(ctx: &Context, p: &Plan, w: W) -> io::Result<W> {
+pub fn write_tar<W: Write>(ctx: &dyn Tree, p: &Plan, w: W) -> io::Result<W> {
     let mut b = tar::Builder::new(w);
     let now = crate::image::time::now_unix().max(0) as u64;
     for (rel, meta) in &p.parents {
@@ -264,8 +378,9 @@ pub fn write_tar<W: Write>(ctx: &Context, p: &Plan, w: W) -> io::Result<W> {
             }
             None => {
                 h.set_mode(0o755);
-                h.set_uid(p.owner.0.into());
-                h.set_gid(p.owner.1.into());
+                let (u, g) = p.owner.unwrap_or((0, 0));
+                h.set_uid(u.into());
+                h.set_gid(g.into());
                 h.set_mtime(now);
             }
         }
@@ -274,19 +389,21 @@ pub fn write_tar<W: Write>(ctx: &Context, p: &Plan, w: W) -> io::Result<W> {
     for i in &p.items {
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&i.meta, tar::HeaderMode::Complete);
-        h.set_uid(p.owner.0.into());
-        h.set_gid(p.owner.1.into());
+        if let Some((u, g)) = p.owner {
+            h.set_uid(u.into());
+            h.set_gid(g.into());
+        }
         if let Some(m) = p.chmod {
             h.set_mode(m);
         }
         let ft = i.meta.file_type();
         if ft.is_file() {
-            let e = Entry::in_root(ctx.root.as_fd(), &i.src, true)?;
+            let e = gone(ctx.entry(&i.src, true), &i.src)?;
             let n = i.meta.len();
             let data = e.open_file()?.take(n).chain(io::repeat(0)).take(n);
             b.append_data(&mut h, &i.dest, data)?;
         } else if ft.is_symlink() {
-            let e = Entry::in_root(ctx.root.as_fd(), &i.src, false)?;
+            let e = gone(ctx.entry(&i.src, false), &i.src)?;
             h.set_size(0);
             b.append_link(&mut h, &i.dest, e.read_link()?)?;
         } else if ft.is_dir() {
