@@ -20,6 +20,8 @@
 #   - Mount points each engine makes in a container (/.dockerenv, /etc/hosts,
 #     /etc/hostname, /etc/resolv.conf, /dev, /proc, /sys) are not the image's.
 #   - Directory modes and owners of /dev, /proc, /sys and times: not compared.
+#   - A hard link is compared as its target's file: docker's `export` writes
+#     hard links, berth's writes each name as a file.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -136,6 +138,10 @@ def tree(path):
         if m.isfile():
             data = hashlib.sha256(t.extractfile(m).read()).hexdigest()[:16]
         out[n] = (m.type.decode() if isinstance(m.type, bytes) else m.type, oct(m.mode), m.uid, m.gid, m.linkname, data)
+    # A hard link is its target's file: docker's export writes links, berth's copies.
+    for n, v in out.items():
+        if v[0] == "1":
+            out[n] = out.get(v[4].lstrip("/"), v)
     return out
 
 kind, a, b = sys.argv[1], sys.argv[2], sys.argv[3]

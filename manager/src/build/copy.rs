@@ -141,6 +141,8 @@ pub struct Item {
     /// Where it goes, relative to the image's root.
     dest: PathBuf,
     meta: fs::Metadata,
+    /// ADD of a local archive: its content is unpacked under `dest`.
+    unpack: bool,
 }
 
 pub struct Plan {
@@ -259,6 +261,7 @@ pub fn plan(ctx: &dyn Tree, image: &Merged, r: &Request) -> Result<Plan, BuildEr
                     src: ctx_rel.clone(),
                     dest: base.join(p),
                     meta: sub.meta.clone(),
+                    unpack: false,
                 });
                 Ok(true)
             })
@@ -266,6 +269,14 @@ pub fn plan(ctx: &dyn Tree, image: &Merged, r: &Request) -> Result<Plan, BuildEr
             if let Some(e) = err {
                 return Err(ioe(format!("reading {rel}"))(e));
             }
+        } else if r.cmd == "ADD" && e.meta.is_file() && is_archive(e) {
+            new_dirs.push(PathBuf::from(&dest_abs));
+            items.push(Item {
+                src: PathBuf::from(rel),
+                dest: PathBuf::from(&dest_abs),
+                meta: e.meta.clone(),
+                unpack: true,
+            });
         } else {
             let name = Path::new(rel)
                 .file_name()
@@ -280,6 +291,7 @@ pub fn plan(ctx: &dyn Tree, image: &Merged, r: &Request) -> Result<Plan, BuildEr
                 src: PathBuf::from(rel),
                 dest,
                 meta: e.meta.clone(),
+                unpack: false,
             });
         }
     }
@@ -387,6 +399,12 @@ pub fn write_tar<W: Write>(ctx: &dyn Tree, p: &Plan, w: W) -> io::Result<W> {
         b.append_data(&mut h, rel, io::empty())?;
     }
     for i in &p.items {
+        if i.unpack {
+            let e = gone(ctx.entry(&i.src, true), &i.src)?;
+            // The archive's owners stay, --chown or not (docker's classic builder).
+            unpack_into(&mut b, e.open_file()?, &i.dest)?;
+            continue;
+        }
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&i.meta, tar::HeaderMode::Complete);
         if let Some((u, g)) = p.owner {
@@ -412,4 +430,67 @@ pub fn write_tar<W: Write>(ctx: &dyn Tree, p: &Plan, w: W) -> io::Result<W> {
         }
     }
     b.into_inner()
+}
+
+/// Whether ADD unpacks this file: a tar, maybe gzip or zstd compressed,
+/// known by a valid first header (as docker's classic builder knows it).
+fn is_archive(e: &Entry) -> bool {
+    let Ok(f) = e.open_file() else {
+        return false;
+    };
+    let Ok(mut dec) = crate::image::layers::decompress(f) else {
+        return false;
+    };
+    let mut block = [0u8; 512];
+    if dec.read_exact(&mut block).is_err() {
+        return false;
+    }
+    let h = tar::Header::from_byte_slice(&block);
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    block.iter().any(|b| *b != 0) && h.cksum().is_ok_and(|c| c == sum)
+}
+
+/// Copies an archive's entries under `dest`, their paths kept inside it.
+fn unpack_into<W: Write>(b: &mut tar::Builder<W>, f: fs::File, dest: &Path) -> io::Result<()> {
+    let dec = crate::image::layers::decompress(f)?;
+    let mut ar = tar::Archive::new(dec);
+    for entry in ar.entries()? {
+        let mut e = entry?;
+        let rel = clean(&e.path()?.to_string_lossy());
+        if rel.is_empty() {
+            continue;
+        }
+        let mut h = e.header().clone();
+        let path = dest.join(&rel);
+        match h.entry_type() {
+            tar::EntryType::Link => {
+                let target = e
+                    .link_name()?
+                    .map(|t| clean(&t.to_string_lossy()))
+                    .unwrap_or_default();
+                h.set_size(0);
+                b.append_link(&mut h, &path, dest.join(target))?;
+            }
+            tar::EntryType::Symlink => {
+                let target = e.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+                h.set_size(0);
+                b.append_link(&mut h, &path, target)?;
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
+            _ => {
+                b.append_data(&mut h, &path, &mut e)?;
+            }
+        }
+    }
+    Ok(())
 }
