@@ -110,6 +110,17 @@ fn build_config_copy_and_run_steps_then_run_the_image() {
     // The build arg is not kept in the image's env.
     assert!(!cfg["Env"].to_string().contains("WHO"), "{}", cfg["Env"]);
     assert_eq!(e.container_dirs(), 0, "build containers are removed");
+    // The steps' images are there for the cache, shown with -a only.
+    assert_eq!(
+        e.ok(&["images", "-q"]).lines().count(),
+        2,
+        "busybox and built:1"
+    );
+    assert_eq!(
+        e.ok(&["images", "-aq"]).lines().count(),
+        10,
+        "busybox and 9 steps"
+    );
 }
 
 #[test]

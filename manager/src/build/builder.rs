@@ -1143,6 +1143,9 @@ impl<'a> Builder<'a> {
         layer: Option<Layer>,
     ) -> Result<(), BuildError> {
         let parent = st.parent_key();
+        if let Some(p) = &st.image {
+            cache::mark_parent(self.root, &p.record.id)?;
+        }
         let now = format_rfc3339(now_unix());
         let layer = layer.filter(|l| !l.empty);
         if let Some(cb) = &created_by {

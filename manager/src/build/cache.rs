@@ -31,3 +31,27 @@ pub fn record(root: &Path, parent: &str, created_by: &str, id: &Digest) -> Resul
     std::fs::create_dir_all(p.parent().expect("a parent")).map_err(io)?;
     berth_common::fs::write_atomic(&p, id.to_string().as_bytes()).map_err(io)
 }
+
+/// Marks an image as a build step's parent: `images` hides it while it has
+/// no name, as docker hides its intermediate images (`images -a` shows them).
+pub fn mark_parent(root: &Path, id: &Digest) -> Result<(), BuildError> {
+    let dir = root.join("build-cache/parents");
+    let io = |source| BuildError::Io {
+        what: "writing the build cache".into(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    berth_common::fs::write_atomic(&dir.join(id.hex()), b"").map_err(io)
+}
+
+/// The ids (hex) of the images builds made steps on.
+pub fn parents(root: &Path) -> std::collections::HashSet<String> {
+    std::fs::read_dir(root.join("build-cache/parents"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
