@@ -14,9 +14,10 @@
 #   hack/build-test.sh [BERTH_BIN]      (default: target/<triple>/debug/berth)
 #
 # Intended differences, each normalised away below with its reason:
-#   - COPY/ADD's `file:<hash>`/`dir:`/`multi:` in created_by: docker hashes
-#     with its tarsum, berth with sha256 over paths, modes and contents; the
-#     kind (file, dir, multi) and the rest of the line must agree.
+#   - COPY/ADD's `file:<hash>`/`dir:`/`multi:` (a bare hash for one URL) in
+#     created_by: docker hashes with its tarsum, berth with sha256 over paths,
+#     modes and contents; the kind (file, dir, multi) and the rest of the line
+#     must agree.
 #   - Mount points each engine makes in a container (/.dockerenv, /etc/hosts,
 #     /etc/hostname, /etc/resolv.conf, /dev, /proc, /sys) are not the image's.
 #   - Directory modes and owners of /dev, /proc, /sys and times: not compared.
@@ -28,7 +29,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 BERTH=${1:-$REPO/target/$("$HERE/triple")/debug/berth}
 [ -x "$BERTH" ] || { echo "no berth binary at $BERTH: cargo build --workspace" >&2; exit 2; }
-for tool in /usr/sbin/dockerd /usr/bin/docker /bin/busybox python3; do
+for tool in /usr/sbin/dockerd /usr/bin/docker /bin/busybox python3 curl; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run hack/setup" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
@@ -45,8 +46,10 @@ done
 d() { DOCKER_CONFIG=$W/docker/cli DOCKER_BUILDKIT=0 /usr/bin/docker -H "unix://$DOCKER_SOCK" "$@"; }
 b() { "$BERTH" --root "$W/berth" "$@"; }
 
+HTTP_PID=
 cleanup() {
     set +e
+    [ -z "$HTTP_PID" ] || kill "$HTTP_PID" 2>/dev/null
     if [ -n "$DOCKERD_PID" ]; then
         ids=$(d ps -aq 2>/dev/null)
         [ -z "$ids" ] || d rm -f $ids >/dev/null 2>&1
@@ -115,7 +118,7 @@ def config(c, base_n):
     out["Author"] = c.get("author") or None
     hist = []
     for h in c.get("history", [])[base_n:]:
-        cb = re.sub(r"(file|dir|multi):[0-9a-f]{64}", r"\1:HASH", h.get("created_by", ""))
+        cb = re.sub(r"((?:file|dir|multi):)?[0-9a-f]{64}", r"\1HASH", h.get("created_by", ""))
         hist.append((cb, bool(h.get("empty_layer"))))
     out["history"] = hist
     return out
@@ -174,11 +177,23 @@ BERTH_BASE_N=$(history_len "$W/base-b.tar")
 # The two bases' own history differs (import's line); both must have one entry.
 [ "$BASE_N" = "$BERTH_BASE_N" ] || { echo "base history: docker $BASE_N entries, berth $BERTH_BASE_N"; exit 1; }
 
+# An HTTP server on 127.0.0.1 for ADD of a URL (cases' flags say @HTTP@).
+mkdir -p "$W/http/dir"
+printf 'from the web\n' >"$W/http/remote.txt"
+head -c 3000 /dev/urandom >"$W/http/dir/other.bin"
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$W/http" >"$W/http.log" 2>&1 &
+HTTP_PID=$!
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$HTTP_PORT/remote.txt" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
 pass=0 fail=0
 for dir in "$HERE"/build-cases/*/; do
     name=$(basename "$dir")
     flags=()
-    [ -f "$dir/flags" ] && read -r -a flags <"$dir/flags"
+    [ -f "$dir/flags" ] && read -r -a flags < <(sed "s|@HTTP@|http://127.0.0.1:$HTTP_PORT|g" "$dir/flags")
     tag=bt-$name:1
     d build --network none "${flags[@]}" -t "$tag" "$dir" >"$W/$name.docker.out" 2>&1
     drc=$?

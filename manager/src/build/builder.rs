@@ -7,8 +7,10 @@
 //! `created_by` (with the content hash of what COPY copies) are the same.
 
 use super::cache;
+use super::context;
 use super::context::Context;
 use super::copy;
+use super::fetch;
 use super::gofmt;
 use super::parser::{self, Dockerfile, Instruction};
 use super::run::{self, RunRequest};
@@ -1046,6 +1048,22 @@ impl<'a> Builder<'a> {
             return Err(perr(i, format!("{cmd} requires at least two arguments, but only one was provided. Destination could not be determined.")));
         }
         let dest = words.pop().expect("two words");
+        // ADD of URLs: fetched into a dir of their own, copied from there.
+        let mut fetched: Option<(context::Context, TmpDir)> = None;
+        if words.iter().any(|w| fetch::is_url(w)) {
+            if cmd == "COPY" {
+                return Err(perr(i, "source can't be a URL for COPY"));
+            }
+            if !words.iter().all(|w| fetch::is_url(w)) {
+                return Err(perr(
+                    i,
+                    "ADD of URLs and local files at once is not supported yet",
+                ));
+            }
+            let dir = TmpDir(self.store.tmp_path("build-fetch"));
+            words = fetch::fetch_all(&words, &dir.0)?;
+            fetched = Some((context::Context::dir(&dir.0)?, dir));
+        }
         let chown = match i.flag("chown") {
             Some(c) => Some(self.word(st, c)?),
             None => None,
@@ -1090,9 +1108,10 @@ impl<'a> Builder<'a> {
         };
         let workdir = st.cfg().working_dir.unwrap_or_else(|| "/".into());
         let merged = self.merged(st)?;
-        let tree: &dyn copy::Tree = match &from {
-            Some(t) => t,
-            None => &self.ctx,
+        let tree: &dyn copy::Tree = match (&from, &fetched) {
+            (Some(t), _) => t,
+            (None, Some((c, _))) => c,
+            (None, None) => &self.ctx,
         };
         let plan = copy::plan(
             tree,
@@ -1111,10 +1130,14 @@ impl<'a> Builder<'a> {
             .flag("chmod")
             .map(|m| format!("--chmod={m} "))
             .unwrap_or_default();
+        // One URL: docker writes its hash with no `file:` before it.
+        let hash = match (&fetched, words.len()) {
+            (Some(_), 1) => plan.hash.trim_start_matches("file:").to_string(),
+            _ => plan.hash.clone(),
+        };
         let created_by = format!(
-            "{} #(nop) {cmd} {chmod_text}{chown_text}{} in {dest} ",
+            "{} #(nop) {cmd} {chmod_text}{chown_text}{hash} in {dest} ",
             st.shell().join(" "),
-            plan.hash
         );
         if self.cached(st, &created_by)? {
             return Ok(());
@@ -1122,9 +1145,10 @@ impl<'a> Builder<'a> {
         let layer = if plan.is_empty() {
             None
         } else {
-            let tree: &dyn copy::Tree = match &from {
-                Some(t) => t,
-                None => &self.ctx,
+            let tree: &dyn copy::Tree = match (&from, &fetched) {
+                (Some(t), _) => t,
+                (None, Some((c, _))) => c,
+                (None, None) => &self.ctx,
             };
             Some(self.write_layer(st, |w| copy::write_tar(tree, &plan, w))?)
         };
@@ -1216,6 +1240,15 @@ impl<'a> Builder<'a> {
         }
         st.image = Some(img);
         Ok(())
+    }
+}
+
+/// A directory under tmp/, removed when dropped.
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
     }
 }
 

@@ -19,6 +19,7 @@ pub mod builder;
 pub mod cache;
 pub mod context;
 pub mod copy;
+pub mod fetch;
 pub mod gofmt;
 pub mod parser;
 pub mod run;
