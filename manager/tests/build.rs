@@ -370,3 +370,31 @@ fn a_tar_context_on_stdin_honours_dockerignore() {
         ]
     );
 }
+
+#[test]
+fn heredocs_in_run_and_copy() {
+    let e = Env::new();
+    let ctx = context(
+        &e,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "# syntax=docker/dockerfile:1\nFROM busybox\nRUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
+             RUN cat <<A > /a && cat <<-B > /b\nfirst\nA\n\tsecond\n\tB\n\
+             COPY <<conf /etc/app.conf\nkey=value\nconf\n",
+        )],
+    );
+    let o = build(&e, &["-t", "here:1"], &ctx);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "here:1",
+        "cat",
+        "/one",
+        "/a",
+        "/b",
+        "/etc/app.conf",
+    ]);
+    assert_eq!(out, "one\ntwo\nfirst\nsecond\nkey=value\n");
+}

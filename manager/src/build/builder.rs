@@ -1050,7 +1050,33 @@ impl<'a> Builder<'a> {
         let dest = words.pop().expect("two words");
         // ADD of URLs: fetched into a dir of their own, copied from there.
         let mut fetched: Option<(context::Context, TmpDir)> = None;
-        if words.iter().any(|w| fetch::is_url(w)) {
+        if !i.heredocs.is_empty() {
+            // COPY <<EOF /dest: each heredoc is a file of its name (BuildKit's).
+            let dir = TmpDir(self.store.tmp_path("build-heredoc"));
+            let io = |source| BuildError::Io {
+                what: "writing a heredoc".into(),
+                source,
+            };
+            fs::create_dir_all(&dir.0).map_err(io)?;
+            for w in words.iter_mut() {
+                let name = w.trim_start_matches("<<").trim_start_matches('-');
+                let name = name.trim_matches(['"', '\'']);
+                if !w.starts_with("<<") {
+                    return Err(perr(
+                        i,
+                        format!("{cmd} of heredocs and files at once is not supported yet"),
+                    ));
+                }
+                let h = i
+                    .heredocs
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| perr(i, format!("no heredoc {name}")))?;
+                fs::write(dir.0.join(&h.name), &h.content).map_err(io)?;
+                *w = h.name.clone();
+            }
+            fetched = Some((context::Context::dir(&dir.0)?, dir));
+        } else if words.iter().any(|w| fetch::is_url(w)) {
             if cmd == "COPY" {
                 return Err(perr(i, "source can't be a URL for COPY"));
             }
