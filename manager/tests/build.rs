@@ -398,3 +398,37 @@ fn heredocs_in_run_and_copy() {
     ]);
     assert_eq!(out, "one\ntwo\nfirst\nsecond\nkey=value\n");
 }
+
+#[test]
+fn a_built_image_pushes_pulls_back_and_runs() {
+    let reg = common::registry::Registry::start();
+    let e = Env::new();
+    let ctx = context(
+        &e,
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY msg /msg\nRUN cat /msg > /copy && rm /bin/false\nCMD [\"cat\", \"/copy\"]\n",
+            ),
+            ("msg", "through the registry\n"),
+        ],
+    );
+    let target = format!("{}/built/app:1", reg.host());
+    let o = build(&e, &["-t", &target], &ctx);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    e.ok(&["push", &target]);
+    let other = Env::new();
+    other.ok(&["pull", &target]);
+    assert_eq!(
+        other.ok(&["run", "--rm", &target]),
+        "through the registry\n"
+    );
+    assert_eq!(
+        other
+            .berth(&["run", "--rm", &target, "test", "-e", "/bin/false"])
+            .code,
+        1,
+        "the RUN's whiteout came through"
+    );
+}
