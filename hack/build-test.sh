@@ -7,7 +7,9 @@
 #   - the history after the base's: created_by and empty_layer,
 #   - the file tree of `export` of a container of each: names, types, modes,
 #     owners, link targets and contents (not times),
-#   - for a case that fails: both fail, with the same exit code and docker's line.
+#   - for a case that fails: both fail, with the same exit code and docker's line;
+# then berth pushes one of its images to a local docker-registry, docker pulls
+# it and runs it.
 # A case is a directory with a Dockerfile and its context; `flags` holds
 # extra build flags for both.
 #
@@ -29,7 +31,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 BERTH=${1:-$REPO/target/$("$HERE/triple")/debug/berth}
 [ -x "$BERTH" ] || { echo "no berth binary at $BERTH: cargo build --workspace" >&2; exit 2; }
-for tool in /usr/sbin/dockerd /usr/bin/docker /bin/busybox python3 curl; do
+for tool in /usr/sbin/dockerd /usr/bin/docker /bin/busybox python3 curl docker-registry; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run hack/setup" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
@@ -47,9 +49,11 @@ d() { DOCKER_CONFIG=$W/docker/cli DOCKER_BUILDKIT=0 /usr/bin/docker -H "unix://$
 b() { "$BERTH" --root "$W/berth" "$@"; }
 
 HTTP_PID=
+REG_PID=
 cleanup() {
     set +e
     [ -z "$HTTP_PID" ] || kill "$HTTP_PID" 2>/dev/null
+    [ -z "$REG_PID" ] || kill "$REG_PID" 2>/dev/null
     if [ -n "$DOCKERD_PID" ]; then
         ids=$(d ps -aq 2>/dev/null)
         [ -z "$ids" ] || d rm -f $ids >/dev/null 2>&1
@@ -229,5 +233,39 @@ for dir in "$HERE"/build-cases/*/; do
         fail=$((fail + 1))
     fi
 done
+# A berth-built image through a local docker-registry: berth pushes it,
+# docker pulls it and runs it, and says what berth's run says.
+REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$W/registry.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $W/registry
+http:
+  addr: 127.0.0.1:$REG_PORT
+YML
+docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
+REG_PID=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$REG_PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+roundtrip() {
+    local ref=127.0.0.1:$REG_PORT/bt/multistage:1 want got
+    b tag bt-multistage:1 "$ref" && b push "$ref" >/dev/null 2>&1 || return 1
+    d pull "$ref" >/dev/null || return 1
+    want=$(b run --rm --network none "$ref" sh -c 'cat /from-build /etc/passwd; ls -ln /from-second /globbed')
+    got=$(d run --rm --network none "$ref" sh -c 'cat /from-build /etc/passwd; ls -ln /from-second /globbed')
+    [ -n "$want" ] && [ "$want" = "$got" ] || { echo "  berth: $want"; echo "  docker: $got"; return 1; }
+}
+if roundtrip; then
+    echo "ok   push to a registry, docker pulls and runs it"
+    pass=$((pass + 1))
+else
+    echo "FAIL push to a registry, docker pulls and runs it"
+    fail=$((fail + 1))
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -295,6 +295,19 @@ pub fn plan(ctx: &dyn Tree, image: &Merged, r: &Request) -> Result<Plan, BuildEr
             });
         }
     }
+    // A path named twice (a file and a wildcard that matches it) is copied
+    // once, as the later copy would have left it: a layer never holds a
+    // path twice (docker refuses such a layer).
+    let mut last = std::collections::HashMap::new();
+    for (n, i) in items.iter().enumerate() {
+        last.insert(i.dest.clone(), n);
+    }
+    let items: Vec<Item> = items
+        .into_iter()
+        .enumerate()
+        .filter(|(n, i)| last[&i.dest] == *n)
+        .map(|(_, i)| i)
+        .collect();
     // Parents, outermost first, that the items do not bring themselves.
     let own: BTreeSet<PathBuf> = items.iter().map(|i| i.dest.clone()).collect();
     let mut parents = Vec::new();
