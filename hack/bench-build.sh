@@ -8,7 +8,7 @@
 #   berth|docker scratch|cached|changed run N: SECONDS
 # and the medians with berth / docker last.
 #
-#   hack/bench-build.sh [rounds]     (default 5; release binaries)
+#   hack/bench-build.sh [rounds]     (default 5; release binaries, or $BERTH)
 #
 # Needs: dockerd + docker (docker.io), busybox-static, python3; root.
 set -euo pipefail
@@ -17,8 +17,11 @@ ROUNDS=${1:-5}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-$("$REPO_ROOT/hack/triple")}
-cargo build --release -q -p berth -p berth-shim -p berth-runtime --manifest-path "$REPO_ROOT/Cargo.toml"
-BERTH=$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/release/berth
+# BERTH=PATH times that binary instead (its shim and runtime beside it).
+if [ -z "${BERTH:-}" ]; then
+    cargo build --release -q -p berth -p berth-shim -p berth-runtime --manifest-path "$REPO_ROOT/Cargo.toml"
+    BERTH=$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/release/berth
+fi
 
 W=$(mktemp -d /var/tmp/berth-bench-build.XXXXXX)
 DOCKER_SOCK=$W/docker/docker.sock
