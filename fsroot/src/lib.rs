@@ -124,7 +124,10 @@ impl Entry {
         };
         let parent = open_in_root(
             root,
-            path.parent().unwrap_or(Path::new("/")),
+            // A name alone has the parent "", which openat2 refuses: the root.
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("/")),
             libc::O_PATH | libc::O_DIRECTORY,
         )?;
         Entry::at(parent.as_fd(), name)

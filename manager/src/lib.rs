@@ -1,6 +1,7 @@
 //! berth's library: the image store and, later, containers, networks, volumes.
 
 pub mod api;
+pub mod build;
 pub mod container;
 pub mod events;
 pub mod fault;

@@ -29,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile
+    Build(cli::build::Args),
     /// List images
     Images(cli::images::Args),
     /// Manage images
@@ -116,6 +118,7 @@ fn main() {
         berth::image::store::clean_tmp_on_signals(&cli.globals.root);
     }
     let res = match cli.command {
+        Command::Build(a) => cli::build::run(&cli.globals, a),
         Command::Images(a) => cli::images::run(&cli.globals, a),
         Command::Image(a) => cli::image::run(&cli.globals, a),
         Command::Import(a) => cli::import::run(&cli.globals, a),

@@ -9,7 +9,7 @@ pub struct Args {
     /// Show manifest digests
     #[arg(long)]
     pub digests: bool,
-    /// Show all images (the default; accepted for docker compatibility)
+    /// Show all images, the intermediate ones of builds too
     #[arg(short, long)]
     pub all: bool,
     /// "json", or a Go-template subset per image, e.g. '{{.Repository}}:{{.Tag}} {{.ID}}'
@@ -103,8 +103,17 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
             .and_then(|i| i.config.config.and_then(|c| c.labels))
             .unwrap_or_default()
     };
+    // A build's steps, unnamed, under later ones: docker shows them with -a.
+    let intermediate = if a.all {
+        Default::default()
+    } else {
+        berth::build::cache::parents(&g.root)
+    };
     let mut rows = Vec::new();
     for r in &recs {
+        if r.names.is_empty() && intermediate.contains(r.id.hex()) {
+            continue;
+        }
         let keep = fs.iter().all(|f| match f {
             Filter::Dangling(d) => r.names.is_empty() == *d,
             Filter::Label(k, v) => labels(r)

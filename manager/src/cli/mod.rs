@@ -5,6 +5,7 @@ use berth::image::store::Store;
 use std::path::PathBuf;
 
 pub mod attach;
+pub mod build;
 pub mod commit;
 pub mod container;
 pub mod containers;

@@ -139,9 +139,19 @@ fn is_mount_target(rel: &Path, e: &Entry) -> bool {
 
 /// Writes the upper dir as a layer tar: whiteouts become `.wh.` files.
 fn layer_tar<W: Write>(upper: &Path, w: W) -> io::Result<W> {
+    layer_tar_filtered(upper, w, &|_| false)
+}
+
+/// `layer_tar` without the entries `skip` names (build leaves out the
+/// mount points the runtime made, which docker keeps in an init layer).
+pub(crate) fn layer_tar_filtered<W: Write>(
+    upper: &Path,
+    w: W,
+    skip: &dyn Fn(&Path) -> bool,
+) -> io::Result<W> {
     let mut b = tar::Builder::new(w);
     walk(upper, &mut |rel, e| {
-        if is_mount_target(rel, e) {
+        if is_mount_target(rel, e) || skip(rel) {
             return Ok(());
         }
         if is_whiteout(&e.meta) {

@@ -286,6 +286,7 @@ mod tests {
                 ),
                 volumes: Some([("/data".to_string(), serde_json::json!({}))].into()),
                 healthcheck: None,
+                ..Default::default()
             }),
             ..Default::default()
         };

@@ -80,6 +80,48 @@ impl Merged {
         Ok(None)
     }
 
+    /// The names visible in the directory at `rel` (not followed), sorted:
+    /// every layer's down to an opaque one, less what a whiteout hides.
+    pub fn list(&self, rel: &Path) -> io::Result<Vec<OsString>> {
+        let comps: Vec<OsString> = rel
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_owned()),
+                _ => None,
+            })
+            .collect();
+        let mut seen = std::collections::BTreeMap::new();
+        'layers: for layer in &self.layers {
+            let mut cur: Option<Entry> = None;
+            let mut opaque = false;
+            for c in &comps {
+                let dir = cur.as_ref().unwrap_or(layer);
+                match Entry::at(dir.fd.as_fd(), c) {
+                    Ok(e) if e.meta.is_dir() => {
+                        opaque |= is_opaque(&e);
+                        cur = Some(e)
+                    }
+                    Ok(_) => break 'layers,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue 'layers,
+                    Err(e) => return Err(e),
+                }
+            }
+            let dir = cur.as_ref().unwrap_or(layer);
+            for n in dir.names()? {
+                let e = Entry::at(dir.fd.as_fd(), &n)?;
+                seen.entry(n).or_insert(!is_whiteout(&e));
+            }
+            if opaque {
+                break;
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .filter(|(_, v)| *v)
+            .map(|(k, _)| k)
+            .collect())
+    }
+
     /// Whether anything is visible at `rel` (not followed).
     pub fn exists(&self, rel: &Path) -> bool {
         let comps: Vec<OsString> = rel

@@ -168,6 +168,12 @@ pub struct ContainerConfig {
     /// docker's HEALTHCHECK: Test, Interval, Timeout, StartPeriod, Retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<serde_json::Value>,
+    /// docker's SHELL (kept for the next build's RUN, CMD and ENTRYPOINT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    /// docker's ONBUILD triggers, run by the build of a child image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
