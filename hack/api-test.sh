@@ -25,6 +25,12 @@ done
 /usr/bin/python3 -c 'import docker' 2>/dev/null || { echo "missing python3-docker: run hack/setup" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
 
+# dockerd writes /etc/docker/key.json whatever its data-root (HOST.md):
+# taken back at the end if it was not there before.
+HOST_LEFTOVERS=()
+for f in /etc/docker/key.json /etc/docker; do
+    [ -e "$f" ] || HOST_LEFTOVERS+=("$f")
+done
 W=$(mktemp -d /tmp/berth-api.XXXXXX)
 chmod 755 "$W"
 TAG=api$$
@@ -52,6 +58,10 @@ cleanup() {
     userdel "$UOUT" 2>/dev/null
     groupdel "$GRP" 2>/dev/null
     rm -rf "$W"
+    local f
+    for f in "${HOST_LEFTOVERS[@]}"; do
+        if [ -d "$f" ]; then rmdir "$f" 2>/dev/null; else rm -f "$f"; fi
+    done
 }
 trap cleanup EXIT
 

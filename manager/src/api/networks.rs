@@ -5,7 +5,6 @@ use super::body::{self, ApiError, Body};
 use super::containers::read_body;
 use super::query::Query;
 use super::{blocking, Ctx, Req};
-use crate::network::state::Network;
 use crate::network::{self, NetError};
 use hyper::{Response, StatusCode};
 use serde::Deserialize;
@@ -21,73 +20,20 @@ fn err(e: NetError) -> ApiError {
     }
 }
 
-/// A pseudo network's id: stable per name, as docker's are per daemon.
-fn pseudo_id(name: &str) -> String {
-    use sha2::Digest;
-    let h = sha2::Sha256::digest(format!("berth-network-{name}").as_bytes());
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// docker's network object.
-pub fn json(n: &Network) -> serde_json::Value {
-    let containers: serde_json::Map<String, serde_json::Value> = n
-        .leases
-        .values()
-        .map(|l| {
-            (
-                l.container_id.clone(),
-                serde_json::json!({
-                    "Name": l.name, "EndpointID": "", "MacAddress": l.mac,
-                    "IPv4Address": format!("{}/{}", l.ip, n.subnet.prefix),
-                    "IPv6Address": "",
-                }),
-            )
-        })
-        .collect();
-    serde_json::json!({
-        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-        "Driver": n.driver, "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null,
-                 "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
-        "Internal": false, "Attachable": false, "Ingress": false,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
-        "Containers": containers,
-        "Options": {"com.docker.network.bridge.name": n.bridge},
-        "Labels": {},
-    })
-}
-
-fn pseudo(name: &str, driver: &str) -> serde_json::Value {
-    serde_json::json!({
-        "Name": name, "Id": pseudo_id(name), "Created": "0001-01-01T00:00:00Z",
-        "Scope": "local", "Driver": driver, "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false, "Attachable": false, "Ingress": false,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
-        "Containers": {}, "Options": {}, "Labels": {},
-    })
-}
-
+/// Every network in docker's inspect shape (the list answer carries the
+/// same objects), built by the module the CLI's `network inspect` uses.
 fn all(root: &std::path::Path) -> Result<Vec<serde_json::Value>, ApiError> {
-    let mut out: Vec<_> = network::list(root).map_err(err)?.iter().map(json).collect();
-    out.push(pseudo("host", "host"));
-    out.push(pseudo("none", "null"));
-    Ok(out)
+    Ok(network::docker::list_all(root)
+        .map_err(err)?
+        .iter()
+        .map(network::docker::inspect_json)
+        .collect())
 }
 
 fn find(root: &std::path::Path, s: &str) -> Result<serde_json::Value, ApiError> {
-    let list = all(root)?;
-    let hit = |v: &&serde_json::Value| {
-        v["Name"] == s
-            || v["Id"]
-                .as_str()
-                .is_some_and(|i| i == s || (s.len() >= 3 && i.starts_with(s)))
-    };
-    list.iter()
-        .find(|v| v["Name"] == s)
-        .or_else(|| list.iter().find(hit))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("network {s} not found")))
+    network::docker::find(root, s)
+        .map(|n| network::docker::inspect_json(&n))
+        .map_err(err)
 }
 
 pub async fn list(ctx: Arc<Ctx>, q: Query) -> Result<Response<Body>, ApiError> {
