@@ -251,6 +251,10 @@ run_workflows() {
     check "exec's exit code" exits 4 d exec "web$TAG" sh -c 'exit 4'
     check "exec -it" expect '/dev/pts/[0-9]' script -eqc "docker exec -it web$TAG tty" /dev/null
     check "inspect" expect '^running true$' d inspect -f '{{.State.Status}} {{.State.Running}}' "web$TAG"
+    check "cp into and out of a container" cp_both_ways "web$TAG"
+    check "top" expect 'httpd -f -p 80' d top "web$TAG"
+    check "stats --no-stream" expect "^web$TAG 1\$" d stats --no-stream --format '{{.Name}} {{.PIDs}}' "web$TAG"
+    check "system df" expect '^Images ' d system df
     check "stop" expect "^web$TAG\$" d stop -t 1 "web$TAG"
     check "stopped: exited in ps -a" expect "Exited \([0-9]+\).* web$TAG" d ps -a
     check "start again" expect "^web$TAG\$" d start "web$TAG"
@@ -263,6 +267,7 @@ run_workflows() {
     check "save | load" expect "^apitest/busybox +$TAG " sh -c \
         "docker save $IMG > $W/saved-$TARGET.tar && docker rmi $IMG >/dev/null && docker load -i $W/saved-$TARGET.tar >/dev/null && docker images"
     check "commit keeps the container's changes and config" commit_run
+    check "build with the classic builder" build_run
     check "a named volume keeps data between containers" volume_data
     check "events shows a container's life" events_seen
     check "a user in the socket's group runs ps and run --rm" expect '^group-ok$' \
@@ -318,6 +323,26 @@ commit_run() {
     expect '^MYVAR=1$' d inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "apitest/committed:$TAG" || return 1
     expect '^/tmp note$' d inspect -f '{{.Config.WorkingDir}} {{.Comment}}' "apitest/committed:$TAG" || return 1
     d rm "cm$TAG" >/dev/null && d rmi "apitest/committed:$TAG" >/dev/null
+}
+
+cp_both_ways() {
+    local c=$1
+    echo "copied in" >"$W/cp-in-$TARGET"
+    d cp "$W/cp-in-$TARGET" "$c:/tmp/in.txt" || return 1
+    expect '^copied in$' d exec "$c" cat /tmp/in.txt || return 1
+    rm -rf "$W/cp-out-$TARGET" && mkdir "$W/cp-out-$TARGET"
+    d cp "$c:/tmp/in.txt" "$W/cp-out-$TARGET/" || return 1
+    [ "$(cat "$W/cp-out-$TARGET/in.txt")" = "copied in" ] || { echo "copied out: $(cat "$W/cp-out-$TARGET/in.txt")"; return 1; }
+}
+
+build_run() {
+    local dir=$W/build-$TARGET
+    mkdir -p "$dir"
+    echo "from the context" >"$dir/ctx.txt"
+    printf 'FROM %s\nCOPY ctx.txt /ctx.txt\nRUN echo built > /b\nCMD ["sh", "-c", "cat /b /ctx.txt"]\n' "$IMG" >"$dir/Dockerfile"
+    DOCKER_BUILDKIT=0 docker build --network none -t "apitest/built:$TAG" "$dir" || return 1
+    expect '^from the context$' d run --rm --network none "apitest/built:$TAG" || return 1
+    d rmi "apitest/built:$TAG" >/dev/null
 }
 
 volume_data() {

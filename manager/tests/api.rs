@@ -377,3 +377,24 @@ fn the_server_starts_always_containers_and_leaves_unless_stopped_ones_a_user_sto
     assert_eq!(s.req("GET", "/_ping", None).0, 200);
     e.ok(&["rm", "-f", "alw", "uls"]);
 }
+
+#[test]
+fn search_a_plain_registry_through_the_api() {
+    let reg = common::registry::Registry::start();
+    let e = Env::new();
+    let t = format!("{}/lib/busybox:1", reg.host());
+    e.ok(&["tag", "busybox", &t]);
+    e.ok(&["push", &t]);
+    let s = Server::start(&e);
+    let term = format!("{}/busy", reg.host());
+    let (st, v) = s.json(
+        "GET",
+        &format!("/v1.41/images/search?term={term}&limit=5"),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v[0]["name"], format!("{}/lib/busybox", reg.host()), "{v}");
+    assert_eq!(v[0]["star_count"], 0);
+    let (st, _) = s.json("GET", "/v1.41/images/search", None);
+    assert_eq!(st, 400, "term is required");
+}

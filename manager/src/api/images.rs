@@ -285,7 +285,7 @@ pub async fn get(ctx: Arc<Ctx>, names: Vec<String>) -> Result<Response<Body>, Ap
 }
 
 /// Removes the temp file it names when dropped.
-struct TempFile(std::path::PathBuf);
+pub struct TempFile(pub std::path::PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -296,31 +296,9 @@ impl Drop for TempFile {
 /// `POST /images/load`: the body is a docker or OCI archive, spooled to the
 /// store's temp dir first (the loader reads it more than once).
 pub async fn load(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>, ApiError> {
-    use http_body_util::BodyExt;
-    use tokio::io::AsyncWriteExt;
     let quiet = q.flag("quiet");
     let store = ctx.store()?;
-    let tmp = TempFile(store.tmp_path("api-load"));
-    if let Some(d) = tmp.0.parent() {
-        std::fs::create_dir_all(d)
-            .map_err(|e| ApiError::internal(format!("creating {}: {e}", d.display())))?;
-    }
-    let mut f = tokio::fs::File::create(&tmp.0)
-        .await
-        .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
-    let mut body = req.into_body();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad(format!("reading the archive: {e}")))?;
-        if let Some(d) = frame.data_ref() {
-            f.write_all(d)
-                .await
-                .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
-        }
-    }
-    f.flush()
-        .await
-        .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
-    drop(f);
+    let tmp = spool(&store, "api-load", req).await?;
     let names = blocking(move || {
         let store = ctx.store()?;
         let names = crate::image::archive::load(&store, Some(&tmp.0))
@@ -342,6 +320,38 @@ pub async fn load(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>, A
     r.headers_mut()
         .insert("Content-Type", "application/json".parse().expect("header"));
     Ok(r)
+}
+
+/// A request's body into a temp file of the store (removed when the
+/// returned guard drops): archives are read more than once, and may be big.
+pub async fn spool(
+    store: &crate::image::store::Store,
+    prefix: &str,
+    req: Req,
+) -> Result<TempFile, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let tmp = TempFile(store.tmp_path(prefix));
+    if let Some(d) = tmp.0.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", d.display())))?;
+    }
+    let mut f = tokio::fs::File::create(&tmp.0)
+        .await
+        .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad(format!("reading the archive: {e}")))?;
+        if let Some(d) = frame.data_ref() {
+            f.write_all(d)
+                .await
+                .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
+        }
+    }
+    f.flush()
+        .await
+        .map_err(|e| ApiError::internal(format!("spooling the archive: {e}")))?;
+    Ok(tmp)
 }
 
 /// Credentials from `X-Registry-Auth` (base64url JSON, as docker's clients
@@ -555,4 +565,33 @@ pub async fn auth(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""}),
     ))
+}
+
+/// `GET /images/search?term=T&limit=N`: the library's search (a registry's
+/// /v1/search, else its catalog filtered by the term).
+pub async fn search(ctx: Arc<Ctx>, q: Query) -> Result<Response<Body>, ApiError> {
+    let term = q
+        .get("term")
+        .ok_or_else(|| ApiError::bad("term is required"))?
+        .to_string();
+    let limit: usize = q.num("limit")?.unwrap_or(25);
+    let v = blocking(move || {
+        let store = ctx.store()?;
+        let auth = crate::image::auth::AuthFile::new(&ctx.opts.auth_file);
+        let found = crate::image::search::search(&store, &auth, &term, limit)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(serde_json::Value::Array(
+            found
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "name": f.name, "description": f.description, "star_count": f.star_count,
+                        "is_official": f.is_official, "is_automated": f.is_automated,
+                    })
+                })
+                .collect(),
+        ))
+    })
+    .await?;
+    Ok(body::json(StatusCode::OK, &v))
 }

@@ -8,8 +8,10 @@
 //! each request's work runs on tokio's blocking pool; streams (logs, pull
 //! progress, wait, attach) are fed from there through channels.
 
+mod archive;
 mod attach;
 mod body;
+mod build;
 mod containers;
 mod create;
 mod events;
@@ -17,6 +19,7 @@ mod exec;
 mod images;
 mod networks;
 mod query;
+mod stats;
 mod system;
 mod volumes;
 
@@ -426,6 +429,14 @@ async fn route(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError> {
             attach::attach(ctx, id.to_string(), q, req).await
         }
         (&M::GET, ["containers", id, "export"]) => containers::export(ctx, id).await,
+        (&M::GET, ["containers", id, "stats"]) => stats::stats(ctx, id, q).await,
+        (&M::GET, ["containers", id, "top"]) => stats::top(ctx, id, q).await,
+        (&M::HEAD, ["containers", id, "archive"]) => archive::head(ctx, id, q).await,
+        (&M::GET, ["containers", id, "archive"]) => archive::get(ctx, id, q).await,
+        (&M::PUT, ["containers", id, "archive"]) => archive::put(ctx, id, q, req).await,
+        (&M::GET, ["system", "df"]) => stats::df(ctx).await,
+        (&M::POST, ["build"]) => build::build(ctx, q, req).await,
+        (&M::GET, ["images", "search"]) => images::search(ctx, q).await,
         (&M::GET, ["containers", id, "changes"]) => containers::changes(ctx, id).await,
         (&M::POST, ["containers", id, "update"]) => containers::update(ctx, id, req).await,
         (&M::POST, ["containers", id, "exec"]) => exec::create(ctx, id, req).await,

@@ -171,6 +171,47 @@ fn mem(id: &str) -> (u64, u64) {
     }
 }
 
+/// The raw counters behind a `Sample`, as docker's stats API reports them
+/// (its clients compute the rates): CPU time in ns, memory usage and limit
+/// (0: none), pids, (rx, tx) and (read, written) bytes.
+pub struct Counters {
+    pub cpu_ns: u64,
+    pub mem_usage: u64,
+    pub mem_limit: u64,
+    pub pids: u64,
+    pub net: (u64, u64),
+    pub block: (u64, u64),
+}
+
+pub fn counters(id: &str) -> Counters {
+    let (mem_usage, mem_limit) = mem(id);
+    let procs = pids(id);
+    Counters {
+        cpu_ns: cpu_ns(id).unwrap_or(0),
+        mem_usage,
+        mem_limit,
+        pids: procs.len() as u64,
+        net: procs.first().map(|p| net_io(*p)).unwrap_or_default(),
+        block: block_io(id),
+    }
+}
+
+/// The host's CPU time in ns since boot (/proc/stat's first line), the
+/// denominator of docker's CPU share.
+pub fn host_cpu_ns() -> u64 {
+    let s = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on every Linux ABI.
+    ticks * 10_000_000
+}
+
 /// CPU over `window`, memory and pids now, for each container id.
 pub fn sample(ids: &[String], window: Duration) -> Vec<Sample> {
     let before: Vec<Option<u64>> = ids.iter().map(|i| cpu_ns(i)).collect();
