@@ -26,13 +26,13 @@ fn go_mode(m: &std::fs::Metadata) -> u32 {
         libc::S_IFCHR => (1 << 26) | (1 << 21),
         _ => 0,
     };
-    if m.mode() & libc::S_ISUID as u32 != 0 {
+    if m.mode() & libc::S_ISUID != 0 {
         g |= 1 << 23;
     }
-    if m.mode() & libc::S_ISGID as u32 != 0 {
+    if m.mode() & libc::S_ISGID != 0 {
         g |= 1 << 22;
     }
-    if m.mode() & libc::S_ISVTX as u32 != 0 {
+    if m.mode() & libc::S_ISVTX != 0 {
         g |= 1 << 20;
     }
     g
