@@ -25,12 +25,10 @@ done
 /usr/bin/python3 -c 'import docker' 2>/dev/null || { echo "missing python3-docker: run hack/setup" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
 
-# dockerd writes /etc/docker/key.json whatever its data-root (HOST.md):
-# taken back at the end if it was not there before.
-HOST_LEFTOVERS=()
-for f in /etc/docker/key.json /etc/docker; do
-    [ -e "$f" ] || HOST_LEFTOVERS+=("$f")
-done
+# dockerd and docker-registry as hack/engines-test.sh and the parity
+# harness start them; what dockerd writes outside its dirs is taken back.
+. "$(dirname "$0")/lib/docker.sh"
+host_leftovers_note
 W=$(mktemp -d /tmp/berth-api.XXXXXX)
 chmod 755 "$W"
 TAG=api$$
@@ -39,8 +37,6 @@ UIN=bapiin$$
 UOUT=bapiout$$
 passed=0 failed=0
 SERVER_PID=
-REG_PID=
-DOCKERD_PID=
 
 free_port() {
     local p
@@ -53,15 +49,12 @@ free_port() {
 cleanup() {
     set +e
     stop_server
-    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+    registry_stop
     userdel "$UIN" 2>/dev/null
     userdel "$UOUT" 2>/dev/null
     groupdel "$GRP" 2>/dev/null
     rm -rf "$W"
-    local f
-    for f in "${HOST_LEFTOVERS[@]}"; do
-        if [ -d "$f" ]; then rmdir "$f" 2>/dev/null; else rm -f "$f"; fi
-    done
+    host_leftovers_clean
 }
 trap cleanup EXIT
 
@@ -129,23 +122,8 @@ IMG=apitest/busybox:$TAG
     || { echo "making the busybox archive failed" >&2; exit 1; }
 echo "hello from the host" >"$W/www/index.html"
 
-REG_PORT=$(free_port)
-cat >"$W/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $W/registry
-http:
-  addr: 127.0.0.1:$REG_PORT
-EOF
-docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
-REG_PID=$!
-until_ok 10 curl -sf "http://127.0.0.1:$REG_PORT/v2/" || { echo "registry did not start" >&2; exit 1; }
-REG=127.0.0.1:$REG_PORT
+registry_start "$W/registry" || exit 1
+REG=127.0.0.1:$REGISTRY_PORT
 
 # Mutual TLS for the TCP socket: a CA, the server's certificate (for
 # 127.0.0.1) and a client's, as docker's "protect the daemon socket" guide.
@@ -183,13 +161,14 @@ stop_server() {
         wait "$SERVER_PID" 2>/dev/null
         SERVER_PID=
     fi
-    if [ -n "${DW:-}" ]; then
-        # Whatever of dockerd's world survived it (its containerd, shims).
-        local p
-        for p in /proc/[0-9]*; do
-            tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$DW/" && kill -9 "${p#/proc/}" 2>/dev/null
+    if [ -n "$DOCKERD_PID" ]; then
+        DOCKER_HOST= dk network prune -f >/dev/null 2>&1
+        DOCKER_HOST= dockerd_stop
+        # dockerd leaves its --cgroup-parent behind, empty.
+        local cg
+        for cg in /sys/fs/cgroup/*/"berth-api-$$" /sys/fs/cgroup/"berth-api-$$"; do
+            [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
         done
-        DW=
     fi
 }
 
@@ -206,21 +185,11 @@ start_berth() {
 }
 
 start_dockerd() {
-    DW=$W/docker
-    mkdir -p "$DW"
-    echo '{}' >"$DW/daemon.json"
-    SOCK=$DW/docker.sock
+    SOCK=$W/docker/docker.sock
     TLS_PORT=$(free_port)
-    /usr/sbin/dockerd --config-file "$DW/daemon.json" \
-        --data-root "$DW/data" --exec-root "$DW/exec" -H "unix://$SOCK" --group "$GRP" \
-        -H "tcp://127.0.0.1:$TLS_PORT" "${TLS_SERVER[@]}" \
-        --pidfile "$DW/dockerd.pid" --exec-opt native.cgroupdriver=cgroupfs \
-        --cgroup-parent "/berth-api-$$" --bridge none --iptables=false --ip6tables=false \
-        --ip-forward=false --ip-masq=false --userland-proxy=true --storage-driver overlay2 \
-        --default-address-pool base=10.195.0.0/16,size=24 --insecure-registry "$REG" \
-        >"$DW/log" 2>&1 &
-    SERVER_PID=$!
-    until_ok 20 curl -sf --unix-socket "$SOCK" http://d/_ping
+    dockerd_start "$W/docker" --group "$GRP" -H "tcp://127.0.0.1:$TLS_PORT" "${TLS_SERVER[@]}" \
+        --cgroup-parent "/berth-api-$$" --bridge none --userland-proxy=true \
+        --default-address-pool base=10.195.0.0/16,size=24 --insecure-registry "$REG"
 }
 
 # ---- the workflows, the same for every server ----

@@ -146,10 +146,16 @@ pub async fn attach(
         };
         let _ = pump(client, sock, &w, early, client_eof, &mut |_| {}).await;
     });
+    Ok(hijacked(c.tty))
+}
+
+/// docker's answer to a hijack: 101, and the stream's kind (raw with a
+/// terminal, multiplexed without).
+pub(super) fn hijacked(tty: bool) -> Response<Body> {
     let mut r = Response::new(Body::Full(None));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
-    let ctype = if c.tty {
+    let ctype = if tty {
         "application/vnd.docker.raw-stream"
     } else {
         "application/vnd.docker.multiplexed-stream"
@@ -157,7 +163,7 @@ pub async fn attach(
     h.insert("Content-Type", ctype.parse().expect("header"));
     h.insert("Connection", "Upgrade".parse().expect("header"));
     h.insert("Upgrade", "tcp".parse().expect("header"));
-    Ok(r)
+    r
 }
 
 /// What the client typed, as stdin frames, up to the detach keys if any.

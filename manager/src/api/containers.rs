@@ -477,12 +477,11 @@ pub async fn update(ctx: Arc<Ctx>, id: &str, req: Req) -> Result<Response<Body>,
         cpu_shares: (b.cpu_shares > 0).then_some(b.cpu_shares as u64),
         cpuset_cpus: (!b.cpuset_cpus.is_empty()).then_some(b.cpuset_cpus),
         pids_limit: b.pids_limit.filter(|p| *p != 0),
-        restart: b.restart_policy.filter(|r| !r.name.is_empty()).map(|r| {
-            if r.name == "on-failure" && r.maximum_retry_count > 0 {
-                format!("on-failure:{}", r.maximum_retry_count)
-            } else {
-                r.name
-            }
+        // An empty policy leaves the container's as it is ("no" sets none).
+        restart: b.restart_policy.and_then(|r| match r.name.as_str() {
+            "" => None,
+            "no" => Some("no".into()),
+            n => super::create::restart_flag(n, r.maximum_retry_count),
         }),
         ..Default::default()
     };

@@ -205,6 +205,15 @@ struct NetworkingConfig {
     endpoints_config: BTreeMap<String, Option<Endpoint>>,
 }
 
+/// docker's RestartPolicy as the CLI's `--restart` value.
+pub fn restart_flag(name: &str, max: u32) -> Option<String> {
+    match name {
+        "" | "no" => None,
+        "on-failure" if max > 0 => Some(format!("on-failure:{max}")),
+        p => Some(p.to_string()),
+    }
+}
+
 fn some(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -324,14 +333,7 @@ pub fn options(body: &[u8], name: Option<&str>) -> Result<CreateOptions, ApiErro
         o.ip = ep.ipam_config.and_then(|c| some(c.ipv4_address));
         o.network_aliases = ep.aliases;
     }
-    o.restart = match h.restart_policy.name.as_str() {
-        "" | "no" => None,
-        "on-failure" if h.restart_policy.maximum_retry_count > 0 => Some(format!(
-            "on-failure:{}",
-            h.restart_policy.maximum_retry_count
-        )),
-        p => Some(p.to_string()),
-    };
+    o.restart = restart_flag(&h.restart_policy.name, h.restart_policy.maximum_retry_count);
     if h.memory > 0 {
         o.memory = Some(h.memory.to_string());
     }

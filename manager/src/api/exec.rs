@@ -202,18 +202,7 @@ pub async fn start(ctx: Arc<Ctx>, eid: &str, req: Req) -> Result<Response<Body>,
             "exec start needs a connection upgrade (Upgrade: tcp), as docker's clients send",
         ));
     }
-    let mut r = Response::new(Body::Full(None));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    let ctype = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    h.insert("Content-Type", ctype.parse().expect("header"));
-    h.insert("Connection", "Upgrade".parse().expect("header"));
-    h.insert("Upgrade", "tcp".parse().expect("header"));
-    Ok(r)
+    Ok(super::attach::hijacked(tty))
 }
 
 pub async fn inspect(ctx: Arc<Ctx>, eid: &str) -> Result<Response<Body>, ApiError> {

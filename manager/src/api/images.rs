@@ -58,6 +58,17 @@ pub async fn list(ctx: Arc<Ctx>, q: Query) -> Result<Response<Body>, ApiError> {
     Ok(body::json(StatusCode::OK, &v))
 }
 
+/// Pull and push progress as docker's JSON lines: `{"status", "id"}`.
+fn progress_sink(tx: tokio::sync::mpsc::Sender<Bytes>) -> crate::image::progress::Sink {
+    Arc::new(move |id, status| {
+        let v = match id {
+            Some(id) => serde_json::json!({"status": status, "id": id}),
+            None => serde_json::json!({"status": status}),
+        };
+        let _ = tx.blocking_send(Bytes::from(format!("{v}\r\n")));
+    })
+}
+
 /// `POST /images/create?fromImage=NAME&tag=TAG`: a pull, with docker's
 /// JSON progress lines; an error after the stream began is its last line.
 pub async fn create(ctx: Arc<Ctx>, q: Query, _req: Req) -> Result<Response<Body>, ApiError> {
@@ -79,14 +90,7 @@ pub async fn create(ctx: Arc<Ctx>, q: Query, _req: Req) -> Result<Response<Body>
         let send = |v: serde_json::Value| {
             let _ = tx.blocking_send(Bytes::from(format!("{v}\r\n")));
         };
-        let tx2 = tx.clone();
-        let sink: crate::image::progress::Sink = Arc::new(move |id, status| {
-            let v = match id {
-                Some(id) => serde_json::json!({"status": status, "id": id}),
-                None => serde_json::json!({"status": status}),
-            };
-            let _ = tx2.blocking_send(Bytes::from(format!("{v}\r\n")));
-        });
+        let sink = progress_sink(tx.clone());
         let r = (|| -> Result<(), String> {
             let store = ctx.store().map_err(|e| e.message)?;
             let r = store.parse_reference(&name).map_err(|e| e.to_string())?;
@@ -426,14 +430,7 @@ pub async fn push(
         let send = |v: serde_json::Value| {
             let _ = tx.blocking_send(Bytes::from(format!("{v}\r\n")));
         };
-        let tx2 = tx.clone();
-        let sink: crate::image::progress::Sink = Arc::new(move |id, status| {
-            let v = match id {
-                Some(id) => serde_json::json!({"status": status, "id": id}),
-                None => serde_json::json!({"status": status}),
-            };
-            let _ = tx2.blocking_send(Bytes::from(format!("{v}\r\n")));
-        });
+        let sink = progress_sink(tx.clone());
         let r = (|| -> Result<(), String> {
             let store = ctx.store().map_err(|e| e.message)?;
             let img = store.resolve(&target).map_err(|e| e.to_string())?;
