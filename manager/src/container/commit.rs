@@ -59,10 +59,10 @@ fn owner_names(uid: u32, gid: u32) -> (Option<String>, Option<String>) {
 /// Appends one entry, read from its fd, to a tar.
 pub(crate) fn append<W: Write>(b: &mut tar::Builder<W>, rel: &Path, e: &Entry) -> io::Result<()> {
     let mut h = tar::Header::new_gnu();
+    // The whole st_mode, file type bits included: docker's pkg/archive puts
+    // them back into what Go's archive/tar writes (fillGo18FileTypeBits), so
+    // its export, cp and layer tars read 0o100644, 0o40755, 0o120777.
     h.set_metadata_in_mode(&e.meta, tar::HeaderMode::Complete);
-    // Permission bits only, as Go's archive/tar (docker) writes them: the
-    // file's type is the entry's type flag.
-    h.set_mode(e.meta.mode() & 0o7777);
     // Owner names as Go's archive/tar gives them: the host's names for the ids.
     let (u, g) = owner_names(e.meta.uid(), e.meta.gid());
     if let Some(u) = u {
