@@ -398,3 +398,66 @@ fn search_a_plain_registry_through_the_api() {
     let (st, _) = s.json("GET", "/v1.41/images/search", None);
     assert_eq!(st, 400, "term is required");
 }
+
+#[test]
+fn pull_with_x_registry_auth_and_auth_checks_without_storing() {
+    use base64::Engine;
+    use common::registry::{Mode, Proxy, Registry};
+    use common::{Built, Layer, TarBuf};
+    let reg = Registry::start();
+    let b = Built::new(
+        vec![Layer::gzip(TarBuf::new().file("secret", b"s").finish())],
+        &["/s"],
+        false,
+    );
+    reg.upload("priv/img", "1", &b);
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::Token {
+            user: "alice".into(),
+            password: "wonder".into(),
+            token: "tok-api".into(),
+        },
+    );
+    let e = Env::new();
+    let s = Server::start(&e);
+    let pull = |auth: Option<&str>| {
+        let mut c = UnixStream::connect(&s.sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let h = auth
+            .map(|a| format!("X-Registry-Auth: {a}\r\n"))
+            .unwrap_or_default();
+        write!(
+            c,
+            "POST /v1.41/images/create?fromImage={}/priv/img&tag=1 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n{h}Content-Length: 0\r\n\r\n",
+            proxy.host()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = c.read_to_end(&mut raw);
+        parse(&raw).1
+    };
+    let out = pull(None);
+    assert!(out.contains("\"error\""), "no credentials: {out}");
+    let cred = |p: &str| {
+        base64::engine::general_purpose::URL_SAFE.encode(
+            serde_json::json!({"username": "alice", "password": p, "serveraddress": proxy.host()})
+                .to_string(),
+        )
+    };
+    let out = pull(Some(&cred("wonder")));
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert!(
+        !e.root.join("auth.json").exists(),
+        "the credentials are not stored"
+    );
+    let body = |p: &str| {
+        serde_json::json!({"username": "alice", "password": p, "serveraddress": proxy.host()})
+            .to_string()
+    };
+    let (st, _) = s.json("POST", "/v1.41/auth", Some(&body("wrong")));
+    assert_eq!(st, 401);
+    let (st, v) = s.json("POST", "/v1.41/auth", Some(&body("wonder")));
+    assert_eq!((st, v["Status"].as_str()), (200, Some("Login Succeeded")));
+    assert!(!e.root.join("auth.json").exists(), "/auth stores nothing");
+}

@@ -71,7 +71,7 @@ fn progress_sink(tx: tokio::sync::mpsc::Sender<Bytes>) -> crate::image::progress
 
 /// `POST /images/create?fromImage=NAME&tag=TAG`: a pull, with docker's
 /// JSON progress lines; an error after the stream began is its last line.
-pub async fn create(ctx: Arc<Ctx>, q: Query, _req: Req) -> Result<Response<Body>, ApiError> {
+pub async fn create(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>, ApiError> {
     if q.get("fromSrc").is_some() {
         return Err(ApiError::bad(
             "import through the API is not supported: use berth import",
@@ -85,6 +85,11 @@ pub async fn create(ctx: Arc<Ctx>, q: Query, _req: Req) -> Result<Response<Body>
         Some(t) => format!("{from}:{t}"),
         None => from.to_string(),
     };
+    let header = req
+        .headers()
+        .get("X-Registry-Auth")
+        .and_then(|h| h.to_str().ok())
+        .map(String::from);
     let (resp, tx) = body::stream(StatusCode::OK, "application/json");
     tokio::task::spawn_blocking(move || {
         let send = |v: serde_json::Value| {
@@ -97,8 +102,9 @@ pub async fn create(ctx: Arc<Ctx>, q: Query, _req: Req) -> Result<Response<Body>
             let full = r.to_string();
             let progress = Progress::to_sink(sink);
             let before = store.resolve(&full).ok().map(|i| i.record.id);
-            let auth = crate::image::auth::AuthFile::new(&ctx.opts.auth_file);
-            let (img, digest) = crate::image::registry::pull(&store, &r, &auth, &progress)
+            let auth =
+                auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
+            let (img, digest) = crate::image::registry::pull(&store, &r, &auth.file, &progress)
                 .map_err(|e| e.to_string())?;
             crate::events::emit(ctx.root(), "image", "pull", &full, &[("name", &full)]);
             progress.line(&format!("Digest: {digest}"));
