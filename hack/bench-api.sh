@@ -38,6 +38,10 @@ cleanup() {
     for p in /proc/[0-9]*; do
         tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$W/docker/" && kill -9 "${p#/proc/}" 2>/dev/null
     done
+    # dockerd leaves its --cgroup-parent behind, empty.
+    for cg in /sys/fs/cgroup/*/"berth-bench-api-$$" /sys/fs/cgroup/"berth-bench-api-$$"; do
+        [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
+    done
     [ "${KEEP:-}" = 1 ] || rm -rf "$W"
 }
 trap cleanup EXIT

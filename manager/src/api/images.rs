@@ -85,42 +85,51 @@ pub async fn create(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>,
         Some(t) => format!("{from}:{t}"),
         None => from.to_string(),
     };
-    let header = req
-        .headers()
+    let header = x_registry_auth(&req);
+    Ok(registry_stream(move |progress, _send| {
+        let store = ctx.store().map_err(|e| e.message)?;
+        let r = store.parse_reference(&name).map_err(|e| e.to_string())?;
+        let full = r.to_string();
+        let before = store.resolve(&full).ok().map(|i| i.record.id);
+        let auth = auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
+        let (img, digest) = crate::image::registry::pull(&store, &r, &auth.file, progress)
+            .map_err(|e| e.to_string())?;
+        crate::events::emit(ctx.root(), "image", "pull", &full, &[("name", &full)]);
+        progress.line(&format!("Digest: {digest}"));
+        let shown = familiar(&full);
+        progress.line(&if before.as_ref() == Some(&img.record.id) {
+            format!("Status: Image is up to date for {shown}")
+        } else {
+            format!("Status: Downloaded newer image for {shown}")
+        });
+        Ok(())
+    }))
+}
+
+fn x_registry_auth(req: &Req) -> Option<String> {
+    req.headers()
         .get("X-Registry-Auth")
         .and_then(|h| h.to_str().ok())
-        .map(String::from);
+        .map(String::from)
+}
+
+/// A pull or push on the blocking pool, answered with docker's JSON
+/// progress stream: the job's progress lines (and what it sends itself),
+/// then docker's error object if it fails.
+fn registry_stream(
+    job: impl FnOnce(&Progress, &dyn Fn(serde_json::Value)) -> Result<(), String> + Send + 'static,
+) -> Response<Body> {
     let (resp, tx) = body::stream(StatusCode::OK, "application/json");
     tokio::task::spawn_blocking(move || {
         let send = |v: serde_json::Value| {
             let _ = tx.blocking_send(Bytes::from(format!("{v}\r\n")));
         };
-        let sink = progress_sink(tx.clone());
-        let r = (|| -> Result<(), String> {
-            let store = ctx.store().map_err(|e| e.message)?;
-            let r = store.parse_reference(&name).map_err(|e| e.to_string())?;
-            let full = r.to_string();
-            let progress = Progress::to_sink(sink);
-            let before = store.resolve(&full).ok().map(|i| i.record.id);
-            let auth =
-                auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
-            let (img, digest) = crate::image::registry::pull(&store, &r, &auth.file, &progress)
-                .map_err(|e| e.to_string())?;
-            crate::events::emit(ctx.root(), "image", "pull", &full, &[("name", &full)]);
-            progress.line(&format!("Digest: {digest}"));
-            let shown = familiar(&full);
-            progress.line(&if before.as_ref() == Some(&img.record.id) {
-                format!("Status: Image is up to date for {shown}")
-            } else {
-                format!("Status: Downloaded newer image for {shown}")
-            });
-            Ok(())
-        })();
-        if let Err(m) = r {
+        let progress = Progress::to_sink(progress_sink(tx.clone()));
+        if let Err(m) = job(&progress, &send) {
             send(serde_json::json!({"errorDetail": {"message": m}, "error": m}));
         }
     });
-    Ok(resp)
+    resp
 }
 
 pub async fn inspect(ctx: Arc<Ctx>, name: &str) -> Result<Response<Body>, ApiError> {
@@ -426,46 +435,24 @@ pub async fn push(
         Some(t) => format!("{name}:{t}"),
         None => name.to_string(),
     };
-    let header = req
-        .headers()
-        .get("X-Registry-Auth")
-        .and_then(|h| h.to_str().ok())
-        .map(String::from);
-    let (resp, tx) = body::stream(StatusCode::OK, "application/json");
-    tokio::task::spawn_blocking(move || {
-        let send = |v: serde_json::Value| {
-            let _ = tx.blocking_send(Bytes::from(format!("{v}\r\n")));
-        };
-        let sink = progress_sink(tx.clone());
-        let r = (|| -> Result<(), String> {
-            let store = ctx.store().map_err(|e| e.message)?;
-            let img = store.resolve(&target).map_err(|e| e.to_string())?;
-            let r = store.parse_reference(&target).map_err(|e| e.to_string())?;
-            let auth =
-                auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
-            let progress = Progress::to_sink(sink);
-            let d = crate::image::registry::push(&store, &img, &r, &auth.file, &progress, 64 << 20)
-                .map_err(|e| e.to_string())?;
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            let size = img.manifest_raw.len();
-            progress.line(&format!("{tag}: digest: {d} size: {size}"));
-            send(
-                serde_json::json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": d.to_string(), "Size": size}}),
-            );
-            crate::events::emit(
-                ctx.root(),
-                "image",
-                "push",
-                &r.to_string(),
-                &[("name", &r.to_string())],
-            );
-            Ok(())
-        })();
-        if let Err(m) = r {
-            send(serde_json::json!({"errorDetail": {"message": m}, "error": m}));
-        }
-    });
-    Ok(resp)
+    let header = x_registry_auth(&req);
+    Ok(registry_stream(move |progress, send| {
+        let store = ctx.store().map_err(|e| e.message)?;
+        let img = store.resolve(&target).map_err(|e| e.to_string())?;
+        let r = store.parse_reference(&target).map_err(|e| e.to_string())?;
+        let auth = auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
+        let d = crate::image::registry::push(&store, &img, &r, &auth.file, progress, 64 << 20)
+            .map_err(|e| e.to_string())?;
+        let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+        let size = img.manifest_raw.len();
+        progress.line(&format!("{tag}: digest: {d} size: {size}"));
+        send(
+            serde_json::json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": d.to_string(), "Size": size}}),
+        );
+        let full = r.to_string();
+        crate::events::emit(ctx.root(), "image", "push", &full, &[("name", &full)]);
+        Ok(())
+    }))
 }
 
 /// `POST /commit?container=C&repo=R&tag=T&comment=&author=&pause=&changes=`.
