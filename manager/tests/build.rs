@@ -301,7 +301,6 @@ fn bad_dockerfiles_fail_with_one_line_and_make_nothing() {
         ),
         ("RUN true\n", "no build stage in current context"),
         ("ENV A=1\nFROM busybox\n", "only ARG may come first"),
-        ("FROM nothing-here:1\n", "no such image: nothing-here:1"),
         (
             "FROM busybox\nCOPY missing.txt /\n",
             "file not found in build context",
@@ -431,4 +430,122 @@ fn a_built_image_pushes_pulls_back_and_runs() {
         1,
         "the RUN's whiteout came through"
     );
+}
+
+/// A base image only the registry has: the build pulls it (docker's classic
+/// builder does), `--pull` pulls a newer one under the same tag, and without
+/// it the store's copy is used.
+#[test]
+fn a_missing_base_is_pulled_and_pull_refreshes_it() {
+    let reg = common::registry::Registry::start();
+    let publisher = Env::new();
+    let base = format!("{}/base/bb:1", reg.host());
+    let publish = |msg: &str| {
+        let ctx = context(
+            &publisher,
+            &format!("pub-{}", msg.len()),
+            &[(
+                "Dockerfile",
+                &format!("FROM busybox\nRUN echo {msg} > /base\n"),
+            )],
+        );
+        let o = build(&publisher, &["-t", &base], &ctx);
+        assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+        publisher.ok(&["push", &base]);
+    };
+    publish("first");
+
+    let e = Env::new();
+    let ctx = context(
+        &e,
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM {base}\nCMD [\"cat\", \"/base\"]\n"),
+        )],
+    );
+    let o = build(&e, &["-t", "app:1"], &ctx);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("Status: Downloaded newer image for"),
+        "the pull's lines are in the build's output: {}",
+        o.stdout
+    );
+    assert_eq!(e.ok(&["run", "--rm", "app:1"]), "first\n");
+
+    publish("second, longer");
+    let o = build(&e, &["-t", "app:2"], &ctx);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(!o.stdout.contains("Pulling"), "{}", o.stdout);
+    assert_eq!(
+        e.ok(&["run", "--rm", "app:2"]),
+        "first\n",
+        "the store's copy"
+    );
+    let o = build(&e, &["--pull", "-t", "app:3"], &ctx);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert_eq!(e.ok(&["run", "--rm", "app:3"]), "second, longer\n");
+
+    let ctx = context(&e, "nobase", &[("Dockerfile", "FROM 127.0.0.1:1/none:1\n")]);
+    let o = build(&e, &["-t", "x:1"], &ctx);
+    assert_ne!(o.code, 0);
+    let last = o.stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("berth: ") && last.contains("127.0.0.1:1"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(e.ok(&["images", "-q", "x"]), "");
+}
+
+/// ADD --checksum (BuildKit's flag): the download must have that digest.
+#[test]
+fn add_checksum_is_checked() {
+    let reg = common::registry::Registry::start();
+    let d = reg.upload_blob("files/f", b"payload\n");
+    let url = reg.url(&format!("/v2/files/f/blobs/{d}"));
+    let e = Env::new();
+    let ok = context(
+        &e,
+        "ok",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD --checksum={d} {url} /payload\nCMD [\"cat\", \"/payload\"]\n"
+            ),
+        )],
+    );
+    let o = build(&e, &["-t", "sum:1"], &ok);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert_eq!(e.ok(&["run", "--rm", "sum:1"]), "payload\n");
+
+    let other = format!("sha256:{}", "0".repeat(64));
+    for (name, line, want) in [
+        (
+            "bad",
+            format!("ADD --checksum={other} {url} /p"),
+            "digest mismatch",
+        ),
+        (
+            "local",
+            format!("ADD --checksum={d} Dockerfile /p"),
+            "non-HTTP(S)",
+        ),
+        (
+            "two",
+            format!("ADD --checksum={d} {url} {url} /p/"),
+            "multiple sources",
+        ),
+    ] {
+        let ctx = context(
+            &e,
+            name,
+            &[("Dockerfile", &format!("FROM busybox\n{line}\n"))],
+        );
+        let o = build(&e, &["-t", "sum:bad"], &ctx);
+        assert_ne!(o.code, 0, "{name}: {}", o.stdout);
+        assert!(o.stderr.contains(want), "{name}: {}", o.stderr);
+        assert_eq!(e.ok(&["images", "-q", "sum:bad"]), "", "{name}");
+        assert_eq!(e.ok(&["ps", "-aq"]), "", "{name}");
+    }
 }

@@ -58,6 +58,8 @@ pub async fn build(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>, 
             .into_iter()
             .map(|(k, v)| (k, v.unwrap_or_default()))
             .collect(),
+        pull: q.flag("pull"),
+        auth_file: Some(ctx.opts.auth_file.clone()),
     };
     let store = ctx.store()?;
     let tmp = super::images::spool(&store, "api-build", req).await?;

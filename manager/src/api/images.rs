@@ -89,19 +89,9 @@ pub async fn create(ctx: Arc<Ctx>, q: Query, req: Req) -> Result<Response<Body>,
     Ok(registry_stream(move |progress, _send| {
         let store = ctx.store().map_err(|e| e.message)?;
         let r = store.parse_reference(&name).map_err(|e| e.to_string())?;
-        let full = r.to_string();
-        let before = store.resolve(&full).ok().map(|i| i.record.id);
         let auth = auth_for(&ctx, &store, header.as_deref(), &r.registry).map_err(|e| e.message)?;
-        let (img, digest) = crate::image::registry::pull(&store, &r, &auth.file, progress)
+        crate::image::registry::pull_reported(&store, &r, &auth.file, progress)
             .map_err(|e| e.to_string())?;
-        crate::events::emit(ctx.root(), "image", "pull", &full, &[("name", &full)]);
-        progress.line(&format!("Digest: {digest}"));
-        let shown = familiar(&full);
-        progress.line(&if before.as_ref() == Some(&img.record.id) {
-            format!("Status: Image is up to date for {shown}")
-        } else {
-            format!("Status: Downloaded newer image for {shown}")
-        });
         Ok(())
     }))
 }

@@ -4,6 +4,7 @@
 //! A download is bounded: 30 s to connect, 60 s without a byte.
 
 use super::BuildError;
+use crate::image::digest::{Digest, HashingWriter};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,20 @@ fn file_name(url: &str) -> Option<String> {
     (!name.is_empty() && name != "." && name != "..").then(|| name.to_string())
 }
 
-/// Fetches each URL into `dir`; the names they got there.
-pub fn fetch_all(urls: &[String], dir: &Path) -> Result<Vec<String>, BuildError> {
+/// Fetches each URL into `dir`; the names they got there. With `checksum`
+/// (`sha256:HEX`, for one URL), a download of other content fails the step.
+pub fn fetch_all(
+    urls: &[String],
+    dir: &Path,
+    checksum: Option<&str>,
+) -> Result<Vec<String>, BuildError> {
+    let want = match checksum {
+        Some(c) => Some(
+            Digest::parse(c)
+                .map_err(|e| BuildError::Other(format!("invalid checksum {c:?}: {e}")))?,
+        ),
+        None => None,
+    };
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(60))
@@ -41,8 +54,18 @@ pub fn fetch_all(urls: &[String], dir: &Path) -> Result<Vec<String>, BuildError>
             .map_err(|e| BuildError::Other(format!("ADD {url}: {e}")))?;
         let p: PathBuf = dir.join(&name);
         let mut f = std::fs::File::create(&p).map_err(io(format!("creating {}", p.display())))?;
-        std::io::copy(&mut resp.into_reader(), &mut f).map_err(io(format!("downloading {url}")))?;
+        let mut hashing = HashingWriter::new(&mut f);
+        std::io::copy(&mut resp.into_reader(), &mut hashing)
+            .map_err(io(format!("downloading {url}")))?;
+        let (got, _, f) = hashing.finish();
         f.flush().map_err(io(format!("downloading {url}")))?;
+        if let Some(want) = &want {
+            if *want != got {
+                return Err(BuildError::Other(format!(
+                    "ADD {url}: digest mismatch: expected {want}, got {got}"
+                )));
+            }
+        }
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
             .map_err(io(format!("chmod {}", p.display())))?;
         names.push(name);

@@ -52,6 +52,8 @@ pub enum BuildError {
     Store(#[from] crate::image::store::StoreError),
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
+    #[error(transparent)]
+    Registry(#[from] crate::image::registry::RegistryError),
     #[error("{0}")]
     Other(String),
 }
@@ -74,6 +76,10 @@ pub struct BuildOptions {
     pub quiet: bool,
     pub network: Option<String>,
     pub labels: Vec<(String, String)>,
+    /// `--pull`: pull every FROM image, even one the store has.
+    pub pull: bool,
+    /// Credentials for the pulls of FROM images (default: the store's auth.json).
+    pub auth_file: Option<PathBuf>,
 }
 
 /// Builds and names the image; its id.

@@ -30,6 +30,9 @@ pub struct Args {
     /// The network of RUN: bridge, none or host
     #[arg(long)]
     pub network: Option<String>,
+    /// Always pull the FROM images, even those the store has
+    #[arg(long)]
+    pub pull: bool,
     /// Write the image id to this file
     #[arg(long)]
     pub iidfile: Option<PathBuf>,
@@ -61,6 +64,8 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
                 (k.to_string(), v.to_string())
             })
             .collect(),
+        pull: a.pull,
+        auth_file: std::env::var_os("BERTH_AUTH_FILE").map(PathBuf::from),
     };
     if let Some(p) = &a.iidfile {
         // docker removes a stale one first, so a failed build leaves none.

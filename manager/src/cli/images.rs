@@ -89,6 +89,11 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|r| store.parse_reference(r))
         .transpose()?;
+    // `images REPO:TAG` lists that tag only; `images REPO` every tag.
+    let want_tag = a.repository.as_deref().and_then(|r| {
+        let last = r.rsplit('/').next().unwrap_or(r);
+        last.split_once(':').map(|(_, t)| t.to_string())
+    });
     let order: std::collections::HashMap<_, i64> = store
         .images()?
         .iter()
@@ -135,7 +140,10 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
         };
         for n in names {
             if let Some(f) = &filter {
-                if n.is_none_or(|n| split_name(n).0 != f.name()) {
+                if n.is_none_or(|n| {
+                    let (repo, tag) = split_name(n);
+                    repo != f.name() || want_tag.as_deref().is_some_and(|t| t != tag)
+                }) {
                     continue;
                 }
             }

@@ -19,18 +19,7 @@ pub fn pull(
     quiet: bool,
 ) -> anyhow::Result<String> {
     let r = store.parse_reference(reference)?;
-    let progress = Progress::new(quiet);
-    let name = r.to_string();
-    let before = store.resolve(&name).ok().map(|i| i.record.id);
-    let (img, digest) = registry::pull(store, &r, &g.auth_file(), &progress)?;
-    berth::events::emit(&g.root, "image", "pull", &name, &[("name", &name)]);
-    progress.line(&format!("Digest: {digest}"));
-    let shown = berth::image::reference::familiar(&name);
-    progress.line(&if before.as_ref() == Some(&img.record.id) {
-        format!("Status: Image is up to date for {shown}")
-    } else {
-        format!("Status: Downloaded newer image for {shown}")
-    });
+    let img = registry::pull_reported(store, &r, &g.auth_file(), &Progress::new(quiet))?;
     Ok(img.record.id.to_string())
 }
 

@@ -60,6 +60,29 @@ fn parse<T: for<'de> serde::Deserialize<'de>>(raw: &[u8], what: &str) -> Result<
     })
 }
 
+/// A pull as `docker pull` reports it, for every caller (the CLI, the
+/// Engine API, `build`'s FROM): the layers' progress, then `Digest:` and
+/// `Status:` lines, and a `pull` event.
+pub fn pull_reported(
+    store: &Store,
+    reference: &Reference,
+    auth: &AuthFile,
+    progress: &Progress,
+) -> Result<Image, RegistryError> {
+    let name = reference.to_string();
+    let before = store.resolve(&name).ok().map(|i| i.record.id);
+    let (img, digest) = pull(store, reference, auth, progress)?;
+    crate::events::emit(store.root(), "image", "pull", &name, &[("name", &name)]);
+    progress.line(&format!("Digest: {digest}"));
+    let shown = super::reference::familiar(&name);
+    progress.line(&if before.as_ref() == Some(&img.record.id) {
+        format!("Status: Image is up to date for {shown}")
+    } else {
+        format!("Status: Downloaded newer image for {shown}")
+    });
+    Ok(img)
+}
+
 /// Pulls `reference` into the store. Returns the image and the digest the
 /// registry knows it by (the index's, when the tag names an index).
 pub fn pull(

@@ -138,6 +138,41 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Pulls a FROM image with `docker pull`'s lines in the build's output,
+    /// as they come (the pull reports from its download threads).
+    fn pull(&mut self, name: &str) -> Result<Image, BuildError> {
+        let r = self.store.parse_reference(name)?;
+        let auth = crate::image::auth::AuthFile::new(
+            &self
+                .opts
+                .auth_file
+                .clone()
+                .unwrap_or_else(|| self.root.join("auth.json")),
+        );
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let sink: crate::image::progress::Sink = std::sync::Arc::new(move |id, status| {
+            let _ = tx.send(match id {
+                Some(id) => format!("{id}: {status}"),
+                None => status.to_string(),
+            });
+        });
+        let progress = crate::image::progress::Progress::to_sink(sink);
+        let store = &self.store;
+        std::thread::scope(|s| {
+            let job =
+                s.spawn(move || crate::image::registry::pull_reported(store, &r, &auth, &progress));
+            // The loop ends when the job's progress (and every clone of its
+            // sink) is gone.
+            for line in rx {
+                if !self.opts.quiet {
+                    let _ = writeln!(self.out, "{line}");
+                }
+            }
+            job.join().expect("the pull thread panicked")
+        })
+        .map_err(BuildError::from)
+    }
+
     fn say(&mut self, s: &str) {
         if !self.opts.quiet {
             let _ = writeln!(self.out, "{s}");
@@ -366,14 +401,15 @@ impl<'a> Builder<'a> {
             .find(|(n, _)| n.as_deref() == Some(&base.to_ascii_lowercase()))
         {
             Some(img.clone())
+        } else if self.opts.pull {
+            Some(self.pull(&base)?)
         } else {
-            let img = self.store.resolve(&base).map_err(|e| match e {
-                crate::image::store::StoreError::NotFound(_) => BuildError::Other(format!(
-                    "no such image: {base}: pull it first (berth pull {base})"
-                )),
-                e => e.into(),
-            })?;
-            Some(img)
+            match self.store.resolve(&base) {
+                Ok(img) => Some(img),
+                // docker's classic builder pulls a base it does not have.
+                Err(crate::image::store::StoreError::NotFound(_)) => Some(self.pull(&base)?),
+                Err(e) => return Err(e.into()),
+            }
         };
         let mut st = match &image {
             Some(img) => State {

@@ -262,6 +262,23 @@ impl Builder<'_> {
             return Err(perr(i, format!("{cmd} requires at least two arguments, but only one was provided. Destination could not be determined.")));
         }
         let dest = words.pop().expect("two words");
+        // ADD --checksum (BuildKit's): one URL, its content's digest.
+        let checksum = match i.flag("checksum") {
+            Some(c) => {
+                let c = self.word(st, c)?;
+                if words.len() != 1 {
+                    return Err(perr(i, "checksum can't be specified for multiple sources"));
+                }
+                if !fetch::is_url(&words[0]) {
+                    return Err(perr(
+                        i,
+                        "checksum can't be specified for non-HTTP(S) sources",
+                    ));
+                }
+                Some(c)
+            }
+            None => None,
+        };
         // ADD of URLs: fetched into a dir of their own, copied from there.
         let mut fetched: Option<(context::Context, TmpDir)> = None;
         if !i.heredocs.is_empty() {
@@ -301,7 +318,7 @@ impl Builder<'_> {
                 ));
             }
             let dir = TmpDir(self.store.tmp_path("build-fetch"));
-            words = fetch::fetch_all(&words, &dir.0)?;
+            words = fetch::fetch_all(&words, &dir.0, checksum.as_deref())?;
             fetched = Some((context::Context::dir(&dir.0)?, dir));
         }
         let chown = match i.flag("chown") {
