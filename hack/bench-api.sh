@@ -25,23 +25,23 @@ for tool in hyperfine /usr/sbin/dockerd /usr/bin/docker curl jq; do
 done
 
 W=$(mktemp -d /tmp/berth-bench-api.XXXXXX)
-BPID= DPID=
+# shellcheck source=hack/lib/docker.sh
+. "$REPO/hack/lib/docker.sh"
+host_leftovers_note
+BPID=
 cleanup() {
     set +e
-    for s in "$W/berth.sock" "$W/docker/docker.sock"; do
-        [ -S "$s" ] || continue
-        ids=$(docker -H "unix://$s" ps -aq)
-        [ -z "$ids" ] || docker -H "unix://$s" rm -f $ids >/dev/null 2>&1
-    done
+    if [ -S "$W/berth.sock" ]; then
+        ids=$(docker -H "unix://$W/berth.sock" ps -aq)
+        [ -z "$ids" ] || docker -H "unix://$W/berth.sock" rm -f $ids >/dev/null 2>&1
+    fi
     [ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
-    [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-    for p in /proc/[0-9]*; do
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$W/docker/" && kill -9 "${p#/proc/}" 2>/dev/null
-    done
+    dockerd_stop
     # dockerd leaves its --cgroup-parent behind, empty.
     for cg in /sys/fs/cgroup/*/"berth-bench-api-$$" /sys/fs/cgroup/"berth-bench-api-$$"; do
         [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
     done
+    host_leftovers_clean
     [ "${KEEP:-}" = 1 ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -71,14 +71,8 @@ mkdir -p "$W/berth/networks"
 echo "{\"bridge_prefix\":\"bb$$\",\"pool\":\"10.194.0.0/16\"}" >"$W/berth/networks/config.json"
 "$BIN/berth" --root "$W/berth" serve -H "unix://$W/berth.sock" >"$W/berth.log" 2>&1 &
 BPID=$!
-mkdir -p "$W/docker"
-echo '{}' >"$W/docker/daemon.json"
-/usr/sbin/dockerd --config-file "$W/docker/daemon.json" --data-root "$W/docker/data" \
-    --exec-root "$W/docker/exec" -H "unix://$W/docker/docker.sock" --pidfile "$W/docker/pid" \
-    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/berth-bench-api-$$" \
-    --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --storage-driver overlay2 >"$W/docker/log" 2>&1 &
-DPID=$!
+dockerd_start "$W/docker" --cgroup-parent "/berth-bench-api-$$" --bridge none || exit 1
+DPID=$DOCKERD_PID
 wait_sock "$W/berth.sock" && wait_sock "$W/docker/docker.sock" || exit 1
 B="docker -H unix://$W/berth.sock"
 D="docker -H unix://$W/docker/docker.sock"

@@ -24,33 +24,20 @@ if [ -z "${BERTH:-}" ]; then
 fi
 
 W=$(mktemp -d /var/tmp/berth-bench-build.XXXXXX)
-DOCKER_SOCK=$W/docker/docker.sock
 DCG=berth-bench-build-$$
-DOCKERD_PID=
-HOST_LEFTOVERS=()
-for f in /etc/docker/key.json /etc/docker /run/docker/plugins /run/docker; do
-    [ -e "$f" ] || HOST_LEFTOVERS+=("$f")
-done
-d() { DOCKER_CONFIG=$W/docker/cli DOCKER_BUILDKIT=0 /usr/bin/docker -H "unix://$DOCKER_SOCK" "$@"; }
+# shellcheck source=hack/lib/docker.sh
+. "$REPO_ROOT/hack/lib/docker.sh"
+host_leftovers_note
+d() { DOCKER_BUILDKIT=0 dk "$@"; }
 b() { "$BERTH" --root "$W/berth" "$@"; }
 cleanup() {
     set +e
-    if [ -n "$DOCKERD_PID" ]; then
-        kill "$DOCKERD_PID" 2>/dev/null
-        for _ in $(seq 1 150); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$DOCKERD_PID" 2>/dev/null
-        wait "$DOCKERD_PID" 2>/dev/null
-    fi
-    for p in /proc/[0-9]*; do
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$W/docker/" && kill -9 "${p#/proc/}" 2>/dev/null
-    done
+    dockerd_stop
     for cg in /sys/fs/cgroup/*/"$DCG" /sys/fs/cgroup/"$DCG"; do [ -d "$cg" ] && rmdir "$cg" 2>/dev/null; done
     awk -v w="$W" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo \
         | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$W"
-    for f in "${HOST_LEFTOVERS[@]}"; do
-        if [ -d "$f" ]; then rmdir "$f" 2>/dev/null; else rm -f "$f"; fi
-    done
+    host_leftovers_clean
 }
 trap cleanup EXIT
 
@@ -62,16 +49,7 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
 chmod 1777 "$R/tmp"
 tar -C "$R" --numeric-owner -cf "$W/rootfs.tar" .
 
-mkdir -p "$W/docker/cli"
-echo '{}' >"$W/docker/daemon.json"
-/usr/sbin/dockerd --config-file "$W/docker/daemon.json" \
-    --data-root "$W/docker/data" --exec-root "$W/docker/exec" \
-    -H "unix://$DOCKER_SOCK" --pidfile "$W/docker/dockerd.pid" \
-    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$DCG" \
-    --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --storage-driver overlay2 >"$W/docker/log" 2>&1 &
-DOCKERD_PID=$!
-for _ in $(seq 1 150); do d version >/dev/null 2>&1 && break; sleep 0.1; done
+dockerd_start "$W/docker" --cgroup-parent "/$DCG" --bridge none
 d import -c 'CMD ["/bin/sh"]' "$W/rootfs.tar" bbase:1 >/dev/null
 b import -c 'CMD ["/bin/sh"]' "$W/rootfs.tar" bbase:1 >/dev/null
 

@@ -266,6 +266,28 @@ else
     echo "FAIL push to a registry, docker pulls and runs it"
     fail=$((fail + 1))
 fi
+# A FROM image neither store has: both builders pull it from the registry
+# (docker's classic builder does), with docker pull's lines in the output.
+pullbase() {
+    local base=127.0.0.1:$REG_PORT/bt/pullbase:1 c=$W/pullcase want got
+    b tag bt-multistage:1 "$base" && b push "$base" >/dev/null 2>&1 && b rmi "$base" >/dev/null || return 1
+    mkdir -p "$c"
+    printf 'FROM %s\nRUN cat /from-build > /again\n' "$base" >"$c/Dockerfile"
+    d build --network none -t bt-pulled:1 "$c" >"$W/pullbase.docker.out" 2>&1 || return 1
+    b build --network none -t bt-pulled:1 "$c" >"$W/pullbase.berth.out" 2>&1 || return 1
+    grep -q "Status: Downloaded newer image for $base" "$W/pullbase.docker.out" || { echo "  docker did not pull"; return 1; }
+    grep -q "Status: Downloaded newer image for $base" "$W/pullbase.berth.out" || { echo "  berth did not pull: $(tail -3 "$W/pullbase.berth.out")"; return 1; }
+    want=$(d run --rm --network none bt-pulled:1 cat /again)
+    got=$(b run --rm --network none bt-pulled:1 cat /again)
+    [ -n "$want" ] && [ "$want" = "$got" ] || { echo "  berth: $got"; echo "  docker: $want"; return 1; }
+}
+if pullbase; then
+    echo "ok   a FROM image only the registry has is pulled by both"
+    pass=$((pass + 1))
+else
+    echo "FAIL a FROM image only the registry has is pulled by both"
+    fail=$((fail + 1))
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
