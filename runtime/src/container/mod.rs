@@ -113,8 +113,11 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let st = dir.load()?;
     let status = st.status(&dir.path);
     if status == Status::Stopped {
+        // runc's words: containerd's runc shim takes an error that says
+        // "container not running" as "already exited" and anything else as
+        // a failed kill, which fails a CRI StopContainer racing the exit.
         return Err(Error::Usage(format!(
-            "cannot kill container {id}: it is not running"
+            "cannot kill {id}: container not running"
         )));
     }
     if all {
