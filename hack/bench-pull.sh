@@ -12,8 +12,11 @@ RUNS=${1:-3}
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-$("$REPO_ROOT/hack/triple")}
-cargo build --release -q -p berth --manifest-path "$REPO_ROOT/Cargo.toml"
-BERTH=$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/release/berth
+# BERTH=PATH times that binary instead (hack/bench --no-build passes its own).
+if [ -z "${BERTH:-}" ]; then
+    cargo build --release -q -p berth --manifest-path "$REPO_ROOT/Cargo.toml"
+    BERTH=$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/release/berth
+fi
 
 W=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 REG_PID=
