@@ -5,10 +5,11 @@
 #
 #   runc    io.containerd.runc.v2 with Debian's runc: the reference, so the
 #           checks test the CRI's behaviour, not ours
-#   berth   io.containerd.runc.v2 with BinaryName = berth-runtime
+#   berth-runc  io.containerd.runc.v2 (containerd's runc shim) with
+#           BinaryName = berth-runtime
 #
 #   hack/cri-test.sh BIN_DIR [HANDLER...]     (BIN_DIR holds berth-runtime and
-#                                              berth-cri-test; default: runc berth)
+#                                              berth-cri-test; default: runc berth-runc)
 #
 # Everything is the test's own and lives under one temp dir: containerd's
 # root, state, sockets and config; the CNI config (bridge + host-local +
@@ -27,7 +28,7 @@ fi
 BIN=$(readlink -f "$1")
 shift
 HANDLERS=("$@")
-[ ${#HANDLERS[@]} -gt 0 ] || HANDLERS=(runc berth)
+[ ${#HANDLERS[@]} -gt 0 ] || HANDLERS=(runc berth-runc)
 RT=$BIN/berth-runtime
 CLIENT=$BIN/berth-cri-test
 . "$(dirname "$0")/lib/docker.sh"
@@ -240,11 +241,11 @@ state = "$d/state"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "$(command -v runc)"
         Root = "$W/root-runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc]
       runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth.options]
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc.options]
         BinaryName = "$RT"
-        Root = "$W/root-berth"
+        Root = "$W/root-berth-runc"
 EOF
     containerd --config "$d/config.toml" >"$d/log" 2>&1 &
     CTRD_PID=$!
@@ -279,7 +280,7 @@ if [ "$failed" = 0 ]; then
             --gateway "$GW" --subnet "$SUBNET." --runtime-root "$W/root-$h")
         case $h in
         runc) args+=(--runtime-binary "$(command -v runc)") ;;
-        berth) args+=(--runtime-binary "$RT") ;;
+        berth-runc) args+=(--runtime-binary "$RT") ;;
         esac
         mkdir -p "$W/h-$h"
         timeout -k 10 600 "$CLIENT" "${args[@]}" >"$W/client.log" 2>&1
