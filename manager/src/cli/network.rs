@@ -14,16 +14,31 @@ pub struct Args {
 enum Cmd {
     /// Create a network (a bridge with its own subnet)
     Create {
-        /// Subnet in CIDR form (default: a free one from the pool)
+        /// Subnet in CIDR form, one per family (default: a free one from the pool)
         #[arg(long)]
-        subnet: Option<String>,
-        /// Gateway address on the bridge (default: the subnet's first address)
+        subnet: Vec<String>,
+        /// Gateway address on the bridge, one per family (default: the subnet's first address)
         #[arg(long)]
-        gateway: Option<String>,
-        /// Only "bridge" exists
+        gateway: Vec<String>,
+        /// Dual stack: an IPv6 subnet next to the IPv4 one
+        #[arg(long)]
+        ipv6: bool,
+        /// Driver option KEY=VALUE
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// "bridge"
         #[arg(short, long, default_value = "bridge")]
         driver: String,
         name: String,
+    },
+    /// Serves a port published on [::1] (started by berth itself)
+    #[command(hide = true)]
+    InternalProxy {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        /// PID:STARTTIME of the container's namespace holder
+        #[arg(long)]
+        watch: String,
     },
     /// List networks
     #[command(alias = "list")]
@@ -67,16 +82,36 @@ enum Cmd {
 pub fn run(g: &Globals, a: Args) -> Result<()> {
     let root = &g.root;
     match a.cmd {
+        Cmd::InternalProxy { to, watch } => {
+            let (p, t) = watch
+                .split_once(':')
+                .and_then(|(p, t)| Some((p.parse().ok()?, t.parse().ok()?)))
+                .context("--watch wants PID:STARTTIME")?;
+            network::proxy::run(to, (p, t))?;
+        }
         Cmd::Create {
             subnet,
             gateway,
+            ipv6,
+            opt,
             driver,
             name,
         } => {
-            if driver != "bridge" {
-                bail!("unsupported network driver {driver:?}: only \"bridge\"");
+            let mut options = std::collections::BTreeMap::new();
+            for o in &opt {
+                let Some((k, v)) = o.split_once('=') else {
+                    bail!("invalid -o {o:?}: want KEY=VALUE");
+                };
+                options.insert(k.to_string(), v.to_string());
             }
-            let n = network::create(root, &name, subnet.as_deref(), gateway.as_deref())
+            let opts = network::CreateOpts {
+                driver: driver.clone(),
+                subnets: subnet,
+                gateways: gateway,
+                ipv6,
+                options,
+            };
+            let n = network::create_with(root, &name, &opts)
                 .with_context(|| format!("creating network {name}"))?;
             berth::events::emit(
                 root,

@@ -4,13 +4,14 @@ use super::bridge::{
     bring_down, bring_up, ensure_up, reap_orphan_bridges, reap_unrecorded_bridges, unplug,
 };
 use super::hosts::refresh_hosts;
-use super::ipam::{allocate_ip, requested_ip};
+use super::ipam::{allocate_ip, ip6_for, requested_ip};
 use super::netlink::Netlink;
 use super::networks::{new_network, reclaim};
 use super::ports::reserve_ports;
+use super::publish::Proto;
 use super::state::{Lease, Network, Store};
 use super::{
-    failpoint, hex_hash, nft, nle, state, Attachment, NetError, NetRequest, DEFAULT_NETWORK,
+    failpoint, hex_hash, nft, nle, proxy, state, Attachment, NetError, NetRequest, DEFAULT_NETWORK,
 };
 use std::fs::File;
 use std::net::IpAddr;
@@ -69,11 +70,19 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         store.save(&nets[i])?;
     }
     ensure_up(&store, &nl, &nets[i])?;
-    let ports = reserve_ports(&nets, &req.ports)?;
+    if let Some(p) = req.ports.iter().find(|p| {
+        p.proto == Proto::Udp && p.host_ip.is_some_and(|a| a.is_loopback() && a.is_ipv6())
+    }) {
+        return Err(NetError::Invalid(format!(
+            "cannot publish {p}: UDP on [::1] is not supported (use [::] or 127.0.0.1)"
+        )));
+    }
+    let ports = reserve_ports(&nets, &req.ports, nets[i].ipv6.is_some())?;
     let ip = match req.ip {
         Some(ip) => requested_ip(&nets[i], ip)?,
         None => allocate_ip(&nets[i])?,
     };
+    let ip6 = ip6_for(&nets[i], req.ip6)?;
     if !req.aliases.is_empty() && nets[i].default {
         return Err(NetError::Invalid(
             "--network-alias needs a user network: the default bridge has no names".into(),
@@ -95,7 +104,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         ifname.ok_or_else(|| NetError::Invalid("container has eth0..eth15 already".into()))?;
     let o = ip.octets();
     let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
-    let lease = Lease {
+    let mut lease = Lease {
         container_id: req.container_id.clone(),
         name: req.name.clone(),
         ip,
@@ -112,6 +121,8 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         aliases: req.aliases.clone(),
         hosts_file: None,
         pid: netns_pid(netns_path),
+        ip6,
+        proxies: Vec::new(),
     };
     // The lease is on disk before any kernel object exists, so a crash in
     // between leaves something reclaim knows how to remove.
@@ -147,16 +158,52 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
                 .add_default_route(net.gateway, idx)
                 .map_err(nle("adding default route"))?;
         }
+        if let (Some(v6), Some(ip6)) = (&net.ipv6, ip6) {
+            nl_ns
+                .add_addr6(idx, ip6, v6.subnet.prefix)
+                .map_err(nle(format!("adding {ip6} to {ifname}")))?;
+            if ifname == "eth0" {
+                nl_ns
+                    .add_default_route6(v6.gateway, idx)
+                    .map_err(nle("adding the IPv6 default route"))?;
+            }
+        }
         failpoint("net-after-veth");
-        nft::add_ports(net, ip, &lease.ports)
+        nft::add_ports(net, ip, ip6, &lease.ports)
     };
-    if let Err(e) = plug() {
-        if let Err(u) = unplug(&nl, net, &lease) {
+    let res = plug().and_then(|_| {
+        // [::1] is served by userland proxies (see proxy.rs); each is in
+        // the lease as soon as it runs, so a failure below still kills it.
+        let (Some(ip6), Some(watch)) = (ip6, lease.pid) else {
+            return Ok(());
+        };
+        for p in lease.ports.clone() {
+            let loopback = match p.host_ip {
+                None => true,
+                Some(IpAddr::V6(a)) => a.is_unspecified() || a.is_loopback(),
+                Some(IpAddr::V4(_)) => false,
+            };
+            if p.proto == Proto::Tcp && loopback {
+                let to = std::net::SocketAddr::new(IpAddr::V6(ip6), p.container_port);
+                lease.proxies.push(proxy::spawn(p.host_port, to, watch)?);
+            }
+        }
+        failpoint("net-after-proxy");
+        Ok(())
+    });
+    if let Err(e) = res {
+        if let Err(u) = unplug(&nl, &nets[i], &lease) {
             log::warn!("undoing half-made attachment: {u}");
         }
         nets[i].leases.remove(&req.container_id);
         store.save(&nets[i])?;
         return Err(e);
+    }
+    if !lease.proxies.is_empty() {
+        nets[i]
+            .leases
+            .insert(req.container_id.clone(), lease.clone());
+        store.save(&nets[i])?;
     }
     refresh_hosts(&nets, network, None);
     Ok(attachment(&nets[i], &lease))
@@ -222,6 +269,9 @@ pub(super) fn attachment(net: &Network, l: &Lease) -> Attachment {
         ports: l.ports.clone(),
         network: net.name.clone(),
         aliases: l.aliases.clone(),
+        ip6: l.ip6,
+        gateway6: net.ipv6.as_ref().map(|v| v.gateway),
+        prefix6: net.ipv6.as_ref().map_or(0, |v| v.subnet.prefix),
     }
 }
 

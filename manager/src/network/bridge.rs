@@ -162,6 +162,16 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
             .map_err(nle(format!("naming the owner of {}", net.bridge)))?;
         nl.add_addr(idx, net.gateway, net.subnet.prefix, net.subnet.broadcast())
             .map_err(nle(format!("adding {} to {}", net.gateway, net.bridge)))?;
+        if let Some(v6) = &net.ipv6 {
+            write_sysctl(
+                &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", net.bridge),
+                "0",
+            )?;
+            nl.add_addr6(idx, v6.gateway, v6.subnet.prefix)
+                .map_err(nle(format!("adding {} to {}", v6.gateway, net.bridge)))?;
+            // As docker with IPv6: containers' v6 traffic is routed out.
+            write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+        }
         // Published ports answer on 127.0.0.1 by DNAT to the container, which
         // routes a 127/8 source out of the bridge: allowed only with this.
         write_sysctl(
@@ -196,6 +206,9 @@ pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(
 /// Removes a lease's kernel objects: the veth (and with it the container's
 /// end) and its published ports.
 pub(super) fn unplug(nl: &Netlink, net: &Network, l: &Lease) -> Result<(), NetError> {
+    for p in &l.proxies {
+        super::proxy::kill(*p);
+    }
     nl.delete_link(&l.veth)
         .map_err(nle(format!("deleting {}", l.veth)))?;
     nft::delete_ports(net, &l.ports)

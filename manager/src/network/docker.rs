@@ -77,9 +77,10 @@ pub fn find(root: &Path, name: &str) -> Result<Listed, NetError> {
 
 /// `network ls --format` fields.
 pub fn ls_json(n: &Listed) -> Value {
+    let ipv6 = n.net.as_ref().is_some_and(|n| n.ipv6.is_some());
     json!({
         "ID": &n.id[..12], "Name": n.name, "Driver": n.driver, "Scope": "local",
-        "IPv6": "false", "Internal": "false", "Labels": "", "CreatedAt": n.created,
+        "IPv6": ipv6.to_string(), "Internal": "false", "Labels": "", "CreatedAt": n.created,
     })
 }
 
@@ -90,6 +91,10 @@ pub fn inspect_json(n: &Listed) -> Value {
     let mut options = serde_json::Map::new();
     if let Some(net) = &n.net {
         config.push(json!({"Subnet": net.subnet.to_string(), "Gateway": net.gateway.to_string()}));
+        if let Some(v6) = &net.ipv6 {
+            config
+                .push(json!({"Subnet": v6.subnet.to_string(), "Gateway": v6.gateway.to_string()}));
+        }
         for (id, l) in &net.leases {
             containers.insert(
                 id.clone(),
@@ -98,7 +103,10 @@ pub fn inspect_json(n: &Listed) -> Value {
                     "EndpointID": hex_hash(&[&net.id, id]),
                     "MacAddress": l.mac,
                     "IPv4Address": format!("{}/{}", l.ip, net.subnet.prefix),
-                    "IPv6Address": "",
+                    "IPv6Address": match (l.ip6, &net.ipv6) {
+                        (Some(a), Some(v6)) => format!("{a}/{}", v6.subnet.prefix),
+                        _ => String::new(),
+                    },
                 }),
             );
         }
@@ -117,14 +125,18 @@ pub fn inspect_json(n: &Listed) -> Value {
             "com.docker.network.bridge.name".into(),
             net.bridge.clone().into(),
         );
+        for (k, v) in &net.options {
+            options.insert(k.clone(), v.clone().into());
+        }
     }
+    let ipv6 = n.net.as_ref().is_some_and(|n| n.ipv6.is_some());
     json!({
         "Name": n.name,
         "Id": n.id,
         "Created": n.created,
         "Scope": "local",
         "Driver": n.driver,
-        "EnableIPv6": false,
+        "EnableIPv6": ipv6,
         "IPAM": {"Driver": "default", "Options": null, "Config": config},
         "Internal": false,
         "Attachable": false,

@@ -7,6 +7,7 @@ use super::ipam::choose_subnet;
 use super::netlink::Netlink;
 use super::state::{Network, Store};
 use super::{hex_hash, nle, state, NetError, DEFAULT_NETWORK};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -90,6 +91,8 @@ pub(super) fn new_network(
         default,
         leases: Default::default(),
         external: false,
+        ipv6: None,
+        options: Default::default(),
     })
 }
 
@@ -127,24 +130,93 @@ fn host_bridge_network(name: &str, bridge: &str) -> Result<Network, NetError> {
         default: true,
         leases: Default::default(),
         external: true,
+        ipv6: None,
+        options: Default::default(),
     })
 }
 
-/// `network create`: the bridge and its rules exist when this returns.
+/// What `network create` asks for beyond the name.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOpts {
+    /// "" or "bridge".
+    pub driver: String,
+    /// `--subnet`, at most one per family.
+    pub subnets: Vec<String>,
+    /// `--gateway`, at most one per family.
+    pub gateways: Vec<String>,
+    /// `--ipv6`: dual stack.
+    pub ipv6: bool,
+    /// `-o key=value`.
+    pub options: BTreeMap<String, String>,
+}
+
+/// `network create` of a v4 bridge: the bridge and its rules exist when
+/// this returns.
 pub fn create(
     root: &Path,
     name: &str,
     subnet: Option<&str>,
     gateway: Option<&str>,
 ) -> Result<Network, NetError> {
+    create_with(
+        root,
+        name,
+        &CreateOpts {
+            subnets: subnet.into_iter().map(String::from).collect(),
+            gateways: gateway.into_iter().map(String::from).collect(),
+            ..Default::default()
+        },
+    )
+}
+
+/// Splits `--subnet`/`--gateway` values by family: (v4, v6), at most one each.
+fn by_family<'a>(
+    what: &str,
+    vals: &'a [String],
+) -> Result<(Option<&'a str>, Option<&'a str>), NetError> {
+    let (v6, v4): (Vec<&String>, Vec<&String>) = vals.iter().partition(|v| v.contains(':'));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(NetError::Invalid(format!(
+            "at most one IPv4 and one IPv6 {what} per network"
+        )));
+    }
+    Ok((
+        v4.first().map(|s| s.as_str()),
+        v6.first().map(|s| s.as_str()),
+    ))
+}
+
+/// `network create`: the bridge and its rules exist when this returns.
+pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, NetError> {
     valid_name(name)?;
     if matches!(name, DEFAULT_NETWORK | "host" | "none") {
         return Err(NetError::Invalid(format!(
             "network name {name:?} is reserved"
         )));
     }
+    if !matches!(o.driver.as_str(), "" | "bridge") {
+        return Err(NetError::Invalid(format!(
+            "unsupported network driver {:?}: only \"bridge\"",
+            o.driver
+        )));
+    }
+    let (subnet, subnet6) = by_family("--subnet", &o.subnets)?;
+    let (gateway, gateway6) = by_family("--gateway", &o.gateways)?;
     if gateway.is_some() && subnet.is_none() {
         return Err(NetError::Invalid("--gateway needs --subnet".into()));
+    }
+    if gateway6.is_some() && subnet6.is_none() {
+        return Err(NetError::Invalid(
+            "an IPv6 --gateway needs an IPv6 --subnet".into(),
+        ));
+    }
+    if subnet6.is_some() && !o.ipv6 {
+        return Err(NetError::Invalid("an IPv6 --subnet needs --ipv6".into()));
+    }
+    if let Some(k) = o.options.keys().next() {
+        return Err(NetError::Invalid(format!(
+            "the bridge driver takes no -o options (got {k:?})"
+        )));
     }
     let store = Store::open(root)?;
     let nl = Netlink::open().map_err(nle("opening socket"))?;
@@ -156,7 +228,11 @@ pub fn create(
     let _host = state::host_lock()?;
     reap_orphan_bridges(&nl, &store.config.bridge_prefix);
     reap_unrecorded_bridges(&store, &nl, &nets);
-    let net = new_network(&store, &nets, name, subnet, gateway)?;
+    let mut net = new_network(&store, &nets, name, subnet, gateway)?;
+    if o.ipv6 {
+        net.ipv6 = Some(super::ipam::choose_v6(&store, &nets, subnet6, gateway6)?);
+    }
+    net.options = o.options.clone();
     bring_up(&store, &nl, &net)?;
     let saved = store.save(&net);
     store.made(&net.bridge);

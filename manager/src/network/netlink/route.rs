@@ -4,7 +4,7 @@
 use super::{u32_at, Msg, Netlink, NLM_F_CREATE, NLM_F_EXCL};
 use std::fs::File;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 const RTM_NEWLINK: u16 = 16;
@@ -26,12 +26,15 @@ const VETH_INFO_PEER: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
+const IFA_FLAGS: u16 = 8;
+const IFA_F_NODAD: u32 = 0x02;
 
 const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 
 const IFF_UP: u32 = 1;
 const AF_INET: u8 = libc::AF_INET as u8;
+const AF_INET6: u8 = libc::AF_INET6 as u8;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_BOOT: u8 = 3;
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -149,6 +152,37 @@ impl Netlink {
         m.attr(IFA_LOCAL, &ip.octets())
             .attr(IFA_ADDRESS, &ip.octets())
             .attr(IFA_BROADCAST, &brd.octets());
+        self.request(&mut m).map(drop)
+    }
+
+    /// An IPv6 address without duplicate address detection: berth's IPAM
+    /// already made it unique, and DAD would leave it unusable ("tentative")
+    /// for the first second or two of the container.
+    pub fn add_addr6(&self, index: i32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf
+            .extend_from_slice(&[AF_INET6, prefix, 0, RT_SCOPE_UNIVERSE]);
+        m.buf.extend_from_slice(&(index as u32).to_ne_bytes());
+        m.attr(IFA_ADDRESS, &ip.octets())
+            .attr_u32(IFA_FLAGS, IFA_F_NODAD);
+        self.request(&mut m).map(drop)
+    }
+
+    pub fn add_default_route6(&self, gw: Ipv6Addr, oif: i32) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf.extend_from_slice(&[
+            AF_INET6,
+            0,
+            0,
+            0,
+            RT_TABLE_MAIN,
+            RTPROT_BOOT,
+            RT_SCOPE_UNIVERSE,
+            RTN_UNICAST,
+        ]);
+        m.buf.extend_from_slice(&0u32.to_ne_bytes());
+        m.attr(RTA_GATEWAY, &gw.octets())
+            .attr_u32(RTA_OIF, oif as u32);
         self.request(&mut m).map(drop)
     }
 
