@@ -76,6 +76,9 @@ pub async fn inspect(ctx: Arc<Ctx>, name: &str) -> Result<Response<Body>, ApiErr
 struct IpamConfig {
     subnet: String,
     gateway: String,
+    #[serde(rename = "IPRange")]
+    ip_range: String,
+    auxiliary_addresses: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -121,6 +124,15 @@ pub async fn create(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError>
             .collect(),
         ipv6: b.enable_ipv6,
         options: b.options.clone(),
+        ip_range: cfg
+            .iter()
+            .find(|c| !c.ip_range.is_empty())
+            .map(|c| c.ip_range.clone()),
+        aux: cfg
+            .iter()
+            .flat_map(|c| c.auxiliary_addresses.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
     };
     let v = blocking(move || {
         let n = network::create_with(ctx.root(), &b.name, &opts).map_err(err)?;
@@ -129,7 +141,7 @@ pub async fn create(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError>
             "network",
             "create",
             &n.id,
-            &[("name", &n.name), ("type", "bridge")],
+            &[("name", &n.name), ("type", &n.driver)],
         );
         Ok(serde_json::json!({"Id": n.id, "Warning": ""}))
     })

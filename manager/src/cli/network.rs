@@ -23,10 +23,16 @@ enum Cmd {
         /// Dual stack: an IPv6 subnet next to the IPv4 one
         #[arg(long)]
         ipv6: bool,
+        /// Hand out container addresses from this IPv4 range only
+        #[arg(long)]
+        ip_range: Option<String>,
+        /// NAME=IP: an address IPAM never hands out
+        #[arg(long)]
+        aux_address: Vec<String>,
         /// Driver option KEY=VALUE
         #[arg(short = 'o', long = "opt")]
         opt: Vec<String>,
-        /// "bridge"
+        /// bridge, macvlan or ipvlan
         #[arg(short, long, default_value = "bridge")]
         driver: String,
         name: String,
@@ -93,6 +99,8 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
             subnet,
             gateway,
             ipv6,
+            ip_range,
+            aux_address,
             opt,
             driver,
             name,
@@ -110,6 +118,8 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 gateways: gateway,
                 ipv6,
                 options,
+                ip_range,
+                aux: aux_address,
             };
             let n = network::create_with(root, &name, &opts)
                 .with_context(|| format!("creating network {name}"))?;
@@ -118,7 +128,7 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 "network",
                 "create",
                 &n.id,
-                &[("name", &name), ("type", "bridge")],
+                &[("name", &name), ("type", &n.driver)],
             );
             println!("{}", n.id);
         }
@@ -163,7 +173,12 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 "SCOPE".into(),
             ]];
             for n in &nets {
-                rows.push(vec![id(n), n.name.clone(), n.driver.into(), "local".into()]);
+                rows.push(vec![
+                    id(n),
+                    n.name.clone(),
+                    n.driver.clone(),
+                    "local".into(),
+                ]);
             }
             // docker prints this table through its template formatter.
             print!("{}", berth::format::TabWriter::TEMPLATE.layout(&rows));

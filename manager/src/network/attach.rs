@@ -77,6 +77,12 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             "cannot publish {p}: UDP on [::1] is not supported (use [::] or 127.0.0.1)"
         )));
     }
+    if nets[i].sublink() && !req.ports.is_empty() {
+        return Err(NetError::Invalid(format!(
+            "-p has no meaning on the {} network {}: the container has its own address on the LAN",
+            nets[i].driver, nets[i].name
+        )));
+    }
     let ports = reserve_ports(&nets, &req.ports, nets[i].ipv6.is_some())?;
     let ip = match req.ip {
         Some(ip) => requested_ip(&nets[i], ip)?,
@@ -113,7 +119,11 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             .map(|b| format!("{b:02x}"))
             .collect::<Vec<_>>()
             .join(":"),
-        veth: format!("vb{}", &hex_hash(&[&nets[i].id, &req.container_id])[..11]),
+        veth: if nets[i].sublink() {
+            String::new()
+        } else {
+            format!("vb{}", &hex_hash(&[&nets[i].id, &req.container_id])[..11])
+        },
         ifname: ifname.clone(),
         ports,
         hostname: req.hostname.clone(),
@@ -134,12 +144,16 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
 
     let net = &nets[i];
     let plug = || -> Result<(), NetError> {
-        let br = nl
-            .link_index(&net.bridge)
-            .map_err(nle("looking up bridge"))?
-            .ok_or_else(|| NetError::Invalid(format!("bridge {} is gone", net.bridge)))?;
-        nl.create_veth(&lease.veth, br, &ifname, &ns, mac)
-            .map_err(nle(format!("creating veth {}", lease.veth)))?;
+        if net.sublink() {
+            super::sublink::plug(&nl, net, &ns, &lease, mac)?;
+        } else {
+            let br = nl
+                .link_index(&net.bridge)
+                .map_err(nle("looking up bridge"))?
+                .ok_or_else(|| NetError::Invalid(format!("bridge {} is gone", net.bridge)))?;
+            nl.create_veth(&lease.veth, br, &ifname, &ns, mac)
+                .map_err(nle(format!("creating veth {}", lease.veth)))?;
+        }
         nl_ns.set_up(1).map_err(nle("setting lo up"))?;
         let idx = nl_ns
             .link_index(&ifname)

@@ -30,6 +30,9 @@ pub(super) fn owned(store: &Store, alias: &str) -> bool {
 /// Makes the bridge and its table unless the bridge is already there (after
 /// a reboot the record survives but the kernel objects do not).
 pub(super) fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.sublink() {
+        return Ok(());
+    }
     let check = |alias: String| {
         if owned(store, &alias) {
             Ok(())
@@ -128,6 +131,10 @@ fn reap_bridges(nl: &Netlink, prefix: &str, why: impl Fn(&str, &str) -> Option<S
 /// Makes the bridge and its table; the caller holds `host_lock`.
 /// The caller saves the network next, then calls `store.made`.
 pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.sublink() {
+        // The parent is the host's: nothing of ours exists until a container joins.
+        return Ok(());
+    }
     if net.external {
         // The host's bridge: only what rides on it is ours.
         if nl
@@ -189,6 +196,9 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
 }
 
 pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.sublink() {
+        return Ok(());
+    }
     if net.external {
         return nft::delete_table(net);
     }
@@ -208,6 +218,9 @@ pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(
 pub(super) fn unplug(nl: &Netlink, net: &Network, l: &Lease) -> Result<(), NetError> {
     for p in &l.proxies {
         super::proxy::kill(*p);
+    }
+    if net.sublink() {
+        return super::sublink::unplug(l);
     }
     nl.delete_link(&l.veth)
         .map_err(nle(format!("deleting {}", l.veth)))?;

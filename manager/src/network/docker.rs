@@ -11,7 +11,7 @@ use std::path::Path;
 pub struct Listed {
     pub name: String,
     pub id: String,
-    pub driver: &'static str,
+    pub driver: String,
     pub created: String,
     /// The bridge's record; none for host, none and a default bridge not
     /// made yet.
@@ -36,11 +36,11 @@ pub fn list_all(root: &Path) -> Result<Vec<Listed>, NetError> {
         Vec::new()
     };
     let mut out: Vec<Listed> = Vec::new();
-    let virt = |name: &str, driver: &'static str| Listed {
+    let virt = |name: &str, driver: &str| Listed {
         name: name.to_string(),
         // Stable for the root, and different from another root's.
         id: hex_hash(&[&root.display().to_string(), name]),
-        driver,
+        driver: driver.to_string(),
         created: root_created(root),
         net: None,
     };
@@ -53,7 +53,7 @@ pub fn list_all(root: &Path) -> Result<Vec<Listed>, NetError> {
         out.push(Listed {
             name: n.name.clone(),
             id: n.id.clone(),
-            driver: "bridge",
+            driver: n.driver.clone(),
             created: n.created.clone(),
             net: Some(n),
         });
@@ -90,7 +90,14 @@ pub fn inspect_json(n: &Listed) -> Value {
     let mut containers = serde_json::Map::new();
     let mut options = serde_json::Map::new();
     if let Some(net) = &n.net {
-        config.push(json!({"Subnet": net.subnet.to_string(), "Gateway": net.gateway.to_string()}));
+        let mut c4 = json!({"Subnet": net.subnet.to_string(), "Gateway": net.gateway.to_string()});
+        if let Some(r) = net.ip_range {
+            c4["IPRange"] = r.to_string().into();
+        }
+        if !net.aux.is_empty() {
+            c4["AuxiliaryAddresses"] = json!(net.aux);
+        }
+        config.push(c4);
         if let Some(v6) = &net.ipv6 {
             config
                 .push(json!({"Subnet": v6.subnet.to_string(), "Gateway": v6.gateway.to_string()}));
@@ -121,10 +128,12 @@ pub fn inspect_json(n: &Listed) -> Value {
                 options.insert(k.into(), v.into());
             }
         }
-        options.insert(
-            "com.docker.network.bridge.name".into(),
-            net.bridge.clone().into(),
-        );
+        if !net.sublink() {
+            options.insert(
+                "com.docker.network.bridge.name".into(),
+                net.bridge.clone().into(),
+            );
+        }
         for (k, v) in &net.options {
             options.insert(k.clone(), v.clone().into());
         }

@@ -53,8 +53,14 @@ pub(super) fn choose_v6(
     nets: &[Network],
     want: Option<&str>,
     gateway: Option<&str>,
+    on_lan: bool,
 ) -> Result<V6Net, NetError> {
-    let host = subnet::host_subnets6();
+    // A macvlan/ipvlan subnet is the parent's LAN, routed by the host maybe.
+    let host = if on_lan {
+        Vec::new()
+    } else {
+        subnet::host_subnets6()
+    };
     let clash = |s: &Ipv6Net| -> Option<String> {
         if let Some(n) = nets
             .iter()
@@ -186,7 +192,7 @@ pub(super) fn requested_ip(net: &Network, ip: Ipv4Addr) -> Result<Ipv4Addr, NetE
         ));
     }
     let host = (1..=net.subnet.hosts()).any(|n| net.subnet.nth(n) == Some(ip));
-    if !host || ip == net.gateway {
+    if !host || ip == net.gateway || net.aux.values().any(|a| *a == ip) {
         return Err(NetError::Invalid(format!(
             "--ip {ip}: not a free host address of network {} ({}, gateway {})",
             net.name, net.subnet, net.gateway
@@ -201,11 +207,48 @@ pub(super) fn requested_ip(net: &Network, ip: Ipv4Addr) -> Result<Ipv4Addr, NetE
     Ok(ip)
 }
 
+/// `--ip-range` and `--aux-address` of `network create`, checked against
+/// the subnet.
+pub(super) fn set_range_and_aux(
+    net: &mut Network,
+    range: Option<&str>,
+    aux: &[String],
+) -> Result<(), NetError> {
+    if let Some(r) = range {
+        let r: Ipv4Net = r.parse().map_err(NetError::Invalid)?;
+        if !(net.subnet.contains(r.addr) && net.subnet.contains(r.broadcast())) {
+            return Err(NetError::Invalid(format!(
+                "--ip-range {r} is not inside the subnet {}",
+                net.subnet
+            )));
+        }
+        net.ip_range = Some(r);
+    }
+    for a in aux {
+        let (name, ip) = a.split_once('=').ok_or_else(|| {
+            NetError::Invalid(format!("invalid --aux-address {a:?}: want NAME=IP"))
+        })?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| {
+            NetError::Invalid(format!("invalid --aux-address {a:?}: not an IPv4 address"))
+        })?;
+        if !net.subnet.contains(ip) {
+            return Err(NetError::Invalid(format!(
+                "--aux-address {ip} is not inside the subnet {}",
+                net.subnet
+            )));
+        }
+        net.aux.insert(name.to_string(), ip);
+    }
+    Ok(())
+}
+
 pub(super) fn allocate_ip(net: &Network) -> Result<Ipv4Addr, NetError> {
     let used: std::collections::HashSet<Ipv4Addr> = net.leases.values().map(|l| l.ip).collect();
-    (1..=net.subnet.hosts())
-        .filter_map(|n| net.subnet.nth(n))
-        .find(|ip| *ip != net.gateway && !used.contains(ip))
+    let pool = net.ip_range.unwrap_or(net.subnet);
+    (0..=pool.hosts() + 1)
+        .filter_map(|n| pool.nth(n))
+        .filter(|ip| *ip != net.subnet.addr && *ip != net.subnet.broadcast())
+        .find(|ip| *ip != net.gateway && !used.contains(ip) && !net.aux.values().any(|a| a == ip))
         .ok_or_else(|| {
             NetError::Invalid(format!(
                 "network {} has no free address left in {}",

@@ -61,6 +61,7 @@ mod ports;
 pub mod proxy;
 pub mod publish;
 pub mod state;
+mod sublink;
 pub mod subnet;
 
 pub use attach::{attachments, disconnect, setup, teardown};

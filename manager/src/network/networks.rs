@@ -93,6 +93,69 @@ pub(super) fn new_network(
         external: false,
         ipv6: None,
         options: Default::default(),
+        ip_range: None,
+        aux: Default::default(),
+    })
+}
+
+/// A macvlan/ipvlan network: its subnet is the parent's LAN, which the
+/// host may well route already, so only this root's networks are checked.
+fn sublink_network(
+    nets: &[Network],
+    name: &str,
+    driver: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<Network, NetError> {
+    let sub: super::subnet::Ipv4Net = subnet
+        .ok_or_else(|| {
+            NetError::Invalid(format!(
+                "the {driver} driver needs --subnet (the parent's LAN)"
+            ))
+        })?
+        .parse()
+        .map_err(NetError::Invalid)?;
+    if let Some(n) = nets.iter().find(|n| n.subnet.overlaps(&sub)) {
+        return Err(NetError::Invalid(format!(
+            "subnet {sub} overlaps network {:?} ({})",
+            n.name, n.subnet
+        )));
+    }
+    let gw = match gateway {
+        None => sub.nth(1).expect("subnet has hosts"),
+        Some(g) => {
+            let ip: Ipv4Addr = g.parse().map_err(|_| {
+                NetError::Invalid(format!("invalid gateway {g:?}: not an IPv4 address"))
+            })?;
+            if !sub.contains(ip) || ip == sub.addr || ip == sub.broadcast() {
+                return Err(NetError::Invalid(format!(
+                    "gateway {ip} is not a host address of subnet {sub}"
+                )));
+            }
+            ip
+        }
+    };
+    let now = crate::image::time::now_unix();
+    Ok(Network {
+        name: name.to_string(),
+        id: hex_hash(&[
+            name,
+            &sub.to_string(),
+            &now.to_string(),
+            &std::process::id().to_string(),
+        ]),
+        driver: driver.to_string(),
+        bridge: String::new(),
+        subnet: sub,
+        gateway: gw,
+        created: crate::image::time::format_rfc3339(now),
+        default: false,
+        leases: Default::default(),
+        external: false,
+        ipv6: None,
+        options: Default::default(),
+        ip_range: None,
+        aux: Default::default(),
     })
 }
 
@@ -132,6 +195,8 @@ fn host_bridge_network(name: &str, bridge: &str) -> Result<Network, NetError> {
         external: true,
         ipv6: None,
         options: Default::default(),
+        ip_range: None,
+        aux: Default::default(),
     })
 }
 
@@ -148,6 +213,10 @@ pub struct CreateOpts {
     pub ipv6: bool,
     /// `-o key=value`.
     pub options: BTreeMap<String, String>,
+    /// `--ip-range`, within the IPv4 subnet.
+    pub ip_range: Option<String>,
+    /// `--aux-address name=ip`.
+    pub aux: Vec<String>,
 }
 
 /// `network create` of a v4 bridge: the bridge and its rules exist when
@@ -194,9 +263,10 @@ pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, N
             "network name {name:?} is reserved"
         )));
     }
-    if !matches!(o.driver.as_str(), "" | "bridge") {
+    let sublink = super::sublink::is_sublink(&o.driver);
+    if !matches!(o.driver.as_str(), "" | "bridge") && !sublink {
         return Err(NetError::Invalid(format!(
-            "unsupported network driver {:?}: only \"bridge\"",
+            "unsupported network driver {:?}: want bridge, macvlan or ipvlan",
             o.driver
         )));
     }
@@ -213,10 +283,17 @@ pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, N
     if subnet6.is_some() && !o.ipv6 {
         return Err(NetError::Invalid("an IPv6 --subnet needs --ipv6".into()));
     }
-    if let Some(k) = o.options.keys().next() {
+    if sublink {
+        super::sublink::validate(&o.driver, &o.options)?;
+    } else if let Some(k) = o.options.keys().next() {
         return Err(NetError::Invalid(format!(
             "the bridge driver takes no -o options (got {k:?})"
         )));
+    }
+    if (o.ip_range.is_some() || !o.aux.is_empty()) && subnet.is_none() {
+        return Err(NetError::Invalid(
+            "--ip-range and --aux-address need an IPv4 --subnet".into(),
+        ));
     }
     let store = Store::open(root)?;
     let nl = Netlink::open().map_err(nle("opening socket"))?;
@@ -228,11 +305,18 @@ pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, N
     let _host = state::host_lock()?;
     reap_orphan_bridges(&nl, &store.config.bridge_prefix);
     reap_unrecorded_bridges(&store, &nl, &nets);
-    let mut net = new_network(&store, &nets, name, subnet, gateway)?;
+    let mut net = if sublink {
+        sublink_network(&nets, name, &o.driver, subnet, gateway)?
+    } else {
+        new_network(&store, &nets, name, subnet, gateway)?
+    };
     if o.ipv6 {
-        net.ipv6 = Some(super::ipam::choose_v6(&store, &nets, subnet6, gateway6)?);
+        net.ipv6 = Some(super::ipam::choose_v6(
+            &store, &nets, subnet6, gateway6, sublink,
+        )?);
     }
     net.options = o.options.clone();
+    super::ipam::set_range_and_aux(&mut net, o.ip_range.as_deref(), &o.aux)?;
     bring_up(&store, &nl, &net)?;
     let saved = store.save(&net);
     store.made(&net.bridge);

@@ -121,6 +121,12 @@ pub struct Network {
     /// `-o key=value` of `network create`, shown by inspect.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// `--ip-range`: containers' addresses come from here only.
+    #[serde(default)]
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address name=ip`: addresses IPAM never hands out.
+    #[serde(default)]
+    pub aux: BTreeMap<String, Ipv4Addr>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -130,6 +136,11 @@ pub struct V6Net {
 }
 
 impl Network {
+    /// macvlan or ipvlan: no bridge, no table, links on a parent.
+    pub fn sublink(&self) -> bool {
+        super::sublink::is_sublink(&self.driver)
+    }
+
     /// The nftables table that holds this network's rules.
     pub fn table(&self) -> String {
         format!("berth_{}", self.bridge.replace('-', "_"))

@@ -15,6 +15,7 @@ const RTM_NEWROUTE: u16 = 24;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_IFALIAS: u16 = 20;
@@ -117,6 +118,38 @@ impl Netlink {
             .end()
             .end()
             .end();
+        self.request(&mut m).map(drop)
+    }
+
+    /// A macvlan or ipvlan link on `parent` (an index here), made directly
+    /// inside the namespace `ns` as `name`; `mode` is the driver's
+    /// IFLA_*_MODE (u32 for macvlan, u16 for ipvlan).
+    pub fn create_sublink(
+        &self,
+        kind: &str,
+        name: &str,
+        parent: i32,
+        ns: &File,
+        mac: Option<[u8; 6]>,
+        mode: u32,
+    ) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+        m.ifinfo(0, 0, 0)
+            .attr_str(IFLA_IFNAME, name)
+            .attr_u32(IFLA_LINK, parent as u32)
+            .attr_u32(IFLA_NET_NS_FD, ns.as_raw_fd() as u32);
+        if let Some(mac) = mac {
+            m.attr(IFLA_ADDRESS, &mac);
+        }
+        m.begin(IFLA_LINKINFO)
+            .attr_str(IFLA_INFO_KIND, kind)
+            .begin(IFLA_INFO_DATA);
+        if kind == "ipvlan" {
+            m.attr(1, &(mode as u16).to_ne_bytes());
+        } else {
+            m.attr_u32(1, mode);
+        }
+        m.end().end();
         self.request(&mut m).map(drop)
     }
 
