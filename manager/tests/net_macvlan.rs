@@ -54,6 +54,7 @@ impl Drop for Lan {
     fn drop(&mut self) {
         let _ = Command::new("ip")
             .args(["link", "del", &self.host])
+            .stderr(std::process::Stdio::null())
             .status();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }

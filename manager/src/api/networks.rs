@@ -133,6 +133,7 @@ pub async fn create(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError>
             .flat_map(|c| c.auxiliary_addresses.iter())
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
+        cni_config: None,
     };
     let v = blocking(move || {
         let n = network::create_with(ctx.root(), &b.name, &opts).map_err(err)?;

@@ -29,10 +29,13 @@ enum Cmd {
         /// NAME=IP: an address IPAM never hands out
         #[arg(long)]
         aux_address: Vec<String>,
+        /// The CNI conflist of a -d cni network
+        #[arg(long)]
+        cni_config: Option<std::path::PathBuf>,
         /// Driver option KEY=VALUE
         #[arg(short = 'o', long = "opt")]
         opt: Vec<String>,
-        /// bridge, macvlan or ipvlan
+        /// bridge, macvlan, ipvlan or cni
         #[arg(short, long, default_value = "bridge")]
         driver: String,
         name: String,
@@ -77,6 +80,8 @@ enum Cmd {
     Connect { network: String, container: String },
     /// Detach a container from a network
     Disconnect { network: String, container: String },
+    /// Run the CNI CHECK of a container on a cni network
+    Check { network: String, container: String },
     /// Remove all networks no container uses
     Prune {
         /// Do not ask (berth never asks; accepted for docker compatibility)
@@ -101,6 +106,7 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
             ipv6,
             ip_range,
             aux_address,
+            cni_config,
             opt,
             driver,
             name,
@@ -120,6 +126,7 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 options,
                 ip_range,
                 aux: aux_address,
+                cni_config,
             };
             let n = network::create_with(root, &name, &opts)
                 .with_context(|| format!("creating network {name}"))?;
@@ -214,6 +221,12 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 &net,
                 &[("container", &c.id), ("name", &net)],
             );
+        }
+        Cmd::Check { network, container } => {
+            let c = berth::container::store::ContainerStore::open(root)?.find(&container)?;
+            network::check(root, &network, &c.id)
+                .with_context(|| format!("CNI CHECK of {container} on {network}"))?;
+            println!("ok");
         }
         Cmd::Disconnect {
             network: net,

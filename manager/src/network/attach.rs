@@ -83,12 +83,31 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             nets[i].driver, nets[i].name
         )));
     }
+    let cni = nets[i].driver == "cni";
+    if cni {
+        if req.ip.is_some() || req.ip6.is_some() {
+            return Err(NetError::Invalid(format!(
+                "--ip/--ip6 on the cni network {}: addresses come from its conflist's IPAM",
+                nets[i].name
+            )));
+        }
+        if !req.ports.is_empty() && !nets[i].cni.as_ref().is_some_and(super::cni::maps_ports) {
+            return Err(NetError::Invalid(format!(
+                "-p on the cni network {}: its conflist has no plugin with the portMappings capability (portmap)",
+                nets[i].name
+            )));
+        }
+    }
     let ports = reserve_ports(&nets, &req.ports, nets[i].ipv6.is_some())?;
-    let ip = match req.ip {
-        Some(ip) => requested_ip(&nets[i], ip)?,
-        None => allocate_ip(&nets[i])?,
+    let (ip, ip6) = if cni {
+        (std::net::Ipv4Addr::UNSPECIFIED, None)
+    } else {
+        let ip = match req.ip {
+            Some(ip) => requested_ip(&nets[i], ip)?,
+            None => allocate_ip(&nets[i])?,
+        };
+        (ip, ip6_for(&nets[i], req.ip6)?)
     };
-    let ip6 = ip6_for(&nets[i], req.ip6)?;
     if !req.aliases.is_empty() && nets[i].default {
         return Err(NetError::Invalid(
             "--network-alias needs a user network: the default bridge has no names".into(),
@@ -119,7 +138,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             .map(|b| format!("{b:02x}"))
             .collect::<Vec<_>>()
             .join(":"),
-        veth: if nets[i].sublink() {
+        veth: if nets[i].bridgeless() {
             String::new()
         } else {
             format!("vb{}", &hex_hash(&[&nets[i].id, &req.container_id])[..11])
@@ -133,6 +152,8 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         pid: netns_pid(netns_path),
         ip6,
         proxies: Vec::new(),
+        cni_result: None,
+        netns_pin: cni.then(|| super::cni::pin_path(root, network, &req.container_id)),
     };
     // The lease is on disk before any kernel object exists, so a crash in
     // between leaves something reclaim knows how to remove.
@@ -141,6 +162,36 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         .insert(req.container_id.clone(), lease.clone());
     store.save(&nets[i])?;
     failpoint("net-after-lease");
+    if cni {
+        nl_ns.set_up(1).map_err(nle("setting lo up"))?;
+        let pin = lease.netns_pin.clone().expect("cni lease has a pin");
+        let res = super::cni::pin(netns_path, &pin)
+            .and_then(|_| super::cni::add(&nets[i].cni_path, &nets[i], &lease, &pin));
+        let result = match res {
+            Ok(r) => r,
+            Err(e) => {
+                // The spec's cleanup of a failed ADD: DEL the whole chain.
+                let _ = super::cni::del(&nets[i].cni_path, &nets[i], &lease);
+                nets[i].leases.remove(&req.container_id);
+                store.save(&nets[i])?;
+                return Err(e);
+            }
+        };
+        let s = super::cni::summary(&result);
+        lease.cni_result = Some(result);
+        if let Some((a, _, _)) = s.ip {
+            lease.ip = a;
+        }
+        lease.ip6 = s.ip6.map(|x| x.0);
+        lease.mac = s.mac.unwrap_or_default();
+        nets[i]
+            .leases
+            .insert(req.container_id.clone(), lease.clone());
+        store.save(&nets[i])?;
+        failpoint("net-after-cni");
+        refresh_hosts(&nets, network, None);
+        return Ok(attachment(&nets[i], &lease));
+    }
 
     let net = &nets[i];
     let plug = || -> Result<(), NetError> {
@@ -275,6 +326,24 @@ pub(super) fn detach(root: &Path, only: Option<&str>, container_id: &str) -> Res
 }
 
 pub(super) fn attachment(net: &Network, l: &Lease) -> Attachment {
+    if let Some(r) = &l.cni_result {
+        let s = super::cni::summary(r);
+        return Attachment {
+            ip: IpAddr::V4(l.ip),
+            gateway: IpAddr::V4(
+                s.ip.and_then(|x| x.2)
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ),
+            prefix: s.ip.map_or(0, |x| x.1),
+            mac: l.mac.clone(),
+            ports: l.ports.clone(),
+            network: net.name.clone(),
+            aliases: l.aliases.clone(),
+            ip6: l.ip6,
+            gateway6: s.ip6.and_then(|x| x.2),
+            prefix6: s.ip6.map_or(0, |x| x.1),
+        };
+    }
     Attachment {
         ip: IpAddr::V4(l.ip),
         gateway: IpAddr::V4(net.gateway),

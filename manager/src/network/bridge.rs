@@ -30,7 +30,7 @@ pub(super) fn owned(store: &Store, alias: &str) -> bool {
 /// Makes the bridge and its table unless the bridge is already there (after
 /// a reboot the record survives but the kernel objects do not).
 pub(super) fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
-    if net.sublink() {
+    if net.bridgeless() {
         return Ok(());
     }
     let check = |alias: String| {
@@ -131,8 +131,8 @@ fn reap_bridges(nl: &Netlink, prefix: &str, why: impl Fn(&str, &str) -> Option<S
 /// Makes the bridge and its table; the caller holds `host_lock`.
 /// The caller saves the network next, then calls `store.made`.
 pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
-    if net.sublink() {
-        // The parent is the host's: nothing of ours exists until a container joins.
+    if net.bridgeless() {
+        // Nothing of ours exists until a container joins.
         return Ok(());
     }
     if net.external {
@@ -196,6 +196,25 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
 }
 
 pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.driver == "cni" {
+        // The CNI bridge plugin makes its bridge and never removes it:
+        // with the network's last container gone, an empty one goes.
+        for p in net
+            .cni
+            .iter()
+            .flat_map(|c| c["plugins"].as_array().into_iter().flatten())
+        {
+            let Some(b) = p["bridge"].as_str().filter(|_| p["type"] == "bridge") else {
+                continue;
+            };
+            let brif = Path::new("/sys/class/net").join(b).join("brif");
+            if std::fs::read_dir(&brif).is_ok_and(|mut d| d.next().is_none()) {
+                nl.delete_link(b)
+                    .map_err(nle(format!("deleting the CNI bridge {b}")))?;
+            }
+        }
+        return Ok(());
+    }
     if net.sublink() {
         return Ok(());
     }
@@ -221,6 +240,9 @@ pub(super) fn unplug(nl: &Netlink, net: &Network, l: &Lease) -> Result<(), NetEr
     }
     if net.sublink() {
         return super::sublink::unplug(l);
+    }
+    if net.driver == "cni" {
+        return super::cni::del(&net.cni_path, net, l);
     }
     nl.delete_link(&l.veth)
         .map_err(nle(format!("deleting {}", l.veth)))?;

@@ -109,7 +109,7 @@ pub fn inspect_json(n: &Listed) -> Value {
                     "Name": l.name,
                     "EndpointID": hex_hash(&[&net.id, id]),
                     "MacAddress": l.mac,
-                    "IPv4Address": format!("{}/{}", l.ip, net.subnet.prefix),
+                    "IPv4Address": format!("{}/{}", l.ip, super::attach::attachment(net, l).prefix),
                     "IPv6Address": match (l.ip6, &net.ipv6) {
                         (Some(a), Some(v6)) => format!("{a}/{}", v6.subnet.prefix),
                         _ => String::new(),
@@ -136,6 +136,21 @@ pub fn inspect_json(n: &Listed) -> Value {
         }
         for (k, v) in &net.options {
             options.insert(k.clone(), v.clone().into());
+        }
+        if let Some(c) = &net.cni {
+            // The conflist itself, as podman shows a CNI network's config.
+            options.insert("cni.name".into(), c["name"].clone());
+            options.insert(
+                "cni.plugins".into(),
+                c["plugins"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["type"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .into(),
+            );
         }
     }
     let ipv6 = n.net.as_ref().is_some_and(|n| n.ipv6.is_some());

@@ -50,6 +50,7 @@
 
 mod attach;
 mod bridge;
+mod cni;
 pub mod docker;
 pub mod etc;
 mod hosts;
@@ -67,7 +68,7 @@ pub mod subnet;
 pub use attach::{attachments, disconnect, setup, teardown};
 pub use hosts::{write_etc_files, write_etc_files_in};
 pub use networks::{
-    create, create_with, inspect, list, prune, reconcile, remove, remove_all, CreateOpts,
+    check, create, create_with, inspect, list, prune, reconcile, remove, remove_all, CreateOpts,
 };
 pub use publish::{parse_publish, PortMap, Proto};
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@ use super::hosts::refresh_hosts;
 use super::ipam::choose_subnet;
 use super::netlink::Netlink;
 use super::state::{Network, Store};
+use super::subnet::Ipv4Net;
 use super::{hex_hash, nle, state, NetError, DEFAULT_NETWORK};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -95,6 +96,8 @@ pub(super) fn new_network(
         options: Default::default(),
         ip_range: None,
         aux: Default::default(),
+        cni: None,
+        cni_path: Vec::new(),
     })
 }
 
@@ -135,8 +138,13 @@ fn sublink_network(
             ip
         }
     };
+    Ok(bridgeless_network(name, driver, sub, gw))
+}
+
+/// A network record without a bridge of berth's.
+fn bridgeless_network(name: &str, driver: &str, sub: Ipv4Net, gw: Ipv4Addr) -> Network {
     let now = crate::image::time::now_unix();
-    Ok(Network {
+    Network {
         name: name.to_string(),
         id: hex_hash(&[
             name,
@@ -156,7 +164,38 @@ fn sublink_network(
         options: Default::default(),
         ip_range: None,
         aux: Default::default(),
-    })
+        cni: None,
+        cni_path: Vec::new(),
+    }
+}
+
+/// A `cni` network: addresses are the plugins' business; the subnet its
+/// IPAM names (if any) is recorded for inspect and the overlap check.
+fn cni_network(
+    store: &Store,
+    nets: &[Network],
+    name: &str,
+    conf: serde_json::Value,
+) -> Result<Network, NetError> {
+    let (sub, gw) = match super::cni::ipam_subnet(&conf) {
+        Some((s, g)) => {
+            if let Some(n) = nets.iter().find(|n| n.subnet.overlaps(&s)) {
+                return Err(NetError::Invalid(format!(
+                    "subnet {s} of the CNI config overlaps network {:?} ({})",
+                    n.name, n.subnet
+                )));
+            }
+            (s, g.unwrap_or_else(|| s.nth(1).expect("hosts")))
+        }
+        None => (
+            super::subnet::Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 32),
+            Ipv4Addr::UNSPECIFIED,
+        ),
+    };
+    let mut net = bridgeless_network(name, "cni", sub, gw);
+    net.cni = Some(conf);
+    net.cni_path = store.config.cni_path.clone();
+    Ok(net)
 }
 
 /// The default network on an existing host bridge: its address is the
@@ -197,6 +236,8 @@ fn host_bridge_network(name: &str, bridge: &str) -> Result<Network, NetError> {
         options: Default::default(),
         ip_range: None,
         aux: Default::default(),
+        cni: None,
+        cni_path: Vec::new(),
     })
 }
 
@@ -217,6 +258,8 @@ pub struct CreateOpts {
     pub ip_range: Option<String>,
     /// `--aux-address name=ip`.
     pub aux: Vec<String>,
+    /// `--cni-config FILE`: the conflist of a `cni` network.
+    pub cni_config: Option<std::path::PathBuf>,
 }
 
 /// `network create` of a v4 bridge: the bridge and its rules exist when
@@ -264,11 +307,30 @@ pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, N
         )));
     }
     let sublink = super::sublink::is_sublink(&o.driver);
-    if !matches!(o.driver.as_str(), "" | "bridge") && !sublink {
+    let cni = o.driver == "cni";
+    if !matches!(o.driver.as_str(), "" | "bridge") && !sublink && !cni {
         return Err(NetError::Invalid(format!(
-            "unsupported network driver {:?}: want bridge, macvlan or ipvlan",
+            "unsupported network driver {:?}: want bridge, macvlan, ipvlan or cni",
             o.driver
         )));
+    }
+    if cni != o.cni_config.is_some() {
+        return Err(NetError::Invalid(
+            "--cni-config FILE goes with -d cni, and -d cni needs it".into(),
+        ));
+    }
+    if cni
+        && (!o.subnets.is_empty()
+            || !o.gateways.is_empty()
+            || o.ipv6
+            || !o.options.is_empty()
+            || o.ip_range.is_some()
+            || !o.aux.is_empty())
+    {
+        return Err(NetError::Invalid(
+            "a cni network takes its addresses and options from its conflist (--cni-config) alone"
+                .into(),
+        ));
     }
     let (subnet, subnet6) = by_family("--subnet", &o.subnets)?;
     let (gateway, gateway6) = by_family("--gateway", &o.gateways)?;
@@ -283,6 +345,10 @@ pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, N
     if subnet6.is_some() && !o.ipv6 {
         return Err(NetError::Invalid("an IPv6 --subnet needs --ipv6".into()));
     }
+    let conflist = match &o.cni_config {
+        Some(f) => Some(super::cni::load_config(f)?),
+        None => None,
+    };
     if sublink {
         super::sublink::validate(&o.driver, &o.options)?;
     } else if let Some(k) = o.options.keys().next() {
@@ -305,7 +371,9 @@ pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, N
     let _host = state::host_lock()?;
     reap_orphan_bridges(&nl, &store.config.bridge_prefix);
     reap_unrecorded_bridges(&store, &nl, &nets);
-    let mut net = if sublink {
+    let mut net = if let Some(conf) = conflist {
+        cni_network(&store, &nets, name, conf)?
+    } else if sublink {
         sublink_network(&nets, name, &o.driver, subnet, gateway)?
     } else {
         new_network(&store, &nets, name, subnet, gateway)?
@@ -357,6 +425,28 @@ pub fn reconcile(root: &Path) -> Result<bool, NetError> {
     let _lock = store.lock()?;
     let mut nets = store.list()?;
     Ok(reclaim(&store, &nl, &mut nets))
+}
+
+/// `network check`: the CNI CHECK of a container's attachment to a cni
+/// network (the plugins confirm what their ADD made is still there).
+pub fn check(root: &Path, name: &str, container_id: &str) -> Result<(), NetError> {
+    let store = Store::open(root)?;
+    let _lock = store.lock()?;
+    let net = store
+        .load(name)?
+        .ok_or_else(|| NetError::NoSuchNetwork(name.to_string()))?;
+    if net.driver != "cni" {
+        return Err(NetError::Invalid(format!(
+            "network {name} is a {} network: CHECK is the cni driver's",
+            net.driver
+        )));
+    }
+    let l = net.leases.get(container_id).ok_or_else(|| {
+        NetError::Invalid(format!(
+            "container {container_id} is not attached to network {name}"
+        ))
+    })?;
+    super::cni::check(&net, l)
 }
 
 /// `network rm`: refuses while a live container is attached.

@@ -41,6 +41,8 @@ pub struct NetConfig {
     /// none by default (as docker): such a create then fails.
     pub pool6: Option<Ipv6Net>,
     pub subnet6_prefix: u8,
+    /// Where the `cni` driver finds plugins.
+    pub cni_path: Vec<PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -54,6 +56,7 @@ impl Default for NetConfig {
             bridge: None,
             pool6: None,
             subnet6_prefix: 64,
+            cni_path: super::cni::DEFAULT_PATH.iter().map(PathBuf::from).collect(),
         }
     }
 }
@@ -91,6 +94,15 @@ pub struct Lease {
     /// the bridge, so loopback v6 cannot be NATed the way 127/8 is.
     #[serde(default)]
     pub proxies: Vec<(u32, u64)>,
+    /// The `cni` driver's ADD result, for CHECK and DEL (as libcni caches it).
+    #[serde(default)]
+    pub cni_result: Option<serde_json::Value>,
+    /// A bind mount of the container's network namespace that keeps it
+    /// (and what the plugins put in it) alive until DEL, as podman pins
+    /// one: plugins' DEL without the namespace skips part of its cleanup
+    /// (the bridge plugin's masquerade rules).
+    #[serde(default)]
+    pub netns_pin: Option<PathBuf>,
 }
 
 /// A process's start time (clock ticks since boot), which tells a reused
@@ -127,6 +139,12 @@ pub struct Network {
     /// `--aux-address name=ip`: addresses IPAM never hands out.
     #[serde(default)]
     pub aux: BTreeMap<String, Ipv4Addr>,
+    /// The `cni` driver's conflist, as `network create --cni-config` read it.
+    #[serde(default)]
+    pub cni: Option<serde_json::Value>,
+    /// Where its plugins are (the root's `cni_path` at create).
+    #[serde(default)]
+    pub cni_path: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,6 +157,11 @@ impl Network {
     /// macvlan or ipvlan: no bridge, no table, links on a parent.
     pub fn sublink(&self) -> bool {
         super::sublink::is_sublink(&self.driver)
+    }
+
+    /// No bridge of berth's own: macvlan, ipvlan, cni.
+    pub fn bridgeless(&self) -> bool {
+        self.sublink() || self.driver == "cni"
     }
 
     /// The nftables table that holds this network's rules.
