@@ -219,9 +219,15 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             .set_up(idx)
             .map_err(nle(format!("setting {ifname} up")))?;
         if ifname == "eth0" {
-            nl_ns
-                .add_default_route(net.gateway, idx)
-                .map_err(nle("adding default route"))?;
+            if super::sublink::routes_by_parent(net) {
+                nl_ns
+                    .add_default_dev_route(idx)
+                    .map_err(nle("adding default route"))?;
+            } else {
+                nl_ns
+                    .add_default_route(net.gateway, idx)
+                    .map_err(nle("adding default route"))?;
+            }
         }
         if let (Some(v6), Some(ip6)) = (&net.ipv6, ip6) {
             nl_ns

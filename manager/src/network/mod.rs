@@ -118,8 +118,9 @@ pub struct NetRequest {
     /// `--ip`: this address, not the next free one (user networks only).
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
-    /// `--ip6`, on a dual-stack user network.
-    #[serde(default)]
+    /// `--ip6`, on a dual-stack user network. Left out when unset, so
+    /// records stay as today's stores wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip6: Option<Ipv6Addr>,
     /// `--network-alias`: more names peers reach it by (user networks only).
     #[serde(default)]

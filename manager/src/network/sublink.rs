@@ -89,6 +89,17 @@ fn throwaway_netns() -> std::io::Result<File> {
     })
 }
 
+/// ipvlan's L3 modes: the parent's namespace routes the slaves' packets and
+/// no neighbour on the link answers for a gateway, so the container's
+/// default route has no next hop (as docker sets it; `--gateway` unused).
+pub fn routes_by_parent(net: &Network) -> bool {
+    net.driver == "ipvlan"
+        && matches!(
+            net.options.get("ipvlan_mode").map(String::as_str),
+            Some("l3" | "l3s")
+        )
+}
+
 /// Makes the container's link on the parent, inside its namespace `ns`.
 pub fn plug(
     nl: &Netlink,

@@ -39,6 +39,7 @@ const AF_INET6: u8 = libc::AF_INET6 as u8;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_BOOT: u8 = 3;
 const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_LINK: u8 = 253;
 const RTN_UNICAST: u8 = 1;
 
 /// struct ifinfomsg, the fixed part of a link message.
@@ -216,6 +217,25 @@ impl Netlink {
         m.buf.extend_from_slice(&0u32.to_ne_bytes());
         m.attr(RTA_GATEWAY, &gw.octets())
             .attr_u32(RTA_OIF, oif as u32);
+        self.request(&mut m).map(drop)
+    }
+
+    /// `default dev OIF`: no next hop, as ipvlan's L3 modes want (the
+    /// parent's namespace routes; nothing on the link answers ARP).
+    pub fn add_default_dev_route(&self, oif: i32) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf.extend_from_slice(&[
+            AF_INET,
+            0,
+            0,
+            0,
+            RT_TABLE_MAIN,
+            RTPROT_BOOT,
+            RT_SCOPE_LINK,
+            RTN_UNICAST,
+        ]);
+        m.buf.extend_from_slice(&0u32.to_ne_bytes());
+        m.attr_u32(RTA_OIF, oif as u32);
         self.request(&mut m).map(drop)
     }
 
