@@ -273,6 +273,55 @@ fn macvlan_disconnect_removes_the_link_from_a_live_container() {
     let links = n.ok(&["exec", "c", "ls", "/sys/class/net"]);
     assert!(!links.contains("eth1"), "{links}");
     n.ok(&["rm", "-f", "c"]);
+
+    // berth SIGKILLed with the link made: the next command that removes the
+    // container leaves no lease, and the address is free again.
+    let o =
+        n.e.cmd(&[
+            "run",
+            "-d",
+            "--name",
+            "crashed",
+            "--network",
+            "lan2",
+            "--ip",
+            "10.244.1.9",
+            "busybox",
+            "sleep",
+            "60",
+        ])
+        .env("BERTH_FAILPOINT", "net-after-veth")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(libc::SIGKILL), "{o:?}");
+    assert_eq!(n.leases("lan2"), 1);
+    n.ok(&["rm", "-f", "crashed"]);
+    assert_eq!(n.leases("lan2"), 0);
+    n.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "lan2",
+        "--ip",
+        "10.244.1.9",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    n.ok(&[
+        "exec",
+        "again",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "10.244.1.200",
+    ]);
+    n.ok(&["rm", "-f", "again"]);
     n.ok(&["network", "rm", "lan2"]);
 }
 

@@ -310,3 +310,107 @@ fn killed_berth_leaves_no_v6_proxy_or_lease() {
     assert!(!ip6_table(&br));
     assert!(!std::path::Path::new("/sys/class/net").join(&br).exists());
 }
+
+/// `curl --unix-socket` to `berth serve`: (status, body as JSON).
+fn api(
+    sock: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut c = Command::new("curl");
+    c.args([
+        "-s",
+        "--max-time",
+        "30",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "--unix-socket",
+    ])
+    .arg(sock)
+    .args(["-X", method, &format!("http://d{path}")]);
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "-d", b]);
+    }
+    let o = c.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (b, code) = out.rsplit_once('\n').unwrap();
+    (
+        code.trim().parse().unwrap(),
+        serde_json::from_str(b).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The Engine API: network create with EnableIPv6 and a v6 IPAM config,
+/// a container with an IPv6Address in its endpoint config, docker's fields.
+#[test]
+fn engine_api_dual_stack() {
+    let n = Net::new(248);
+    let sock = n.e.root.parent().unwrap().join("api.sock");
+    let mut serve = Command::new(common::containers::berth_bin())
+        .arg("--root")
+        .arg(&n.e.root)
+        .args(["serve", "-H"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(10, "the API socket", || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    let (st, v) = api(
+        &sock,
+        "POST",
+        "/v1.41/networks/create",
+        Some(
+            r#"{"Name":"apinet","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"10.248.1.0/24"},{"Subnet":"fd42:b3e7:248::/64","Gateway":"fd42:b3e7:248::1"}]}}"#,
+        ),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (_, v) = api(&sock, "GET", "/v1.41/networks/apinet", None);
+    assert_eq!(v["EnableIPv6"], true, "{v}");
+    assert_eq!(
+        v["IPAM"]["Config"][1]["Subnet"], "fd42:b3e7:248::/64",
+        "{v}"
+    );
+    let (st, v) = api(
+        &sock,
+        "POST",
+        "/v1.41/containers/create?name=a6",
+        Some(
+            r#"{"Image":"busybox","Cmd":["sleep","60"],"HostConfig":{"NetworkMode":"apinet"},
+                 "NetworkingConfig":{"EndpointsConfig":{"apinet":{"IPAMConfig":{"IPv6Address":"fd42:b3e7:248::20"}}}}}"#,
+        ),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        api(&sock, "POST", "/v1.41/containers/a6/start", None).0,
+        204
+    );
+    let (_, v) = api(&sock, "GET", "/v1.41/containers/a6/json", None);
+    let ep = &v["NetworkSettings"]["Networks"]["apinet"];
+    assert_eq!(ep["GlobalIPv6Address"], "fd42:b3e7:248::20", "{v}");
+    assert_eq!(ep["IPv6Gateway"], "fd42:b3e7:248::1", "{v}");
+    let a = n.ok(&["exec", "a6", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(a.contains("fd42:b3e7:248::20/64"), "{a}");
+    // A v6 subnet without EnableIPv6 is refused, as docker does.
+    let (st, v) = api(
+        &sock,
+        "POST",
+        "/v1.41/networks/create",
+        Some(r#"{"Name":"no6","IPAM":{"Config":[{"Subnet":"fd42:b3e7:248:1::/64"}]}}"#),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or_default().contains("--ipv6"),
+        "{v}"
+    );
+    n.ok(&["rm", "-f", "a6"]);
+    assert_eq!(api(&sock, "DELETE", "/v1.41/networks/apinet", None).0, 204);
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    let _ = serve.wait();
+}
