@@ -238,6 +238,16 @@ fn exec(
     Ok(parsed)
 }
 
+/// The conflist of a cni network's record.
+fn conf_of(net: &Network) -> Result<&Value, NetError> {
+    net.cni.as_ref().ok_or_else(|| {
+        NetError::Config(format!(
+            "network {} is a cni network without a CNI config in its record",
+            net.name
+        ))
+    })
+}
+
 fn plugins(net: &Network) -> Vec<Value> {
     net.cni
         .as_ref()
@@ -254,7 +264,7 @@ fn has_check(conf: &Value) -> bool {
 /// ADD through the chain; the final result. On failure the caller DELs
 /// (the spec's cleanup for a failed ADD).
 pub fn add(path: &[PathBuf], net: &Network, l: &Lease, netns: &Path) -> Result<Value, NetError> {
-    let conf = net.cni.as_ref().expect("cni network");
+    let conf = conf_of(net)?;
     let ns = netns.display().to_string();
     let mut prev: Option<Value> = None;
     for p in plugins(net) {
@@ -272,7 +282,7 @@ pub fn add(path: &[PathBuf], net: &Network, l: &Lease, netns: &Path) -> Result<V
 
 /// CHECK through the chain with the cached result, in the pinned namespace.
 pub fn check(net: &Network, l: &Lease) -> Result<(), NetError> {
-    let conf = net.cni.as_ref().expect("cni network");
+    let conf = conf_of(net)?;
     if !has_check(conf) {
         return Err(NetError::Invalid(format!(
             "CNI spec {} has no CHECK (0.4.0 and later have)",
@@ -343,7 +353,7 @@ fn unpin(pin: &Path) {
 /// release what is outside it). Every plugin is called; the first error
 /// is returned; the pin goes only once DEL succeeded.
 pub fn del(path: &[PathBuf], net: &Network, l: &Lease) -> Result<(), NetError> {
-    let conf = net.cni.as_ref().expect("cni network");
+    let conf = conf_of(net)?;
     let pinned = l.netns_pin.as_deref().filter(|p| is_mount(p));
     let ns = match pinned {
         Some(p) => p.display().to_string(),
