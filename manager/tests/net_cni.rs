@@ -357,3 +357,132 @@ fn cni_del_after_a_killed_berth_and_on_prune() {
     assert_eq!(n.ok(&["network", "prune", "-f"]).trim(), "ck");
     assert!(!Path::new("/sys/class/net").join(&c.bridge).exists());
 }
+
+/// ptp + host-local (a veth straight to the host, no bridge) and the CNI
+/// macvlan plugin on a veth parent whose peer is a namespace of the test's.
+#[test]
+fn cni_ptp_and_macvlan_plugins() {
+    let n = Net::new(249);
+    let dir = n.e.root.parent().unwrap().to_path_buf();
+    let id = std::process::id();
+    let ptp = serde_json::json!({
+        "cniVersion": "1.0.0", "name": format!("berth-test-ptp-{id}"),
+        "plugins": [{"type": "ptp", "ipMasq": false,
+                     "ipam": {"type": "host-local", "subnet": "10.249.1.0/24",
+                              "routes": [{"dst": "0.0.0.0/0"}], "dataDir": dir.join("ipam")}}]
+    });
+    let f = dir.join("ptp.conflist");
+    std::fs::write(&f, ptp.to_string()).unwrap();
+    n.ok(&[
+        "network",
+        "create",
+        "-d",
+        "cni",
+        "--cni-config",
+        f.to_str().unwrap(),
+        "pp",
+    ]);
+    n.web("w", &["--network", "pp"]);
+    let ip = n.ip_of("w");
+    assert!(ip.starts_with("10.249.1."), "{ip}");
+    let r = n.ok(&["exec", "w", "ip", "route"]);
+    assert!(r.contains("default via 10.249.1.1 dev eth0"), "{r}");
+    // The host end of ptp carries the route to it.
+    assert!(curl_until(&format!("http://{ip}/hello.txt")).contains("from the image"));
+    let host_veths = |ip: &str| {
+        let o = Command::new("ip")
+            .args(["route", "get", ip])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).contains("dev veth")
+    };
+    assert!(host_veths(&ip));
+    n.ok(&["rm", "-f", "w"]);
+    assert!(!host_veths(&ip), "ptp's host veth or route left");
+    n.ok(&["network", "rm", "pp"]);
+
+    // macvlan: the LAN is a veth pair, its other end in a namespace.
+    let ns = format!("berth-cnimv-{id}");
+    let parent = format!("cm{:04x}", id & 0xffff);
+    let peer = format!("cp{:04x}", id & 0xffff);
+    let sh = |args: &[&str]| {
+        let o = Command::new("ip").args(args).output().unwrap();
+        assert!(o.status.success(), "ip {args:?}: {o:?}");
+    };
+    struct Undo(String, String);
+    impl Drop for Undo {
+        fn drop(&mut self) {
+            let q = std::process::Stdio::null();
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.0])
+                .stderr(q)
+                .status();
+            let _ = Command::new("ip").args(["netns", "del", &self.1]).status();
+        }
+    }
+    sh(&["netns", "add", &ns]);
+    let _undo = Undo(parent.clone(), ns.clone());
+    sh(&[
+        "link", "add", &parent, "type", "veth", "peer", "name", &peer, "netns", &ns,
+    ]);
+    sh(&["link", "set", &parent, "up"]);
+    sh(&["-n", &ns, "addr", "add", "10.249.2.200/24", "dev", &peer]);
+    sh(&["-n", &ns, "link", "set", &peer, "up"]);
+    let mv = serde_json::json!({
+        "cniVersion": "1.0.0", "name": format!("berth-test-mv-{id}"),
+        "plugins": [{"type": "macvlan", "master": parent, "mode": "bridge",
+                     "ipam": {"type": "host-local", "subnet": "10.249.2.0/24",
+                              "rangeStart": "10.249.2.10", "dataDir": dir.join("ipam")}}]
+    });
+    let f = dir.join("mv.conflist");
+    std::fs::write(&f, mv.to_string()).unwrap();
+    n.ok(&[
+        "network",
+        "create",
+        "-d",
+        "cni",
+        "--cni-config",
+        f.to_str().unwrap(),
+        "mv",
+    ]);
+    n.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "m",
+        "--network",
+        "mv",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(n.ip_of("m"), "10.249.2.10");
+    n.ok(&["exec", "m", "ping", "-c", "1", "-W", "3", "10.249.2.200"]);
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            "10.249.2.10",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    n.ok(&["rm", "-f", "m"]);
+    let left: Vec<_> = std::fs::read_dir(dir.join("ipam").join(format!("berth-test-mv-{id}")))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name())
+                .filter(|f| f.to_string_lossy().starts_with("10."))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    n.ok(&["network", "rm", "mv"]);
+}

@@ -115,6 +115,9 @@ fn dual_stack_publish_names_inspect_and_cleanup() {
     assert!(curl_until("http://[fd42:b3e7:241::10]:80/hello.txt").contains(hello));
     assert!(curl_until(&format!("http://127.0.0.1:{p2}/hello.txt")).contains(hello));
     assert!(curl_until(&format!("http://[::1]:{p2}/hello.txt")).contains(hello));
+    // Not the proxy: the ip6 table's DNAT, to a v6 address of the host's
+    // own (the bridge's).
+    assert!(curl_until(&format!("http://[fd42:b3e7:241::1]:{p2}/hello.txt")).contains(hello));
     // [::1]:p1 is v6 only.
     assert!(curl(&format!("http://127.0.0.1:{p1}/hello.txt")).is_none());
     let proxies = procs_with(&["internal-proxy", "[fd42:b3e7:241::10]:80"]);
