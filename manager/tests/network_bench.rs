@@ -2,6 +2,9 @@
 //! podman's netavark (`cargo test --test network_bench -- --ignored`).
 //! Namespaces are made before the clock starts; each setup publishes one
 //! port on 127.0.0.1, as the netavark side does (BENCH_PUBLISH=0: none).
+//! BENCH_MODE: `v4` (the default bridge, made by the first setup), `v6`
+//! (a dual-stack user network), `cni` (a cni network: bridge, host-local
+//! and portmap from /usr/lib/cni, with dataDir in the bench's own dir).
 
 use berth::network::{self, NetRequest};
 use std::process::{Child, Command};
@@ -24,8 +27,9 @@ fn stats(name: &str, mut d: Vec<Duration>) {
     d.sort();
     let ms = |x: Duration| x.as_secs_f64() * 1000.0;
     let mean = d.iter().map(|x| ms(*x)).sum::<f64>() / d.len() as f64;
+    let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "v4".into());
     println!(
-        "berth {name}: n={} mean={mean:.2}ms median={:.2}ms min={:.2}ms max={:.2}ms",
+        "berth {mode} {name}: n={} mean={mean:.2}ms median={:.2}ms min={:.2}ms max={:.2}ms",
         d.len(),
         ms(d[d.len() / 2]),
         ms(d[0]),
@@ -54,6 +58,40 @@ fn bench_setup() {
         r#"{"bridge_prefix":"btbench","pool":"10.238.0.0/16"}"#,
     )
     .unwrap();
+    let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "v4".into());
+    let mut opts = network::CreateOpts::default();
+    match mode.as_str() {
+        "v4" => {}
+        "v6" => {
+            opts.ipv6 = true;
+            opts.subnets = vec!["10.238.1.0/24".into(), "fd42:b3e7:238::/64".into()];
+        }
+        "cni" => {
+            let conf = root.join("bench.conflist");
+            let v = serde_json::json!({
+                "cniVersion": "1.0.0", "name": "berthbenchcni",
+                "plugins": [
+                    {"type": "bridge", "bridge": "btbenchcni0", "isGateway": true, "ipMasq": true,
+                     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.238.2.0/24"}]],
+                              "routes": [{"dst": "0.0.0.0/0"}], "dataDir": root.join("ipam")}},
+                    {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+                ]
+            });
+            std::fs::write(&conf, v.to_string()).unwrap();
+            opts.driver = "cni".into();
+            opts.cni_config = Some(conf);
+        }
+        m => panic!("BENCH_MODE {m:?}: want v4, v6 or cni"),
+    }
+    let net_name = if mode == "v4" { "bridge" } else { "bench" };
+    if mode != "v4" {
+        let t = Instant::now();
+        network::create_with(&root, net_name, &opts).unwrap();
+        println!(
+            "berth {mode} network create: {:.2}ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     let mut g = g;
     let mut ids = Vec::new();
     for _ in 0..n {
@@ -79,7 +117,7 @@ fn bench_setup() {
         let req = NetRequest {
             container_id: id.clone(),
             name: format!("b{i}"),
-            network: "bridge".into(),
+            network: net_name.into(),
             ports: if publish {
                 network::parse_publish(&format!("127.0.0.1:{}:80", port0 + i as u16)).unwrap()
             } else {
@@ -99,11 +137,13 @@ fn bench_setup() {
         network::teardown(&root, id).unwrap();
         teardowns.push(t.elapsed());
     }
-    // The first setup also makes the bridge and its table.
+    // The first setup also makes the default bridge and its table (the
+    // cni bridge plugin makes its bridge then too).
     println!(
-        "berth first setup (creates bridge + table): {:.2}ms",
+        "berth {mode} first setup (creates bridge + table): {:.2}ms",
         setups[0].as_secs_f64() * 1000.0
     );
+
     stats("setup", setups[1..].to_vec());
     stats("teardown", teardowns);
 }

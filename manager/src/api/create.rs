@@ -187,6 +187,8 @@ struct HostConfig {
 struct IpamConfig {
     #[serde(rename = "IPv4Address")]
     ipv4_address: String,
+    #[serde(rename = "IPv6Address")]
+    ipv6_address: String,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -330,7 +332,12 @@ pub fn options(body: &[u8], name: Option<&str>) -> Result<CreateOptions, ApiErro
     let net = o.network.clone().unwrap_or_else(|| "bridge".into());
     let mut eps = b.networking_config.endpoints_config;
     if let Some(Some(ep)) = eps.remove(&net) {
-        o.ip = ep.ipam_config.and_then(|c| some(c.ipv4_address));
+        let (ip, ip6) = ep
+            .ipam_config
+            .map(|c| (some(c.ipv4_address), some(c.ipv6_address)))
+            .unwrap_or_default();
+        o.ip = ip;
+        o.ip6 = ip6;
         o.network_aliases = ep.aliases;
     }
     o.restart = restart_flag(&h.restart_policy.name, h.restart_policy.maximum_retry_count);

@@ -76,6 +76,9 @@ pub async fn inspect(ctx: Arc<Ctx>, name: &str) -> Result<Response<Body>, ApiErr
 struct IpamConfig {
     subnet: String,
     gateway: String,
+    #[serde(rename = "IPRange")]
+    ip_range: String,
+    auxiliary_addresses: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -94,6 +97,7 @@ struct CreateBody {
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: bool,
     internal: bool,
+    options: std::collections::BTreeMap<String, String>,
     check_duplicate: bool,
 }
 
@@ -102,42 +106,43 @@ pub async fn create(ctx: Arc<Ctx>, req: Req) -> Result<Response<Body>, ApiError>
     let b: CreateBody = serde_json::from_slice(&b)
         .map_err(|e| ApiError::bad(format!("invalid JSON in the request body: {e}")))?;
     let _ = b.check_duplicate;
-    if !matches!(b.driver.as_str(), "" | "bridge") {
-        return Err(ApiError::bad(format!(
-            "network driver {:?} is not supported: only bridge",
-            b.driver
-        )));
-    }
-    if b.enable_ipv6 || b.internal {
-        return Err(ApiError::bad(
-            "IPv6 and internal networks are not supported",
-        ));
+    if b.internal {
+        return Err(ApiError::bad("internal networks are not supported"));
     }
     let cfg = b.ipam.and_then(|i| i.config).unwrap_or_default();
-    if cfg.len() > 1 {
-        return Err(ApiError::bad(
-            "only one IPAM config (one IPv4 subnet) is supported",
-        ));
-    }
-    let (subnet, gateway) = cfg
-        .into_iter()
-        .next()
-        .map(|c| (c.subnet, c.gateway))
-        .unwrap_or_default();
+    let opts = network::CreateOpts {
+        driver: b.driver.clone(),
+        subnets: cfg
+            .iter()
+            .filter(|c| !c.subnet.is_empty())
+            .map(|c| c.subnet.clone())
+            .collect(),
+        gateways: cfg
+            .iter()
+            .filter(|c| !c.gateway.is_empty())
+            .map(|c| c.gateway.clone())
+            .collect(),
+        ipv6: b.enable_ipv6,
+        options: b.options.clone(),
+        ip_range: cfg
+            .iter()
+            .find(|c| !c.ip_range.is_empty())
+            .map(|c| c.ip_range.clone()),
+        aux: cfg
+            .iter()
+            .flat_map(|c| c.auxiliary_addresses.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        cni_config: None,
+    };
     let v = blocking(move || {
-        let n = network::create(
-            ctx.root(),
-            &b.name,
-            (!subnet.is_empty()).then_some(subnet.as_str()),
-            (!gateway.is_empty()).then_some(gateway.as_str()),
-        )
-        .map_err(err)?;
+        let n = network::create_with(ctx.root(), &b.name, &opts).map_err(err)?;
         crate::events::emit(
             ctx.root(),
             "network",
             "create",
             &n.id,
-            &[("name", &n.name), ("type", "bridge")],
+            &[("name", &n.name), ("type", &n.driver)],
         );
         Ok(serde_json::json!({"Id": n.id, "Warning": ""}))
     })

@@ -175,6 +175,9 @@ pub struct CreateFlags {
     /// IPv4 address on a user network
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address on a dual-stack user network
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Another name peers on a user network reach it by
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
@@ -314,6 +317,7 @@ impl CreateFlags {
             network: self.network.clone(),
             publish: self.publish.clone(),
             ip: self.ip.clone(),
+            ip6: self.ip6.clone(),
             network_aliases: self.network_alias.clone(),
             publish_all: self.publish_all,
             read_only: self.read_only,

@@ -14,16 +14,40 @@ pub struct Args {
 enum Cmd {
     /// Create a network (a bridge with its own subnet)
     Create {
-        /// Subnet in CIDR form (default: a free one from the pool)
+        /// Subnet in CIDR form, one per family (default: a free one from the pool)
         #[arg(long)]
-        subnet: Option<String>,
-        /// Gateway address on the bridge (default: the subnet's first address)
+        subnet: Vec<String>,
+        /// Gateway address on the bridge, one per family (default: the subnet's first address)
         #[arg(long)]
-        gateway: Option<String>,
-        /// Only "bridge" exists
+        gateway: Vec<String>,
+        /// Dual stack: an IPv6 subnet next to the IPv4 one
+        #[arg(long)]
+        ipv6: bool,
+        /// Hand out container addresses from this IPv4 range only
+        #[arg(long)]
+        ip_range: Option<String>,
+        /// NAME=IP: an address IPAM never hands out
+        #[arg(long)]
+        aux_address: Vec<String>,
+        /// The CNI conflist of a -d cni network
+        #[arg(long)]
+        cni_config: Option<std::path::PathBuf>,
+        /// Driver option KEY=VALUE
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// bridge, macvlan, ipvlan or cni
         #[arg(short, long, default_value = "bridge")]
         driver: String,
         name: String,
+    },
+    /// Serves a port published on [::1] (started by berth itself)
+    #[command(hide = true)]
+    InternalProxy {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        /// PID:STARTTIME of the container's namespace holder
+        #[arg(long)]
+        watch: String,
     },
     /// List networks
     #[command(alias = "list")]
@@ -56,6 +80,8 @@ enum Cmd {
     Connect { network: String, container: String },
     /// Detach a container from a network
     Disconnect { network: String, container: String },
+    /// Run the CNI CHECK of a container on a cni network
+    Check { network: String, container: String },
     /// Remove all networks no container uses
     Prune {
         /// Do not ask (berth never asks; accepted for docker compatibility)
@@ -67,23 +93,49 @@ enum Cmd {
 pub fn run(g: &Globals, a: Args) -> Result<()> {
     let root = &g.root;
     match a.cmd {
+        Cmd::InternalProxy { to, watch } => {
+            let (p, t) = watch
+                .split_once(':')
+                .and_then(|(p, t)| Some((p.parse().ok()?, t.parse().ok()?)))
+                .context("--watch wants PID:STARTTIME")?;
+            network::proxy::run(to, (p, t))?;
+        }
         Cmd::Create {
             subnet,
             gateway,
+            ipv6,
+            ip_range,
+            aux_address,
+            cni_config,
+            opt,
             driver,
             name,
         } => {
-            if driver != "bridge" {
-                bail!("unsupported network driver {driver:?}: only \"bridge\"");
+            let mut options = std::collections::BTreeMap::new();
+            for o in &opt {
+                let Some((k, v)) = o.split_once('=') else {
+                    bail!("invalid -o {o:?}: want KEY=VALUE");
+                };
+                options.insert(k.to_string(), v.to_string());
             }
-            let n = network::create(root, &name, subnet.as_deref(), gateway.as_deref())
+            let opts = network::CreateOpts {
+                driver: driver.clone(),
+                subnets: subnet,
+                gateways: gateway,
+                ipv6,
+                options,
+                ip_range,
+                aux: aux_address,
+                cni_config,
+            };
+            let n = network::create_with(root, &name, &opts)
                 .with_context(|| format!("creating network {name}"))?;
             berth::events::emit(
                 root,
                 "network",
                 "create",
                 &n.id,
-                &[("name", &name), ("type", "bridge")],
+                &[("name", &name), ("type", &n.driver)],
             );
             println!("{}", n.id);
         }
@@ -128,7 +180,12 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 "SCOPE".into(),
             ]];
             for n in &nets {
-                rows.push(vec![id(n), n.name.clone(), n.driver.into(), "local".into()]);
+                rows.push(vec![
+                    id(n),
+                    n.name.clone(),
+                    n.driver.clone(),
+                    "local".into(),
+                ]);
             }
             // docker prints this table through its template formatter.
             print!("{}", berth::format::TabWriter::TEMPLATE.layout(&rows));
@@ -164,6 +221,12 @@ pub fn run(g: &Globals, a: Args) -> Result<()> {
                 &net,
                 &[("container", &c.id), ("name", &net)],
             );
+        }
+        Cmd::Check { network, container } => {
+            let c = berth::container::store::ContainerStore::open(root)?.find(&container)?;
+            network::check(root, &network, &c.id)
+                .with_context(|| format!("CNI CHECK of {container} on {network}"))?;
+            println!("ok");
         }
         Cmd::Disconnect {
             network: net,

@@ -93,6 +93,9 @@ fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value 
                 "IPAddress": a.ip.to_string(), "IPPrefixLen": a.prefix,
                 "Gateway": a.gateway.to_string(), "MacAddress": a.mac,
                 "Aliases": a.aliases,
+                "GlobalIPv6Address": a.ip6.map(|i| i.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": a.prefix6,
+                "IPv6Gateway": a.gateway6.map(|i| i.to_string()).unwrap_or_default(),
             }),
         );
     }
@@ -113,6 +116,7 @@ fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value 
         networks.entry(n).or_insert_with(|| {
             json!({
                 "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
                 "Aliases": aliases,
             })
         });
@@ -127,6 +131,9 @@ fn network_settings(root: &std::path::Path, c: &Container) -> serde_json::Value 
         "IPPrefixLen": primary.map(|a| a.prefix).unwrap_or(0),
         "Gateway": s(&|a| a.gateway.to_string()),
         "MacAddress": s(&|a| a.mac.clone()),
+        "GlobalIPv6Address": s(&|a| a.ip6.map(|i| i.to_string()).unwrap_or_default()),
+        "GlobalIPv6PrefixLen": primary.map(|a| a.prefix6).unwrap_or(0),
+        "IPv6Gateway": s(&|a| a.gateway6.map(|i| i.to_string()).unwrap_or_default()),
         "Ports": ports,
         "Networks": networks,
         "Extra": c.extra_on_disk(),

@@ -89,6 +89,7 @@ fn request_for(c: &Container, network: &str) -> NetRequest {
     // Ports, --ip and aliases belong to the network of --network.
     r.ports.clear();
     r.ip = None;
+    r.ip6 = None;
     r.aliases.clear();
     if network != crate::network::DEFAULT_NETWORK {
         r.aliases.push(c.short_id().to_string());

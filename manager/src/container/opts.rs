@@ -35,6 +35,8 @@ pub struct CreateOptions {
     pub publish: Vec<String>,
     /// `--ip`, on the network of `--network`.
     pub ip: Option<String>,
+    /// `--ip6`, on the (dual-stack) network of `--network`.
+    pub ip6: Option<String>,
     pub network_aliases: Vec<String>,
     /// -P: every port the image EXPOSEs, on a free host port.
     pub publish_all: bool,

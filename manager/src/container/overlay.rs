@@ -41,6 +41,18 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) => {
             mount_classic(lowers, upper, work, target)
         }
+        // Before 6.5 overlayfs parses options the legacy way: fsconfig takes
+        // any key and only the create refuses `lowerdir+` (Debian 12's 6.1).
+        // The classic mount then decides; its own error is the one to show.
+        Err(e) if e.to_string().starts_with("overlay refused its layers") => {
+            mount_classic(lowers, upper, work, target).map_err(|c| {
+                if c.raw_os_error() == Some(libc::EINVAL) {
+                    e
+                } else {
+                    c
+                }
+            })
+        }
         r => r,
     }
 }

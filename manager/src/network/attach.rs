@@ -4,13 +4,14 @@ use super::bridge::{
     bring_down, bring_up, ensure_up, reap_orphan_bridges, reap_unrecorded_bridges, unplug,
 };
 use super::hosts::refresh_hosts;
-use super::ipam::{allocate_ip, requested_ip};
+use super::ipam::{allocate_ip, ip6_for, requested_ip};
 use super::netlink::Netlink;
 use super::networks::{new_network, reclaim};
 use super::ports::reserve_ports;
+use super::publish::Proto;
 use super::state::{Lease, Network, Store};
 use super::{
-    failpoint, hex_hash, nft, nle, state, Attachment, NetError, NetRequest, DEFAULT_NETWORK,
+    failpoint, hex_hash, nft, nle, proxy, state, Attachment, NetError, NetRequest, DEFAULT_NETWORK,
 };
 use std::fs::File;
 use std::net::IpAddr;
@@ -69,10 +70,43 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         store.save(&nets[i])?;
     }
     ensure_up(&store, &nl, &nets[i])?;
-    let ports = reserve_ports(&nets, &req.ports)?;
-    let ip = match req.ip {
-        Some(ip) => requested_ip(&nets[i], ip)?,
-        None => allocate_ip(&nets[i])?,
+    if let Some(p) = req.ports.iter().find(|p| {
+        p.proto == Proto::Udp && p.host_ip.is_some_and(|a| a.is_loopback() && a.is_ipv6())
+    }) {
+        return Err(NetError::Invalid(format!(
+            "cannot publish {p}: UDP on [::1] is not supported (use [::] or 127.0.0.1)"
+        )));
+    }
+    if nets[i].sublink() && !req.ports.is_empty() {
+        return Err(NetError::Invalid(format!(
+            "-p has no meaning on the {} network {}: the container has its own address on the LAN",
+            nets[i].driver, nets[i].name
+        )));
+    }
+    let cni = nets[i].driver == "cni";
+    if cni {
+        if req.ip.is_some() || req.ip6.is_some() {
+            return Err(NetError::Invalid(format!(
+                "--ip/--ip6 on the cni network {}: addresses come from its conflist's IPAM",
+                nets[i].name
+            )));
+        }
+        if !req.ports.is_empty() && !nets[i].cni.as_ref().is_some_and(super::cni::maps_ports) {
+            return Err(NetError::Invalid(format!(
+                "-p on the cni network {}: its conflist has no plugin with the portMappings capability (portmap)",
+                nets[i].name
+            )));
+        }
+    }
+    let ports = reserve_ports(&nets, &req.ports, nets[i].ipv6.is_some())?;
+    let (ip, ip6) = if cni {
+        (std::net::Ipv4Addr::UNSPECIFIED, None)
+    } else {
+        let ip = match req.ip {
+            Some(ip) => requested_ip(&nets[i], ip)?,
+            None => allocate_ip(&nets[i])?,
+        };
+        (ip, ip6_for(&nets[i], req.ip6)?)
     };
     if !req.aliases.is_empty() && nets[i].default {
         return Err(NetError::Invalid(
@@ -95,7 +129,7 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         ifname.ok_or_else(|| NetError::Invalid("container has eth0..eth15 already".into()))?;
     let o = ip.octets();
     let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
-    let lease = Lease {
+    let mut lease = Lease {
         container_id: req.container_id.clone(),
         name: req.name.clone(),
         ip,
@@ -104,7 +138,11 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             .map(|b| format!("{b:02x}"))
             .collect::<Vec<_>>()
             .join(":"),
-        veth: format!("vb{}", &hex_hash(&[&nets[i].id, &req.container_id])[..11]),
+        veth: if nets[i].bridgeless() {
+            String::new()
+        } else {
+            format!("vb{}", &hex_hash(&[&nets[i].id, &req.container_id])[..11])
+        },
         ifname: ifname.clone(),
         ports,
         hostname: req.hostname.clone(),
@@ -112,6 +150,10 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         aliases: req.aliases.clone(),
         hosts_file: None,
         pid: netns_pid(netns_path),
+        ip6,
+        proxies: Vec::new(),
+        cni_result: None,
+        netns_pin: cni.then(|| super::cni::pin_path(root, network, &req.container_id)),
     };
     // The lease is on disk before any kernel object exists, so a crash in
     // between leaves something reclaim knows how to remove.
@@ -120,15 +162,49 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
         .insert(req.container_id.clone(), lease.clone());
     store.save(&nets[i])?;
     failpoint("net-after-lease");
+    if cni {
+        nl_ns.set_up(1).map_err(nle("setting lo up"))?;
+        let pin = lease.netns_pin.clone().expect("cni lease has a pin");
+        let res = super::cni::pin(netns_path, &pin)
+            .and_then(|_| super::cni::add(&nets[i].cni_path, &nets[i], &lease, &pin));
+        let result = match res {
+            Ok(r) => r,
+            Err(e) => {
+                // The spec's cleanup of a failed ADD: DEL the whole chain.
+                let _ = super::cni::del(&nets[i].cni_path, &nets[i], &lease);
+                nets[i].leases.remove(&req.container_id);
+                store.save(&nets[i])?;
+                return Err(e);
+            }
+        };
+        let s = super::cni::summary(&result);
+        lease.cni_result = Some(result);
+        if let Some((a, _, _)) = s.ip {
+            lease.ip = a;
+        }
+        lease.ip6 = s.ip6.map(|x| x.0);
+        lease.mac = s.mac.unwrap_or_default();
+        nets[i]
+            .leases
+            .insert(req.container_id.clone(), lease.clone());
+        store.save(&nets[i])?;
+        failpoint("net-after-cni");
+        refresh_hosts(&nets, network, None);
+        return Ok(attachment(&nets[i], &lease));
+    }
 
     let net = &nets[i];
     let plug = || -> Result<(), NetError> {
-        let br = nl
-            .link_index(&net.bridge)
-            .map_err(nle("looking up bridge"))?
-            .ok_or_else(|| NetError::Invalid(format!("bridge {} is gone", net.bridge)))?;
-        nl.create_veth(&lease.veth, br, &ifname, &ns, mac)
-            .map_err(nle(format!("creating veth {}", lease.veth)))?;
+        if net.sublink() {
+            super::sublink::plug(&nl, net, &ns, &lease, mac)?;
+        } else {
+            let br = nl
+                .link_index(&net.bridge)
+                .map_err(nle("looking up bridge"))?
+                .ok_or_else(|| NetError::Invalid(format!("bridge {} is gone", net.bridge)))?;
+            nl.create_veth(&lease.veth, br, &ifname, &ns, mac)
+                .map_err(nle(format!("creating veth {}", lease.veth)))?;
+        }
         nl_ns.set_up(1).map_err(nle("setting lo up"))?;
         let idx = nl_ns
             .link_index(&ifname)
@@ -143,20 +219,62 @@ pub fn setup(root: &Path, req: &NetRequest, netns_path: &Path) -> Result<Attachm
             .set_up(idx)
             .map_err(nle(format!("setting {ifname} up")))?;
         if ifname == "eth0" {
+            if super::sublink::routes_by_parent(net) {
+                nl_ns
+                    .add_default_dev_route(idx)
+                    .map_err(nle("adding default route"))?;
+            } else {
+                nl_ns
+                    .add_default_route(net.gateway, idx)
+                    .map_err(nle("adding default route"))?;
+            }
+        }
+        if let (Some(v6), Some(ip6)) = (&net.ipv6, ip6) {
             nl_ns
-                .add_default_route(net.gateway, idx)
-                .map_err(nle("adding default route"))?;
+                .add_addr6(idx, ip6, v6.subnet.prefix)
+                .map_err(nle(format!("adding {ip6} to {ifname}")))?;
+            if ifname == "eth0" {
+                nl_ns
+                    .add_default_route6(v6.gateway, idx)
+                    .map_err(nle("adding the IPv6 default route"))?;
+            }
         }
         failpoint("net-after-veth");
-        nft::add_ports(net, ip, &lease.ports)
+        nft::add_ports(net, ip, ip6, &lease.ports)
     };
-    if let Err(e) = plug() {
-        if let Err(u) = unplug(&nl, net, &lease) {
+    let res = plug().and_then(|_| {
+        // [::1] is served by userland proxies (see proxy.rs); each is in
+        // the lease as soon as it runs, so a failure below still kills it.
+        let (Some(ip6), Some(watch)) = (ip6, lease.pid) else {
+            return Ok(());
+        };
+        for p in lease.ports.clone() {
+            let loopback = match p.host_ip {
+                None => true,
+                Some(IpAddr::V6(a)) => a.is_unspecified() || a.is_loopback(),
+                Some(IpAddr::V4(_)) => false,
+            };
+            if p.proto == Proto::Tcp && loopback {
+                let to = std::net::SocketAddr::new(IpAddr::V6(ip6), p.container_port);
+                lease.proxies.push(proxy::spawn(p.host_port, to, watch)?);
+            }
+        }
+        failpoint("net-after-proxy");
+        Ok(())
+    });
+    if let Err(e) = res {
+        if let Err(u) = unplug(&nl, &nets[i], &lease) {
             log::warn!("undoing half-made attachment: {u}");
         }
         nets[i].leases.remove(&req.container_id);
         store.save(&nets[i])?;
         return Err(e);
+    }
+    if !lease.proxies.is_empty() {
+        nets[i]
+            .leases
+            .insert(req.container_id.clone(), lease.clone());
+        store.save(&nets[i])?;
     }
     refresh_hosts(&nets, network, None);
     Ok(attachment(&nets[i], &lease))
@@ -214,6 +332,24 @@ pub(super) fn detach(root: &Path, only: Option<&str>, container_id: &str) -> Res
 }
 
 pub(super) fn attachment(net: &Network, l: &Lease) -> Attachment {
+    if let Some(r) = &l.cni_result {
+        let s = super::cni::summary(r);
+        return Attachment {
+            ip: IpAddr::V4(l.ip),
+            gateway: IpAddr::V4(
+                s.ip.and_then(|x| x.2)
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ),
+            prefix: s.ip.map_or(0, |x| x.1),
+            mac: l.mac.clone(),
+            ports: l.ports.clone(),
+            network: net.name.clone(),
+            aliases: l.aliases.clone(),
+            ip6: l.ip6,
+            gateway6: s.ip6.and_then(|x| x.2),
+            prefix6: s.ip6.map_or(0, |x| x.1),
+        };
+    }
     Attachment {
         ip: IpAddr::V4(l.ip),
         gateway: IpAddr::V4(net.gateway),
@@ -222,6 +358,9 @@ pub(super) fn attachment(net: &Network, l: &Lease) -> Attachment {
         ports: l.ports.clone(),
         network: net.name.clone(),
         aliases: l.aliases.clone(),
+        ip6: l.ip6,
+        gateway6: net.ipv6.as_ref().map(|v| v.gateway),
+        prefix6: net.ipv6.as_ref().map_or(0, |v| v.subnet.prefix),
     }
 }
 

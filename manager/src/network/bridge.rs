@@ -30,6 +30,9 @@ pub(super) fn owned(store: &Store, alias: &str) -> bool {
 /// Makes the bridge and its table unless the bridge is already there (after
 /// a reboot the record survives but the kernel objects do not).
 pub(super) fn ensure_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.bridgeless() {
+        return Ok(());
+    }
     let check = |alias: String| {
         if owned(store, &alias) {
             Ok(())
@@ -128,6 +131,10 @@ fn reap_bridges(nl: &Netlink, prefix: &str, why: impl Fn(&str, &str) -> Option<S
 /// Makes the bridge and its table; the caller holds `host_lock`.
 /// The caller saves the network next, then calls `store.made`.
 pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.bridgeless() {
+        // Nothing of ours exists until a container joins.
+        return Ok(());
+    }
     if net.external {
         // The host's bridge: only what rides on it is ours.
         if nl
@@ -162,6 +169,16 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
             .map_err(nle(format!("naming the owner of {}", net.bridge)))?;
         nl.add_addr(idx, net.gateway, net.subnet.prefix, net.subnet.broadcast())
             .map_err(nle(format!("adding {} to {}", net.gateway, net.bridge)))?;
+        if let Some(v6) = &net.ipv6 {
+            write_sysctl(
+                &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", net.bridge),
+                "0",
+            )?;
+            nl.add_addr6(idx, v6.gateway, v6.subnet.prefix)
+                .map_err(nle(format!("adding {} to {}", v6.gateway, net.bridge)))?;
+            // As docker with IPv6: containers' v6 traffic is routed out.
+            write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+        }
         // Published ports answer on 127.0.0.1 by DNAT to the container, which
         // routes a 127/8 source out of the bridge: allowed only with this.
         write_sysctl(
@@ -179,6 +196,28 @@ pub(super) fn bring_up(store: &Store, nl: &Netlink, net: &Network) -> Result<(),
 }
 
 pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(), NetError> {
+    if net.driver == "cni" {
+        // The CNI bridge plugin makes its bridge and never removes it:
+        // with the network's last container gone, an empty one goes.
+        for p in net
+            .cni
+            .iter()
+            .flat_map(|c| c["plugins"].as_array().into_iter().flatten())
+        {
+            let Some(b) = p["bridge"].as_str().filter(|_| p["type"] == "bridge") else {
+                continue;
+            };
+            let brif = Path::new("/sys/class/net").join(b).join("brif");
+            if std::fs::read_dir(&brif).is_ok_and(|mut d| d.next().is_none()) {
+                nl.delete_link(b)
+                    .map_err(nle(format!("deleting the CNI bridge {b}")))?;
+            }
+        }
+        return Ok(());
+    }
+    if net.sublink() {
+        return Ok(());
+    }
     if net.external {
         return nft::delete_table(net);
     }
@@ -196,6 +235,15 @@ pub(super) fn bring_down(store: &Store, nl: &Netlink, net: &Network) -> Result<(
 /// Removes a lease's kernel objects: the veth (and with it the container's
 /// end) and its published ports.
 pub(super) fn unplug(nl: &Netlink, net: &Network, l: &Lease) -> Result<(), NetError> {
+    for p in &l.proxies {
+        super::proxy::kill(*p);
+    }
+    if net.sublink() {
+        return super::sublink::unplug(l);
+    }
+    if net.driver == "cni" {
+        return super::cni::del(&net.cni_path, net, l);
+    }
     nl.delete_link(&l.veth)
         .map_err(nle(format!("deleting {}", l.veth)))?;
     nft::delete_ports(net, &l.ports)

@@ -11,7 +11,7 @@ use std::path::Path;
 pub struct Listed {
     pub name: String,
     pub id: String,
-    pub driver: &'static str,
+    pub driver: String,
     pub created: String,
     /// The bridge's record; none for host, none and a default bridge not
     /// made yet.
@@ -36,11 +36,11 @@ pub fn list_all(root: &Path) -> Result<Vec<Listed>, NetError> {
         Vec::new()
     };
     let mut out: Vec<Listed> = Vec::new();
-    let virt = |name: &str, driver: &'static str| Listed {
+    let virt = |name: &str, driver: &str| Listed {
         name: name.to_string(),
         // Stable for the root, and different from another root's.
         id: hex_hash(&[&root.display().to_string(), name]),
-        driver,
+        driver: driver.to_string(),
         created: root_created(root),
         net: None,
     };
@@ -53,7 +53,7 @@ pub fn list_all(root: &Path) -> Result<Vec<Listed>, NetError> {
         out.push(Listed {
             name: n.name.clone(),
             id: n.id.clone(),
-            driver: "bridge",
+            driver: n.driver.clone(),
             created: n.created.clone(),
             net: Some(n),
         });
@@ -77,9 +77,10 @@ pub fn find(root: &Path, name: &str) -> Result<Listed, NetError> {
 
 /// `network ls --format` fields.
 pub fn ls_json(n: &Listed) -> Value {
+    let ipv6 = n.net.as_ref().is_some_and(|n| n.ipv6.is_some());
     json!({
         "ID": &n.id[..12], "Name": n.name, "Driver": n.driver, "Scope": "local",
-        "IPv6": "false", "Internal": "false", "Labels": "", "CreatedAt": n.created,
+        "IPv6": ipv6.to_string(), "Internal": "false", "Labels": "", "CreatedAt": n.created,
     })
 }
 
@@ -89,7 +90,18 @@ pub fn inspect_json(n: &Listed) -> Value {
     let mut containers = serde_json::Map::new();
     let mut options = serde_json::Map::new();
     if let Some(net) = &n.net {
-        config.push(json!({"Subnet": net.subnet.to_string(), "Gateway": net.gateway.to_string()}));
+        let mut c4 = json!({"Subnet": net.subnet.to_string(), "Gateway": net.gateway.to_string()});
+        if let Some(r) = net.ip_range {
+            c4["IPRange"] = r.to_string().into();
+        }
+        if !net.aux.is_empty() {
+            c4["AuxiliaryAddresses"] = json!(net.aux);
+        }
+        config.push(c4);
+        if let Some(v6) = &net.ipv6 {
+            config
+                .push(json!({"Subnet": v6.subnet.to_string(), "Gateway": v6.gateway.to_string()}));
+        }
         for (id, l) in &net.leases {
             containers.insert(
                 id.clone(),
@@ -97,8 +109,11 @@ pub fn inspect_json(n: &Listed) -> Value {
                     "Name": l.name,
                     "EndpointID": hex_hash(&[&net.id, id]),
                     "MacAddress": l.mac,
-                    "IPv4Address": format!("{}/{}", l.ip, net.subnet.prefix),
-                    "IPv6Address": "",
+                    "IPv4Address": format!("{}/{}", l.ip, super::attach::attachment(net, l).prefix),
+                    "IPv6Address": match (l.ip6, &net.ipv6) {
+                        (Some(a), Some(v6)) => format!("{a}/{}", v6.subnet.prefix),
+                        _ => String::new(),
+                    },
                 }),
             );
         }
@@ -113,18 +128,39 @@ pub fn inspect_json(n: &Listed) -> Value {
                 options.insert(k.into(), v.into());
             }
         }
-        options.insert(
-            "com.docker.network.bridge.name".into(),
-            net.bridge.clone().into(),
-        );
+        if !net.sublink() {
+            options.insert(
+                "com.docker.network.bridge.name".into(),
+                net.bridge.clone().into(),
+            );
+        }
+        for (k, v) in &net.options {
+            options.insert(k.clone(), v.clone().into());
+        }
+        if let Some(c) = &net.cni {
+            // The conflist itself, as podman shows a CNI network's config.
+            options.insert("cni.name".into(), c["name"].clone());
+            options.insert(
+                "cni.plugins".into(),
+                c["plugins"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["type"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .into(),
+            );
+        }
     }
+    let ipv6 = n.net.as_ref().is_some_and(|n| n.ipv6.is_some());
     json!({
         "Name": n.name,
         "Id": n.id,
         "Created": n.created,
         "Scope": "local",
         "Driver": n.driver,
-        "EnableIPv6": false,
+        "EnableIPv6": ipv6,
         "IPAM": {"Driver": "default", "Options": null, "Config": config},
         "Internal": false,
         "Attachable": false,

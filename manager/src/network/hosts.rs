@@ -122,6 +122,9 @@ pub(super) fn render_hosts(nets: &[Network], container_id: &str) -> String {
         };
         let mut names = vec![me.hostname.clone(), me.name.clone()];
         names.extend(me.aliases.iter().cloned());
+        if let Some(ip6) = me.ip6 {
+            own.push((IpAddr::V6(ip6), names.clone()));
+        }
         own.push((IpAddr::V4(me.ip), names));
         if add_hosts.is_empty() {
             add_hosts = me.add_hosts.clone();
@@ -133,6 +136,9 @@ pub(super) fn render_hosts(nets: &[Network], container_id: &str) -> String {
             if id != container_id {
                 let mut names = vec![p.name.clone()];
                 names.extend(p.aliases.iter().cloned());
+                if let Some(ip6) = p.ip6 {
+                    peers.push((IpAddr::V6(ip6), names.clone()));
+                }
                 peers.push((IpAddr::V4(p.ip), names));
             }
         }

@@ -50,6 +50,7 @@
 
 mod attach;
 mod bridge;
+mod cni;
 pub mod docker;
 pub mod etc;
 mod hosts;
@@ -58,18 +59,22 @@ pub(crate) mod netlink;
 mod networks;
 mod nft;
 mod ports;
+pub mod proxy;
 pub mod publish;
 pub mod state;
+mod sublink;
 pub mod subnet;
 
 pub use attach::{attachments, disconnect, setup, teardown};
 pub use hosts::{write_etc_files, write_etc_files_in};
-pub use networks::{create, inspect, list, prune, reconcile, remove, remove_all};
+pub use networks::{
+    check, create, create_with, inspect, list, prune, reconcile, remove, remove_all, CreateOpts,
+};
 pub use publish::{parse_publish, PortMap, Proto};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(thiserror::Error, Debug)]
 pub enum NetError {
@@ -113,6 +118,10 @@ pub struct NetRequest {
     /// `--ip`: this address, not the next free one (user networks only).
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`, on a dual-stack user network. Left out when unset, so
+    /// records stay as today's stores wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// `--network-alias`: more names peers reach it by (user networks only).
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -130,6 +139,12 @@ pub struct Attachment {
     pub network: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix6: u8,
 }
 
 pub const DEFAULT_NETWORK: &str = "bridge";

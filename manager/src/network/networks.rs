@@ -6,7 +6,9 @@ use super::hosts::refresh_hosts;
 use super::ipam::choose_subnet;
 use super::netlink::Netlink;
 use super::state::{Network, Store};
+use super::subnet::Ipv4Net;
 use super::{hex_hash, nle, state, NetError, DEFAULT_NETWORK};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -90,7 +92,110 @@ pub(super) fn new_network(
         default,
         leases: Default::default(),
         external: false,
+        ipv6: None,
+        options: Default::default(),
+        ip_range: None,
+        aux: Default::default(),
+        cni: None,
+        cni_path: Vec::new(),
     })
+}
+
+/// A macvlan/ipvlan network: its subnet is the parent's LAN, which the
+/// host may well route already, so only this root's networks are checked.
+fn sublink_network(
+    nets: &[Network],
+    name: &str,
+    driver: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<Network, NetError> {
+    let sub: super::subnet::Ipv4Net = subnet
+        .ok_or_else(|| {
+            NetError::Invalid(format!(
+                "the {driver} driver needs --subnet (the parent's LAN)"
+            ))
+        })?
+        .parse()
+        .map_err(NetError::Invalid)?;
+    if let Some(n) = nets.iter().find(|n| n.subnet.overlaps(&sub)) {
+        return Err(NetError::Invalid(format!(
+            "subnet {sub} overlaps network {:?} ({})",
+            n.name, n.subnet
+        )));
+    }
+    let gw = match gateway {
+        None => sub.nth(1).expect("subnet has hosts"),
+        Some(g) => {
+            let ip: Ipv4Addr = g.parse().map_err(|_| {
+                NetError::Invalid(format!("invalid gateway {g:?}: not an IPv4 address"))
+            })?;
+            if !sub.contains(ip) || ip == sub.addr || ip == sub.broadcast() {
+                return Err(NetError::Invalid(format!(
+                    "gateway {ip} is not a host address of subnet {sub}"
+                )));
+            }
+            ip
+        }
+    };
+    Ok(bridgeless_network(name, driver, sub, gw))
+}
+
+/// A network record without a bridge of berth's.
+fn bridgeless_network(name: &str, driver: &str, sub: Ipv4Net, gw: Ipv4Addr) -> Network {
+    let now = crate::image::time::now_unix();
+    Network {
+        name: name.to_string(),
+        id: hex_hash(&[
+            name,
+            &sub.to_string(),
+            &now.to_string(),
+            &std::process::id().to_string(),
+        ]),
+        driver: driver.to_string(),
+        bridge: String::new(),
+        subnet: sub,
+        gateway: gw,
+        created: crate::image::time::format_rfc3339(now),
+        default: false,
+        leases: Default::default(),
+        external: false,
+        ipv6: None,
+        options: Default::default(),
+        ip_range: None,
+        aux: Default::default(),
+        cni: None,
+        cni_path: Vec::new(),
+    }
+}
+
+/// A `cni` network: addresses are the plugins' business; the subnet its
+/// IPAM names (if any) is recorded for inspect and the overlap check.
+fn cni_network(
+    store: &Store,
+    nets: &[Network],
+    name: &str,
+    conf: serde_json::Value,
+) -> Result<Network, NetError> {
+    let (sub, gw) = match super::cni::ipam_subnet(&conf) {
+        Some((s, g)) => {
+            if let Some(n) = nets.iter().find(|n| n.subnet.overlaps(&s)) {
+                return Err(NetError::Invalid(format!(
+                    "subnet {s} of the CNI config overlaps network {:?} ({})",
+                    n.name, n.subnet
+                )));
+            }
+            (s, g.unwrap_or_else(|| s.nth(1).expect("hosts")))
+        }
+        None => (
+            super::subnet::Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 32),
+            Ipv4Addr::UNSPECIFIED,
+        ),
+    };
+    let mut net = bridgeless_network(name, "cni", sub, gw);
+    net.cni = Some(conf);
+    net.cni_path = store.config.cni_path.clone();
+    Ok(net)
 }
 
 /// The default network on an existing host bridge: its address is the
@@ -127,24 +232,134 @@ fn host_bridge_network(name: &str, bridge: &str) -> Result<Network, NetError> {
         default: true,
         leases: Default::default(),
         external: true,
+        ipv6: None,
+        options: Default::default(),
+        ip_range: None,
+        aux: Default::default(),
+        cni: None,
+        cni_path: Vec::new(),
     })
 }
 
-/// `network create`: the bridge and its rules exist when this returns.
+/// What `network create` asks for beyond the name.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOpts {
+    /// "" or "bridge".
+    pub driver: String,
+    /// `--subnet`, at most one per family.
+    pub subnets: Vec<String>,
+    /// `--gateway`, at most one per family.
+    pub gateways: Vec<String>,
+    /// `--ipv6`: dual stack.
+    pub ipv6: bool,
+    /// `-o key=value`.
+    pub options: BTreeMap<String, String>,
+    /// `--ip-range`, within the IPv4 subnet.
+    pub ip_range: Option<String>,
+    /// `--aux-address name=ip`.
+    pub aux: Vec<String>,
+    /// `--cni-config FILE`: the conflist of a `cni` network.
+    pub cni_config: Option<std::path::PathBuf>,
+}
+
+/// `network create` of a v4 bridge: the bridge and its rules exist when
+/// this returns.
 pub fn create(
     root: &Path,
     name: &str,
     subnet: Option<&str>,
     gateway: Option<&str>,
 ) -> Result<Network, NetError> {
+    create_with(
+        root,
+        name,
+        &CreateOpts {
+            subnets: subnet.into_iter().map(String::from).collect(),
+            gateways: gateway.into_iter().map(String::from).collect(),
+            ..Default::default()
+        },
+    )
+}
+
+/// Splits `--subnet`/`--gateway` values by family: (v4, v6), at most one each.
+fn by_family<'a>(
+    what: &str,
+    vals: &'a [String],
+) -> Result<(Option<&'a str>, Option<&'a str>), NetError> {
+    let (v6, v4): (Vec<&String>, Vec<&String>) = vals.iter().partition(|v| v.contains(':'));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(NetError::Invalid(format!(
+            "at most one IPv4 and one IPv6 {what} per network"
+        )));
+    }
+    Ok((
+        v4.first().map(|s| s.as_str()),
+        v6.first().map(|s| s.as_str()),
+    ))
+}
+
+/// `network create`: the bridge and its rules exist when this returns.
+pub fn create_with(root: &Path, name: &str, o: &CreateOpts) -> Result<Network, NetError> {
     valid_name(name)?;
     if matches!(name, DEFAULT_NETWORK | "host" | "none") {
         return Err(NetError::Invalid(format!(
             "network name {name:?} is reserved"
         )));
     }
+    let sublink = super::sublink::is_sublink(&o.driver);
+    let cni = o.driver == "cni";
+    if !matches!(o.driver.as_str(), "" | "bridge") && !sublink && !cni {
+        return Err(NetError::Invalid(format!(
+            "unsupported network driver {:?}: want bridge, macvlan, ipvlan or cni",
+            o.driver
+        )));
+    }
+    if cni != o.cni_config.is_some() {
+        return Err(NetError::Invalid(
+            "--cni-config FILE goes with -d cni, and -d cni needs it".into(),
+        ));
+    }
+    if cni
+        && (!o.subnets.is_empty()
+            || !o.gateways.is_empty()
+            || o.ipv6
+            || !o.options.is_empty()
+            || o.ip_range.is_some()
+            || !o.aux.is_empty())
+    {
+        return Err(NetError::Invalid(
+            "a cni network takes its addresses and options from its conflist (--cni-config) alone"
+                .into(),
+        ));
+    }
+    let (subnet, subnet6) = by_family("--subnet", &o.subnets)?;
+    let (gateway, gateway6) = by_family("--gateway", &o.gateways)?;
     if gateway.is_some() && subnet.is_none() {
         return Err(NetError::Invalid("--gateway needs --subnet".into()));
+    }
+    if gateway6.is_some() && subnet6.is_none() {
+        return Err(NetError::Invalid(
+            "an IPv6 --gateway needs an IPv6 --subnet".into(),
+        ));
+    }
+    if subnet6.is_some() && !o.ipv6 {
+        return Err(NetError::Invalid("an IPv6 --subnet needs --ipv6".into()));
+    }
+    let conflist = match &o.cni_config {
+        Some(f) => Some(super::cni::load_config(f)?),
+        None => None,
+    };
+    if sublink {
+        super::sublink::validate(&o.driver, &o.options)?;
+    } else if let Some(k) = o.options.keys().next() {
+        return Err(NetError::Invalid(format!(
+            "the bridge driver takes no -o options (got {k:?})"
+        )));
+    }
+    if (o.ip_range.is_some() || !o.aux.is_empty()) && subnet.is_none() {
+        return Err(NetError::Invalid(
+            "--ip-range and --aux-address need an IPv4 --subnet".into(),
+        ));
     }
     let store = Store::open(root)?;
     let nl = Netlink::open().map_err(nle("opening socket"))?;
@@ -156,7 +371,20 @@ pub fn create(
     let _host = state::host_lock()?;
     reap_orphan_bridges(&nl, &store.config.bridge_prefix);
     reap_unrecorded_bridges(&store, &nl, &nets);
-    let net = new_network(&store, &nets, name, subnet, gateway)?;
+    let mut net = if let Some(conf) = conflist {
+        cni_network(&store, &nets, name, conf)?
+    } else if sublink {
+        sublink_network(&nets, name, &o.driver, subnet, gateway)?
+    } else {
+        new_network(&store, &nets, name, subnet, gateway)?
+    };
+    if o.ipv6 {
+        net.ipv6 = Some(super::ipam::choose_v6(
+            &store, &nets, subnet6, gateway6, sublink,
+        )?);
+    }
+    net.options = o.options.clone();
+    super::ipam::set_range_and_aux(&mut net, o.ip_range.as_deref(), &o.aux)?;
     bring_up(&store, &nl, &net)?;
     let saved = store.save(&net);
     store.made(&net.bridge);
@@ -197,6 +425,28 @@ pub fn reconcile(root: &Path) -> Result<bool, NetError> {
     let _lock = store.lock()?;
     let mut nets = store.list()?;
     Ok(reclaim(&store, &nl, &mut nets))
+}
+
+/// `network check`: the CNI CHECK of a container's attachment to a cni
+/// network (the plugins confirm what their ADD made is still there).
+pub fn check(root: &Path, name: &str, container_id: &str) -> Result<(), NetError> {
+    let store = Store::open(root)?;
+    let _lock = store.lock()?;
+    let net = store
+        .load(name)?
+        .ok_or_else(|| NetError::NoSuchNetwork(name.to_string()))?;
+    if net.driver != "cni" {
+        return Err(NetError::Invalid(format!(
+            "network {name} is a {} network: CHECK is the cni driver's",
+            net.driver
+        )));
+    }
+    let l = net.leases.get(container_id).ok_or_else(|| {
+        NetError::Invalid(format!(
+            "container {container_id} is not attached to network {name}"
+        ))
+    })?;
+    super::cni::check(&net, l)
 }
 
 /// `network rm`: refuses while a live container is attached.

@@ -14,7 +14,7 @@ use super::publish::{PortMap, Proto};
 use super::state::Network;
 use super::NetError;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
 fn run(script: &str) -> Result<(), NetError> {
@@ -46,17 +46,20 @@ fn run(script: &str) -> Result<(), NetError> {
     Err(NetError::Nft(first.trim().to_string()))
 }
 
-/// (Re)creates the network's table from scratch: the add-then-delete pair
-/// makes it idempotent without a lookup.
+/// (Re)creates the network's tables from scratch: the add-then-delete
+/// pair makes it idempotent without a lookup. A dual-stack network has an
+/// `ip6` table of the same name next to the `ip` one.
 pub fn create_table(net: &Network, prefix: &str) -> Result<(), NetError> {
     let t = net.table();
     let br = &net.bridge;
     let sub = net.subnet;
     let dnat = "fib daddr type local meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport map @ph\n    \
                 fib daddr type local meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @pa";
-    let script = format!(
+    let mut script = format!(
         r#"table ip {t} {{}}
 delete table ip {t}
+table ip6 {t} {{}}
+delete table ip6 {t}
 table ip {t} {{
   map pa {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
   map ph {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
@@ -82,6 +85,37 @@ table ip {t} {{
 }}
 "#
     );
+    if let Some(v6) = &net.ipv6 {
+        // ::1 is left to the userland proxy (see proxy.rs).
+        let sub6 = v6.subnet;
+        let dnat6 = "ip6 daddr != ::1 fib daddr type local meta l4proto { tcp, udp } dnat ip6 to ip6 daddr . meta l4proto . th dport map @ph\n    \
+                     ip6 daddr != ::1 fib daddr type local meta l4proto { tcp, udp } dnat ip6 to meta l4proto . th dport map @pa";
+        script.push_str(&format!(
+            r#"table ip6 {t} {{
+  map pa {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
+  map ph {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+  chain dnat_pre {{
+    type nat hook prerouting priority dstnat; policy accept;
+    {dnat6}
+  }}
+  chain dnat_out {{
+    type nat hook output priority -100; policy accept;
+    {dnat6}
+  }}
+  chain snat_post {{
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "{br}" ip6 saddr {sub6} ct status dnat masquerade
+    oifname != "{br}" ip6 saddr {sub6} masquerade
+  }}
+  chain isolate {{
+    type filter hook forward priority filter; policy accept;
+    iifname "{br}" oifname != "{br}" oifname "{prefix}*" ct status dnat accept
+    iifname "{br}" oifname != "{br}" oifname "{prefix}*" drop
+  }}
+}}
+"#
+        ));
+    }
     run(&script)
 }
 
@@ -101,7 +135,9 @@ pub fn delete_table(net: &Network) -> Result<(), NetError> {
 }
 
 pub fn delete_table_named(t: &str) -> Result<(), NetError> {
-    run(&format!("table ip {t} {{}}\ndelete table ip {t}\n"))
+    run(&format!(
+        "table ip {t} {{}}\ndelete table ip {t}\ntable ip6 {t} {{}}\ndelete table ip6 {t}\n"
+    ))
 }
 
 fn proto(p: Proto) -> u8 {
@@ -111,27 +147,38 @@ fn proto(p: Proto) -> u8 {
     }
 }
 
-/// The map a publication goes to, and its key in nft's register layout
-/// (`inet_proto . inet_service`, or `ipv4_addr . inet_proto . inet_service`,
-/// each field padded to 4 bytes; ports in network order).
-fn key(p: &PortMap) -> (&'static str, Vec<u8>) {
-    let mut k = Vec::with_capacity(12);
-    let map = match p.host_ip {
-        Some(IpAddr::V4(ip)) if !ip.is_unspecified() => {
+/// The map a publication goes to in the table of family `v6`, and its
+/// key in nft's register layout (`inet_proto . inet_service`, or
+/// `ipvN_addr . inet_proto . inet_service`, each field padded to 4 bytes;
+/// ports in network order). None: the publication is not for this family
+/// (or, on [::1], for the proxy).
+fn key(p: &PortMap, v6: bool) -> Option<(&'static str, Vec<u8>)> {
+    let mut k = Vec::with_capacity(24);
+    let map = match (p.host_ip, v6) {
+        (None, _) => "pa",
+        (Some(IpAddr::V4(ip)), false) if ip.is_unspecified() => "pa",
+        (Some(IpAddr::V4(ip)), false) => {
             k.extend_from_slice(&ip.octets());
             "ph"
         }
-        _ => "pa",
+        (Some(IpAddr::V6(ip)), true) if ip.is_unspecified() => "pa",
+        (Some(IpAddr::V6(ip)), true) if !ip.is_loopback() => {
+            k.extend_from_slice(&ip.octets());
+            "ph"
+        }
+        _ => return None,
     };
     k.extend_from_slice(&[proto(p.proto), 0, 0, 0]);
     k.extend_from_slice(&p.host_port.to_be_bytes());
     k.extend_from_slice(&[0, 0]);
-    (map, k)
+    Some((map, k))
 }
 
-/// Adds or deletes the elements of `ports`, in both maps, as one transaction.
+/// Adds or deletes the elements of `ports`, in both maps of the table of
+/// family `v6`, as one transaction.
 fn elements(
     net: &Network,
+    v6: bool,
     ports: &[PortMap],
     data: impl Fn(&PortMap) -> Option<Vec<u8>>,
     delete: bool,
@@ -142,7 +189,7 @@ fn elements(
             let elems = ports
                 .iter()
                 .filter_map(|p| {
-                    let (m, key) = key(p);
+                    let (m, key) = key(p, v6)?;
                     (m == map).then(|| SetElem { key, data: data(p) })
                 })
                 .collect();
@@ -155,31 +202,58 @@ fn elements(
     }
     let what = if delete { "deleting" } else { "adding" };
     Netlink::open_netfilter()
-        .and_then(|nl| nl.map_elements(&net.table(), &maps, delete))
+        .and_then(|nl| nl.map_elements(&net.table(), v6, &maps, delete))
         .map_err(|e| NetError::Nft(format!("{what} ports in {}: {e}", net.table())))
 }
 
-pub fn add_ports(net: &Network, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
+/// Publishes `ports` to the container's `ip` (and `ip6` on a dual-stack
+/// network).
+pub fn add_ports(
+    net: &Network,
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+    ports: &[PortMap],
+) -> Result<(), NetError> {
     let data = |p: &PortMap| {
         let mut d = ip.octets().to_vec();
         d.extend_from_slice(&p.container_port.to_be_bytes());
         d.extend_from_slice(&[0, 0]);
         Some(d)
     };
-    elements(net, ports, data, false)
+    elements(net, false, ports, data, false)?;
+    if let Some(ip6) = ip6.filter(|_| net.ipv6.is_some()) {
+        let data6 = |p: &PortMap| {
+            let mut d = ip6.octets().to_vec();
+            d.extend_from_slice(&p.container_port.to_be_bytes());
+            d.extend_from_slice(&[0, 0]);
+            Some(d)
+        };
+        if let Err(e) = elements(net, true, ports, data6, false) {
+            let _ = elements(net, false, ports, |_| None, true);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Withdraws ports; ones already gone (e.g. the table was flushed by hand)
 /// are not an error, so teardown stays idempotent.
 pub fn delete_ports(net: &Network, ports: &[PortMap]) -> Result<(), NetError> {
-    if elements(net, ports, |_| None, true).is_ok() {
-        return Ok(());
-    }
-    // One transaction fails whole if any element is missing: retry one by one.
-    for p in ports {
-        if let Err(e) = elements(net, std::slice::from_ref(p), |_| None, true) {
-            if !e.to_string().contains("No such file") {
-                return Err(e);
+    let fams: &[bool] = if net.ipv6.is_some() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &v6 in fams {
+        if elements(net, v6, ports, |_| None, true).is_ok() {
+            continue;
+        }
+        // One transaction fails whole if any element is missing: retry one by one.
+        for p in ports {
+            if let Err(e) = elements(net, v6, std::slice::from_ref(p), |_| None, true) {
+                if !e.to_string().contains("No such file") {
+                    return Err(e);
+                }
             }
         }
     }

@@ -34,10 +34,11 @@ pub struct PortMap {
 impl fmt::Display for PortMap {
     /// The `berth port` line: `80/tcp -> 0.0.0.0:8080`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ip = self
-            .host_ip
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "0.0.0.0".into());
+        let ip = match self.host_ip {
+            Some(IpAddr::V6(i)) => format!("[{i}]"),
+            Some(i) => i.to_string(),
+            None => "0.0.0.0".into(),
+        };
         write!(
             f,
             "{}/{} -> {}:{}",
@@ -73,15 +74,27 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortMap>, NetError> {
         Some((_, p)) => return Err(bad(&format!("unknown protocol {p:?} (want tcp or udp)"))),
         None => (spec, Proto::Tcp),
     };
-    if body.starts_with('[') || body.matches(':').count() > 2 {
-        return Err(bad("IPv6 host addresses are not supported"));
-    }
-    let parts: Vec<&str> = body.split(':').collect();
-    let (ip, host, cont) = match parts.as_slice() {
-        [c] => (None, "", *c),
-        [h, c] => (None, *h, *c),
-        [i, h, c] => (Some(*i), *h, *c),
-        _ => unreachable!(),
+    // docker's `[v6addr]:hostPort:containerPort`.
+    let (ip, rest) = match body.strip_prefix('[') {
+        Some(r) => {
+            let (i, rest) = r
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed '[' around the IPv6 host address"))?;
+            let rest = rest
+                .strip_prefix(':')
+                .ok_or_else(|| bad("want [IPv6]:hostPort:containerPort"))?;
+            (Some(i), rest)
+        }
+        None => (None, body),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (ip, host, cont) = match (ip, parts.as_slice()) {
+        (None, [c]) => (None, "", *c),
+        (None, [h, c]) => (None, *h, *c),
+        (None, [i, h, c]) => (Some(*i), *h, *c),
+        (Some(i), [h, c]) => (Some(i), *h, *c),
+        (None, _) => return Err(bad("IPv6 host addresses go in brackets: [::1]:8080:80")),
+        _ => return Err(bad("want [IPv6]:hostPort:containerPort")),
     };
     let host_ip = match ip {
         None | Some("") => None,
@@ -90,9 +103,6 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortMap>, NetError> {
                 .map_err(|_| bad(&format!("{i:?} is not an IP address")))?,
         ),
     };
-    if matches!(host_ip, Some(IpAddr::V6(_))) {
-        return Err(bad("IPv6 host addresses are not supported"));
-    }
     if cont.is_empty() {
         return Err(bad("no container port"));
     }
@@ -152,6 +162,18 @@ mod tests {
             vec![pm(Some("127.0.0.1"), 0, 80, Proto::Tcp)]
         );
         assert_eq!(
+            parse_publish("[::1]:8080:80").unwrap(),
+            vec![pm(Some("::1"), 8080, 80, Proto::Tcp)]
+        );
+        assert_eq!(
+            parse_publish("[::]::80/udp").unwrap(),
+            vec![pm(Some("::"), 0, 80, Proto::Udp)]
+        );
+        assert_eq!(
+            pm(Some("::1"), 8080, 80, Proto::Tcp).to_string(),
+            "80/tcp -> [::1]:8080"
+        );
+        assert_eq!(
             parse_publish("8000-8001:80-81").unwrap(),
             vec![
                 pm(None, 8000, 80, Proto::Tcp),
@@ -171,7 +193,9 @@ mod tests {
             ("1.2.3:80:80", "not an IP address"),
             ("8000-8002:80-81", "differ in length"),
             ("9-8:80", "empty range"),
-            ("[::1]:80:80", "IPv6"),
+            ("::1:80:80", "brackets"),
+            ("[::1:80:80", "unclosed"),
+            ("[::1]80:80", "[IPv6]"),
         ] {
             let e = parse_publish(s).unwrap_err().to_string();
             assert!(e.contains(want), "{s}: {e}");

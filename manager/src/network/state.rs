@@ -11,14 +11,14 @@
 //! does a few netlink calls at most, so contention stays short.
 
 use super::publish::PortMap;
-use super::subnet::Ipv4Net;
+use super::subnet::{Ipv4Net, Ipv6Net};
 use super::NetError;
 use crate::image::lock::FileLock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// Where the container code keeps one directory per container; a lease
@@ -37,6 +37,12 @@ pub struct NetConfig {
     /// An existing host bridge for the default network (docker's `-b`):
     /// used with its own address and subnet, never made nor removed.
     pub bridge: Option<String>,
+    /// IPv6 subnets for `--ipv6` networks created without a v6 --subnet;
+    /// none by default (as docker): such a create then fails.
+    pub pool6: Option<Ipv6Net>,
+    pub subnet6_prefix: u8,
+    /// Where the `cni` driver finds plugins.
+    pub cni_path: Vec<PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -48,6 +54,9 @@ impl Default for NetConfig {
             pool: Ipv4Net::new(Ipv4Addr::new(10, 98, 0, 0), 16),
             subnet_prefix: 24,
             bridge: None,
+            pool6: None,
+            subnet6_prefix: 64,
+            cni_path: super::cni::DEFAULT_PATH.iter().map(PathBuf::from).collect(),
         }
     }
 }
@@ -77,6 +86,23 @@ pub struct Lease {
     /// and the lease only keeps an address and ports from others.
     #[serde(default)]
     pub pid: Option<(u32, u64)>,
+    /// The container's IPv6 address on a dual-stack network.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    /// Userland proxies (pid, start time) that serve its ports on [::1]:
+    /// the kernel drops a DNATed reply addressed to ::1 that comes in on
+    /// the bridge, so loopback v6 cannot be NATed the way 127/8 is.
+    #[serde(default)]
+    pub proxies: Vec<(u32, u64)>,
+    /// The `cni` driver's ADD result, for CHECK and DEL (as libcni caches it).
+    #[serde(default)]
+    pub cni_result: Option<serde_json::Value>,
+    /// A bind mount of the container's network namespace that keeps it
+    /// (and what the plugins put in it) alive until DEL, as podman pins
+    /// one: plugins' DEL without the namespace skips part of its cleanup
+    /// (the bridge plugin's masquerade rules).
+    #[serde(default)]
+    pub netns_pin: Option<PathBuf>,
 }
 
 /// A process's start time (clock ticks since boot), which tells a reused
@@ -101,9 +127,43 @@ pub struct Network {
     /// and our veths are ours on it.
     #[serde(default)]
     pub external: bool,
+    /// Dual stack (`--ipv6`): the v6 subnet and the bridge's v6 address.
+    #[serde(default)]
+    pub ipv6: Option<V6Net>,
+    /// `-o key=value` of `network create`, shown by inspect.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// `--ip-range`: containers' addresses come from here only.
+    #[serde(default)]
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address name=ip`: addresses IPAM never hands out.
+    #[serde(default)]
+    pub aux: BTreeMap<String, Ipv4Addr>,
+    /// The `cni` driver's conflist, as `network create --cni-config` read it.
+    #[serde(default)]
+    pub cni: Option<serde_json::Value>,
+    /// Where its plugins are (the root's `cni_path` at create).
+    #[serde(default)]
+    pub cni_path: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct V6Net {
+    pub subnet: Ipv6Net,
+    pub gateway: Ipv6Addr,
 }
 
 impl Network {
+    /// macvlan or ipvlan: no bridge, no table, links on a parent.
+    pub fn sublink(&self) -> bool {
+        super::sublink::is_sublink(&self.driver)
+    }
+
+    /// No bridge of berth's own: macvlan, ipvlan, cni.
+    pub fn bridgeless(&self) -> bool {
+        self.sublink() || self.driver == "cni"
+    }
+
     /// The nftables table that holds this network's rules.
     pub fn table(&self) -> String {
         format!("berth_{}", self.bridge.replace('-', "_"))
@@ -140,6 +200,14 @@ impl Store {
                 "bridge_prefix {:?} must be 1-8 letters or digits",
                 c.bridge_prefix
             )));
+        }
+        if let Some(p6) = c.pool6 {
+            if c.subnet6_prefix < p6.prefix || c.subnet6_prefix > 120 {
+                return Err(NetError::Config(format!(
+                    "subnet6_prefix {} does not fit the pool6 {p6}",
+                    c.subnet6_prefix
+                )));
+            }
         }
         if c.subnet_prefix < c.pool.prefix || c.subnet_prefix > 30 {
             return Err(NetError::Config(format!(

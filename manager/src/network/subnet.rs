@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +100,114 @@ impl From<Ipv4Net> for String {
     }
 }
 
+/// An IPv6 subnet (`--ipv6 --subnet fd..::/64`). Addresses are handed out
+/// from the low end, as docker's IPAM does, so the host part fits a u64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ipv6Net {
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+fn mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix as u32)
+    }
+}
+
+impl Ipv6Net {
+    pub fn new(addr: Ipv6Addr, prefix: u8) -> Ipv6Net {
+        Ipv6Net {
+            addr: Ipv6Addr::from(u128::from(addr) & mask6(prefix)),
+            prefix,
+        }
+    }
+    pub fn first(&self) -> u128 {
+        u128::from(self.addr)
+    }
+    pub fn last(&self) -> u128 {
+        self.first() | !mask6(self.prefix)
+    }
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & mask6(self.prefix) == self.first()
+    }
+    pub fn overlaps(&self, o: &Ipv6Net) -> bool {
+        self.first() <= o.last() && o.first() <= self.last()
+    }
+    /// The n-th address (0 is the subnet-router anycast address).
+    pub fn nth(&self, n: u64) -> Option<Ipv6Addr> {
+        let a = self.first().checked_add(n as u128)?;
+        (a <= self.last()).then(|| Ipv6Addr::from(a))
+    }
+}
+
+impl fmt::Display for Ipv6Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv6Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ipv6Net, String> {
+        let bad = || format!("invalid subnet {s:?}: want an IPv6 CIDR like fd00:1:2:3::/64");
+        let (a, p) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| bad())?;
+        let prefix: u8 = p.parse().map_err(|_| bad())?;
+        if !(48..=120).contains(&prefix) {
+            return Err(format!(
+                "invalid subnet {s:?}: IPv6 prefix length must be between 48 and 120"
+            ));
+        }
+        let n = Ipv6Net::new(addr, prefix);
+        if n.addr != addr {
+            return Err(format!(
+                "invalid subnet {s:?}: host bits set (did you mean {n}?)"
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl TryFrom<String> for Ipv6Net {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Ipv6Net> for String {
+    fn from(n: Ipv6Net) -> String {
+        n.to_string()
+    }
+}
+
+/// IPv6 routes and interface subnets of the host (/proc/net/ipv6_route),
+/// but the default route, multicast and link-local ones.
+pub fn host_subnets6() -> Vec<(Ipv6Net, String)> {
+    let mut out = Vec::new();
+    let Ok(s) = std::fs::read_to_string("/proc/net/ipv6_route") else {
+        return out;
+    };
+    for l in s.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 10 {
+            continue;
+        }
+        let (Ok(a), Ok(p)) = (u128::from_str_radix(f[0], 16), u8::from_str_radix(f[1], 16)) else {
+            continue;
+        };
+        let ip = Ipv6Addr::from(a);
+        if p == 0 || ip.is_multicast() || ip.is_loopback() || (a >> 118) == 0x3fa {
+            continue;
+        }
+        out.push((Ipv6Net::new(ip, p), format!("a route on {}", f[9])));
+    }
+    out
+}
+
 /// A subnet the host already uses, and where.
 pub struct InUse {
     pub net: Ipv4Net,
@@ -179,6 +287,19 @@ mod tests {
         assert!("10.88.3.1/24".parse::<Ipv4Net>().is_err());
         assert!("10.88.3.0".parse::<Ipv4Net>().is_err());
         assert!("10.88.3.0/31".parse::<Ipv4Net>().is_err());
+    }
+
+    #[test]
+    fn v6_parse_and_overlap() {
+        let a: Ipv6Net = "fd42:1::/64".parse().unwrap();
+        let b: Ipv6Net = "fd42:1::100/120".parse().unwrap();
+        let c: Ipv6Net = "fd42:2::/64".parse().unwrap();
+        assert!(a.overlaps(&b) && !a.overlaps(&c));
+        assert_eq!(a.nth(1), Some("fd42:1::1".parse().unwrap()));
+        assert!(a.contains("fd42:1::ffff".parse().unwrap()));
+        assert!("fd42:1::1/64".parse::<Ipv6Net>().is_err());
+        assert!("10.0.0.0/24".parse::<Ipv6Net>().is_err());
+        assert!("fd42::/32".parse::<Ipv6Net>().is_err());
     }
 
     #[test]

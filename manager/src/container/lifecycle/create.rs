@@ -103,10 +103,18 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         ),
         None => None,
     };
-    if user_net.is_none() && (ip.is_some() || !o.network_aliases.is_empty()) {
-        let (flag, v) = match &o.ip {
-            Some(s) => ("--ip", s.as_str()),
-            None => ("--network-alias", o.network_aliases[0].as_str()),
+    let ip6 = match &o.ip6 {
+        Some(s) => Some(
+            s.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| bad("--ip6", s, "expected an IPv6 address"))?,
+        ),
+        None => None,
+    };
+    if user_net.is_none() && (ip.is_some() || ip6.is_some() || !o.network_aliases.is_empty()) {
+        let (flag, v) = match (&o.ip, &o.ip6) {
+            (Some(s), _) => ("--ip", s.as_str()),
+            (None, Some(s)) => ("--ip6", s.as_str()),
+            _ => ("--network-alias", o.network_aliases[0].as_str()),
         };
         return Err(bad(
             flag,
@@ -267,6 +275,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             dns_options: o.dns_options.clone(),
             add_hosts: parse_add_hosts(&o.add_hosts)?,
             ip,
+            ip6,
             aliases: with_short_id(&c, o.network_aliases.clone()),
         };
         crate::network::write_etc_files(&dir, &req, None)?;

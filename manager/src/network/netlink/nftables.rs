@@ -19,6 +19,7 @@ const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_DATA_VALUE: u16 = 1;
 const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
 
 /// One map element: key and, when adding, the data, both in nft's register
 /// layout (each field of a concatenation padded to 4 bytes).
@@ -42,12 +43,13 @@ impl Netlink {
         Netlink::open_protocol(libc::NETLINK_NETFILTER)
     }
 
-    /// Adds (or, with `delete`, removes) elements of maps of the ip table
-    /// `table`, given as (map, elements): all or none, in one nf_tables
-    /// transaction.
+    /// Adds (or, with `delete`, removes) elements of maps of the ip (or,
+    /// with `v6`, ip6) table `table`, given as (map, elements): all or
+    /// none, in one nf_tables transaction.
     pub fn map_elements(
         &self,
         table: &str,
+        v6: bool,
         maps: &[(&str, Vec<SetElem>)],
         delete: bool,
     ) -> io::Result<()> {
@@ -70,7 +72,7 @@ impl Netlink {
             };
             let mut m = Msg::with_seq((NFNL_SUBSYS_NFTABLES << 8) | ty, flags, seq);
             seq = seq.wrapping_add(1);
-            m.nfgen(NFPROTO_IPV4, 0)
+            m.nfgen(if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 }, 0)
                 .attr_str(NFTA_SET_ELEM_LIST_TABLE, table)
                 .attr_str(NFTA_SET_ELEM_LIST_SET, set)
                 .begin(NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
