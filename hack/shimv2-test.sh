@@ -32,13 +32,13 @@ if [ -z "${SHIMV2_TEST_TIMED:-}" ]; then
     SHIMV2_TEST_TIMED=1 exec timeout -k 10 300 "$0" "$@"
 fi
 
+. "$(dirname "$0")/lib/ctrd.sh"
 W=$(mktemp -d /tmp/berth-shimv2.XXXXXX)
 TAG=s$$
 NS=berth-shimv2-$TAG
 IMG=localhost/berth-busybox:$TAG
 RT=io.containerd.berth.v2
 CTRD_SOCK=$W/ctrd/c.sock
-CTRD_PID=
 # containerd and the shims make these if they are missing; we take them
 # back only then.
 LEFT=()
@@ -144,64 +144,9 @@ note_socket() { shim_address "$1" >>"$W/sockets" 2>/dev/null; }
 cg_dir() { echo "/sys/fs/cgroup/$2/$(awk -F: -v c="$2" '$2 ~ "(^|,)" c "(,|$)" { print $3 }' "/proc/$(task_pid "$1")/cgroup")"; }
 
 # ---- setup ----
-start_containerd() {
-    mkdir -p "$W/ctrd"
-    cat >"$W/ctrd/config.toml" <<EOF
-version = 2
-root = "$W/ctrd/root"
-state = "$W/ctrd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$CTRD_SOCK"
-[ttrpc]
-  address = "$W/ctrd/t.sock"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
-    # containerd finds containerd-shim-<name>-v2 in its PATH.
-    PATH="$BIN:$PATH" containerd --config "$W/ctrd/config.toml" >>"$W/ctrd/log" 2>&1 &
-    CTRD_PID=$!
-    local i
-    for i in $(seq 1 100); do
-        ctr --address "$CTRD_SOCK" version >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    tail -20 "$W/ctrd/log"
-    return 1
-}
-
-# An OCI image archive made here from /bin/busybox: no registry, no podman.
+start_containerd() { ctrd_start "$W/ctrd" "$BIN"; }
 import_image() {
-    local r=$W/rootfs o=$W/oci a
-    mkdir -p "$r"/{bin,etc,tmp,root,proc,sys,dev} "$o/blobs/sha256"
-    cp /bin/busybox "$r/bin/busybox"
-    for a in $(/bin/busybox --list); do
-        [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"
-    done
-    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
-    printf 'root:x:0:\n' >"$r/etc/group"
-    chmod 1777 "$r/tmp"
-    tar -C "$r" -cf "$W/layer.tar" . || return 1
-    local ld ls cd cs md ms
-    ld=$(sha256sum "$W/layer.tar" | cut -d' ' -f1)
-    ls=$(stat -c %s "$W/layer.tar")
-    mv "$W/layer.tar" "$o/blobs/sha256/$ld"
-    printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin:/usr/bin:/sbin:/usr/sbin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$ld" >"$W/config.json"
-    cd=$(sha256sum "$W/config.json" | cut -d' ' -f1)
-    cs=$(stat -c %s "$W/config.json")
-    mv "$W/config.json" "$o/blobs/sha256/$cd"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
-        "$cd" "$cs" "$ld" "$ls" >"$W/manifest.json"
-    md=$(sha256sum "$W/manifest.json" | cut -d' ' -f1)
-    ms=$(stat -c %s "$W/manifest.json")
-    mv "$W/manifest.json" "$o/blobs/sha256/$md"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-        "$md" "$ms" "$IMG" "$TAG" >"$o/index.json"
-    echo '{"imageLayoutVersion":"1.0.0"}' >"$o/oci-layout"
-    tar -C "$o" -cf "$W/image.tar" oci-layout index.json blobs || return 1
-    rm -rf "$r" "$o"
+    busybox_oci_archive "$W/image.tar" "$IMG" || return 1
     c image import "$W/image.tar" || return 1
     expect "$IMG" c image ls -q
 }
@@ -211,6 +156,9 @@ echo "# shim: $BIN/containerd-shim-berth-v2"
 echo "# workdir: $W"
 check "setup: a private containerd with $BIN first in PATH" start_containerd
 check "setup: import a busybox OCI image made here" import_image
+# Every event containerd receives, until it is killed for the restart test.
+c events >"$W/events" 2>&1 &
+echo $! >>"$W/events.pid"
 
 # ---- run ----
 check "run --rm: output" expect '^hello from berth$' cr --rm "$IMG" "r1-$TAG" echo hello from berth
@@ -316,14 +264,20 @@ check "kill --all: every process of the container" kill_all
 # ---- OOM ----
 oom() {
     local O=o-$TAG
-    c events >"$W/events" 2>&1 &
-    echo $! >>"$W/events.pid"
-    sleep 0.3
     # A shell variable of 256 MiB under a 32 MiB limit.
     want_rc 137 cr --rm --memory-limit 33554432 "$IMG" "$O" sh -c 'a=$(head -c 268435456 /dev/zero | tr "\000" x); echo ${#a}' || return 1
     until_ok grep -q "/tasks/oom .*$O" "$W/events" || { cat "$W/events"; grep -i oom "$W/ctrd/log"; return 1; }
 }
 check "OOM: killed at its memory limit, /tasks/oom in ctr events" oom
+events() {
+    local t bad=0
+    for t in create start exec-added exec-started exit delete paused resumed; do
+        grep -q "/tasks/$t .*\"$D\"" "$W/events" || { echo "no /tasks/$t for $D"; bad=1; }
+    done
+    [ $bad = 0 ] || cat "$W/events"
+    return $bad
+}
+check "events: create, start, exec-added, exec-started, exit, delete, paused, resumed" events
 
 # ---- one shim per pod ----
 POD=pod-$TAG
