@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use containerd_shim::protos::cgroups::metrics::{
     CPUStat, CPUUsage, MemoryEntry, MemoryOomControl, MemoryStat, Metrics, PidsStat, Throttle,
 };
+use containerd_shim::protos::protobuf;
 
 /// Where the cgroup of `pid` for a v1 `controller` is on this host.
 pub fn v1_dir(pid: u32, controller: &str) -> Option<PathBuf> {
@@ -78,13 +79,21 @@ fn entry(dir: &Path, prefix: &str) -> MemoryEntry {
     e
 }
 
-/// Metrics of the container whose init is `pid`.
-pub fn metrics(pid: u32) -> Metrics {
-    let mut m = Metrics::new();
-    if let Some(v2) = v2_dir(pid) {
-        fill_from_v2(&mut m, &v2);
-        return m;
+/// Metrics of the container whose init is `pid`: containerd's type URL
+/// and the encoded message, v2 on a cgroup2 host, else v1.
+pub fn metrics(pid: u32) -> Result<(&'static str, Vec<u8>), protobuf::Error> {
+    use containerd_shim::protos::protobuf::Message;
+    match v2_dir(pid) {
+        Some(d) => Ok(("io.containerd.cgroups.v2.Metrics", v2_metrics(&d))),
+        None => Ok((
+            "io.containerd.cgroups.v1.Metrics",
+            v1_metrics(pid).write_to_bytes()?,
+        )),
     }
+}
+
+fn v1_metrics(pid: u32) -> Metrics {
+    let mut m = Metrics::new();
     if let Some(d) = v1_dir(pid, "pids") {
         let mut p = PidsStat::new();
         p.current = num(&d, "pids.current");
@@ -175,60 +184,122 @@ pub fn metrics(pid: u32) -> Metrics {
     m
 }
 
-/// A pure cgroup2 host, mapped onto the v1 message's fields (usec → ns).
-fn fill_from_v2(m: &mut Metrics, d: &Path) {
-    let mut p = PidsStat::new();
-    p.current = num(d, "pids.current");
-    p.limit = num(d, "pids.max");
-    m.pids = Some(p).into();
-    let mut u = CPUUsage::new();
-    let mut t = Throttle::new();
+// containerd's io.containerd.cgroups.v2.Metrics, encoded by hand: the
+// crate's protos only have the v1 message. Field numbers from
+// containerd/cgroups' cgroup2/stats/metrics.proto.
+const V2_MEMORY_STAT: &[(&str, u32)] = &[
+    ("anon", 1),
+    ("file", 2),
+    ("kernel_stack", 3),
+    ("slab", 4),
+    ("sock", 5),
+    ("shmem", 6),
+    ("file_mapped", 7),
+    ("file_dirty", 8),
+    ("file_writeback", 9),
+    ("anon_thp", 10),
+    ("inactive_anon", 11),
+    ("active_anon", 12),
+    ("inactive_file", 13),
+    ("active_file", 14),
+    ("unevictable", 15),
+    ("slab_reclaimable", 16),
+    ("slab_unreclaimable", 17),
+    ("pgfault", 18),
+    ("pgmajfault", 19),
+    ("workingset_refault", 20),
+    ("workingset_activate", 21),
+    ("workingset_nodereclaim", 22),
+    ("pgrefill", 23),
+    ("pgscan", 24),
+    ("pgsteal", 25),
+    ("pgactivate", 26),
+    ("pgdeactivate", 27),
+    ("pglazyfree", 28),
+    ("pglazyfreed", 29),
+    ("thp_fault_alloc", 30),
+    ("thp_collapse_alloc", 31),
+];
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_u64(out: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+        put_varint(out, u64::from(field) << 3);
+        put_varint(out, v);
+    }
+}
+
+fn put_msg(out: &mut Vec<u8>, field: u32, msg: &[u8]) {
+    put_varint(out, (u64::from(field) << 3) | 2);
+    put_varint(out, msg.len() as u64);
+    out.extend_from_slice(msg);
+}
+
+/// A limit file: "max" is no limit, u64::MAX as containerd has it.
+fn limit(dir: &Path, file: &str) -> u64 {
+    match fs::read_to_string(dir.join(file)) {
+        Ok(s) if s.trim() == "max" => u64::MAX,
+        Ok(s) => s.trim().parse().unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// The v2 Metrics message of the cgroup at `d`.
+pub fn v2_metrics(d: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut pids = Vec::new();
+    put_u64(&mut pids, 1, num(d, "pids.current"));
+    put_u64(&mut pids, 2, limit(d, "pids.max"));
+    put_msg(&mut out, 1, &pids);
+    let mut cpu = Vec::new();
     for (k, v) in keyed(d, "cpu.stat") {
-        match k.as_str() {
-            "usage_usec" => u.total = v * 1000,
-            "user_usec" => u.user = v * 1000,
-            "system_usec" => u.kernel = v * 1000,
-            "nr_periods" => t.periods = v,
-            "nr_throttled" => t.throttled_periods = v,
-            "throttled_usec" => t.throttled_time = v * 1000,
-            _ => {}
+        let f = match k.as_str() {
+            "usage_usec" => 1,
+            "user_usec" => 2,
+            "system_usec" => 3,
+            "nr_periods" => 4,
+            "nr_throttled" => 5,
+            "throttled_usec" => 6,
+            _ => continue,
+        };
+        put_u64(&mut cpu, f, v);
+    }
+    put_msg(&mut out, 2, &cpu);
+    let mut mem = Vec::new();
+    let stat = keyed(d, "memory.stat");
+    for (name, f) in V2_MEMORY_STAT {
+        if let Some((_, v)) = stat.iter().find(|(k, _)| k == name) {
+            put_u64(&mut mem, *f, *v);
         }
     }
-    let mut cpu = CPUStat::new();
-    cpu.usage = Some(u).into();
-    cpu.throttling = Some(t).into();
-    m.cpu = Some(cpu).into();
-    let mut s = MemoryStat::new();
-    for (k, v) in keyed(d, "memory.stat") {
-        match k.as_str() {
-            "anon" => s.rss = v,
-            "file" => s.cache = v,
-            "file_mapped" => s.mapped_file = v,
-            "file_dirty" => s.dirty = v,
-            "file_writeback" => s.writeback = v,
-            "pgfault" => s.pg_fault = v,
-            "pgmajfault" => s.pg_maj_fault = v,
-            "inactive_anon" => s.inactive_anon = v,
-            "active_anon" => s.active_anon = v,
-            "inactive_file" => s.inactive_file = v,
-            "active_file" => s.active_file = v,
-            "unevictable" => s.unevictable = v,
-            _ => {}
-        }
+    put_u64(&mut mem, 32, num(d, "memory.current"));
+    put_u64(&mut mem, 33, limit(d, "memory.max"));
+    put_u64(&mut mem, 34, num(d, "memory.swap.current"));
+    put_u64(&mut mem, 35, limit(d, "memory.swap.max"));
+    put_u64(&mut mem, 36, num(d, "memory.peak"));
+    put_u64(&mut mem, 37, num(d, "memory.swap.peak"));
+    put_msg(&mut out, 4, &mem);
+    let mut ev = Vec::new();
+    for (k, v) in keyed(d, "memory.events") {
+        let f = match k.as_str() {
+            "low" => 1,
+            "high" => 2,
+            "max" => 3,
+            "oom" => 4,
+            "oom_kill" => 5,
+            _ => continue,
+        };
+        put_u64(&mut ev, f, v);
     }
-    let mut e = MemoryEntry::new();
-    e.usage = num(d, "memory.current");
-    e.limit = num(d, "memory.max");
-    e.max = num(d, "memory.peak");
-    s.usage = Some(e).into();
-    m.memory = Some(s).into();
-    let mut o = MemoryOomControl::new();
-    o.oom_kill = keyed(d, "memory.events")
-        .into_iter()
-        .find(|(k, _)| k == "oom_kill")
-        .map(|(_, v)| v)
-        .unwrap_or(0);
-    m.memory_oom_control = Some(o).into();
+    put_msg(&mut out, 8, &ev);
+    out
 }
 
 fn oom_kills(dir: &Path, v2: bool) -> Option<u64> {
@@ -301,4 +372,31 @@ pub fn watch_oom(pid: u32, on_oom: impl Fn() + Send + 'static) -> std::io::Resul
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_message_from_files() {
+        let d = std::env::temp_dir().join(format!("berth-shimv2-cg-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("pids.current"), "3\n").unwrap();
+        fs::write(d.join("pids.max"), "max\n").unwrap();
+        fs::write(d.join("memory.current"), "300\n").unwrap();
+        fs::write(d.join("memory.events"), "low 0\noom_kill 2\n").unwrap();
+        let b = v2_metrics(&d);
+        fs::remove_dir_all(&d).unwrap();
+        // pids {current: 3, limit: u64::MAX}
+        let mut pids = vec![0x0a, 13, 0x08, 3, 0x10];
+        pids.extend_from_slice(&[0xff; 9]);
+        pids.push(0x01);
+        assert_eq!(&b[..15], &pids[..]);
+        // cpu {} (no cpu.stat), memory {usage(32): 300}, memory_events {oom_kill(5): 2}
+        assert_eq!(
+            &b[15..],
+            &[0x12, 0, 0x22, 4, 0x80, 0x02, 0xac, 0x02, 0x42, 2, 0x28, 2]
+        );
+    }
 }

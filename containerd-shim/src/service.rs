@@ -20,7 +20,7 @@ use containerd_shim::protos::events::task::{
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{Message, MessageField};
+use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::ttrpc::{self, context::Context, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::publisher::RemotePublisher;
@@ -777,10 +777,10 @@ impl Task for Service {
             }
             p.pid
         };
-        let m = cgroup::metrics(pid);
+        let (type_url, value) = cgroup::metrics(pid).map_err(internal)?;
         let mut any = Any::new();
-        any.type_url = "io.containerd.cgroups.v1.Metrics".into();
-        any.value = m.write_to_bytes().map_err(internal)?;
+        any.type_url = type_url.into();
+        any.value = value;
         let mut r = StatsResponse::new();
         r.stats = MessageField::some(any);
         Ok(r)
