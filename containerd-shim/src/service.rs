@@ -13,16 +13,17 @@ use containerd_shim::api::{
     StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse, Status,
     UpdateTaskRequest, WaitRequest, WaitResponse,
 };
-use containerd_shim::event::Event;
 use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::MessageField;
+use containerd_shim::protos::protobuf::{Message, MessageField};
+use containerd_shim::protos::shim::events::{Envelope, ForwardRequest};
 use containerd_shim::protos::ttrpc::{self, context::Context, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
+use containerd_shim::protos::{topics, Client, EventsClient};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{ExitSignal, Task, TtrpcContext};
 
@@ -115,7 +116,7 @@ impl State {
 struct Inner {
     state: Mutex<State>,
     exited: Condvar,
-    events: Mutex<Sender<Box<dyn Event>>>,
+    events: Mutex<Sender<Outgoing>>,
     namespace: String,
     exit: Arc<ExitSignal>,
 }
@@ -126,7 +127,9 @@ pub struct Service {
 
 impl Service {
     pub fn new(namespace: &str, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Service {
-        let (tx, rx) = channel::<Box<dyn Event>>();
+        // Ours connects only when there is something to say (spawn_publisher).
+        drop(publisher);
+        let (tx, rx) = channel::<Outgoing>();
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             exited: Condvar::new(),
@@ -134,7 +137,7 @@ impl Service {
             namespace: namespace.to_owned(),
             exit,
         });
-        spawn_publisher(rx, publisher, namespace.to_owned());
+        spawn_publisher(rx, namespace.to_owned());
         let weak = Arc::downgrade(&inner);
         let handler = Box::new(move |pid: i32, status: i32| match weak.upgrade() {
             Some(inner) => inner.on_exit(pid as u32, status),
@@ -147,43 +150,57 @@ impl Service {
     }
 }
 
+/// An event for containerd: its topic and its message as an Any.
+pub struct Outgoing {
+    topic: &'static str,
+    event: Any,
+    at: Timestamp,
+}
+
+/// The task events we publish, with containerd's topic and type name.
+/// Encoding them through `Message` (not `MessageDyn`) keeps protobuf's
+/// reflection, and its hundreds of KiB of code, out of the binary.
+trait TaskEvent: Message {
+    const TOPIC: &'static str;
+    const TYPE_URL: &'static str;
+}
+
+macro_rules! task_event {
+    ($($t:ident => $topic:ident),* $(,)?) => {$(
+        impl TaskEvent for $t {
+            const TOPIC: &'static str = topics::$topic;
+            const TYPE_URL: &'static str = concat!("containerd.events.", stringify!($t));
+        }
+    )*};
+}
+
+task_event! {
+    TaskCreate => TASK_CREATE_EVENT_TOPIC,
+    TaskStart => TASK_START_EVENT_TOPIC,
+    TaskDelete => TASK_DELETE_EVENT_TOPIC,
+    TaskExit => TASK_EXIT_EVENT_TOPIC,
+    TaskOOM => TASK_OOM_EVENT_TOPIC,
+    TaskExecAdded => TASK_EXEC_ADDED_EVENT_TOPIC,
+    TaskExecStarted => TASK_EXEC_STARTED_EVENT_TOPIC,
+    TaskPaused => TASK_PAUSED_EVENT_TOPIC,
+    TaskResumed => TASK_RESUMED_EVENT_TOPIC,
+}
+
 /// Events go out in order from one thread: a slow or restarting containerd
-/// never holds up a call or the reaper.
-fn spawn_publisher(
-    rx: std::sync::mpsc::Receiver<Box<dyn Event>>,
-    publisher: RemotePublisher,
-    namespace: String,
-) {
+/// never holds up a call or the reaper. The connection lives only while
+/// there is something to send: an idle shim keeps no client threads.
+fn spawn_publisher(rx: std::sync::mpsc::Receiver<Outgoing>, namespace: String) {
     let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
     let spawned = std::thread::Builder::new()
         .name("events".into())
         .stack_size(128 * 1024)
         .spawn(move || {
-            let mut publisher = Some(publisher);
-            for ev in rx {
-                let topic = ev.topic();
-                // containerd may be restarting: reconnect and retry for a
-                // while rather than lose an exit.
-                for attempt in 0..50 {
-                    if publisher.is_none() {
-                        publisher = RemotePublisher::new(&address).ok();
-                    }
-                    let Some(p) = &publisher else {
-                        std::thread::sleep(Duration::from_millis(200));
-                        continue;
-                    };
-                    let msg: Box<dyn containerd_shim::protos::protobuf::MessageDyn> =
-                        clone_event(ev.as_ref());
-                    match p.publish(Context::default(), &topic, &namespace, msg) {
-                        Ok(()) => break,
-                        Err(e) => {
-                            if attempt == 0 {
-                                log::warn!("publish {topic}: {e}");
-                            }
-                            publisher = None;
-                            std::thread::sleep(Duration::from_millis(200));
-                        }
-                    }
+            while let Ok(first) = rx.recv() {
+                let mut client: Option<EventsClient> = None;
+                let mut next = Some(first);
+                while let Some(ev) = next.take() {
+                    publish(&address, &namespace, &mut client, ev);
+                    next = rx.try_recv().ok();
                 }
             }
         });
@@ -192,13 +209,37 @@ fn spawn_publisher(
     }
 }
 
-fn clone_event(ev: &dyn Event) -> Box<dyn containerd_shim::protos::protobuf::MessageDyn> {
-    let ev: &dyn containerd_shim::protos::protobuf::MessageDyn = ev;
-    let mut m = ev.descriptor_dyn().new_instance();
-    if let Ok(bytes) = ev.write_to_bytes_dyn() {
-        let _ = m.merge_from_bytes_dyn(&bytes);
+fn publish(address: &str, namespace: &str, client: &mut Option<EventsClient>, ev: Outgoing) {
+    let mut envelope = Envelope::new();
+    envelope.timestamp = MessageField::some(ev.at);
+    envelope.namespace = namespace.to_owned();
+    envelope.topic = ev.topic.to_owned();
+    envelope.event = MessageField::some(ev.event);
+    let mut req = ForwardRequest::new();
+    req.envelope = MessageField::some(envelope);
+    // containerd may be restarting: reconnect and retry for a while rather
+    // than lose an exit.
+    for attempt in 0..100 {
+        if client.is_none() {
+            *client = containerd_shim::util::connect(address)
+                .ok()
+                .and_then(|fd| Client::new(fd).ok())
+                .map(EventsClient::new);
+        }
+        if let Some(c) = client.as_ref() {
+            match c.forward(Context::default(), &req) {
+                Ok(_) => return,
+                Err(e) => {
+                    if attempt == 0 {
+                        log::warn!("publish {}: {e}", ev.topic);
+                    }
+                    *client = None;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
-    m
+    log::error!("gave up publishing {} to {address}", ev.topic);
 }
 
 impl Inner {
@@ -206,8 +247,22 @@ impl Inner {
         self.state.lock().unwrap()
     }
 
-    fn send(&self, ev: impl Event + 'static) {
-        let _ = self.events.lock().unwrap().send(Box::new(ev));
+    fn send<E: TaskEvent>(&self, ev: E) {
+        let mut event = Any::new();
+        event.type_url = E::TYPE_URL.to_owned();
+        match ev.write_to_bytes() {
+            Ok(v) => event.value = v,
+            Err(e) => {
+                log::error!("encode {}: {e}", E::TYPE_URL);
+                return;
+            }
+        }
+        let out = Outgoing {
+            topic: E::TOPIC,
+            event,
+            at: timestamp(SystemTime::now()),
+        };
+        let _ = self.events.lock().unwrap().send(out);
     }
 
     /// The reaper's news of `pid`: true if it is one of our processes.
@@ -680,7 +735,10 @@ impl Task for Service {
             if let Some(eid) = execs.get(&pid) {
                 let mut d = containerd_shim::protos::shim::oci::ProcessDetails::new();
                 d.exec_id = eid.clone();
-                if let Ok(any) = Any::pack(&d) {
+                if let Ok(value) = d.write_to_bytes() {
+                    let mut any = Any::new();
+                    any.type_url = "containerd.runc.v1.ProcessDetails".into();
+                    any.value = value;
                     info.info = MessageField::some(any);
                 }
             }
