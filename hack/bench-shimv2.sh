@@ -50,6 +50,15 @@ rss_kib() {
     echo "$sum"
 }
 
+# Proportional: the binary's pages shared by all the shims counted once.
+pss_kib() {
+    local p sum=0
+    for p in "$@"; do
+        sum=$((sum + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    echo "$sum"
+}
+
 cleanup() {
     set +e
     if [ -n "$CTRD_PID" ]; then
@@ -93,7 +102,7 @@ run_in_pods() {
 }
 settle() { sleep 2; }
 
-declare -A ONE THREE SHIMS
+declare -A ONE THREE SHIMS PSS
 for kind in berth runc; do
     run_in_pods "$kind" 1 1
     settle
@@ -101,6 +110,7 @@ for kind in berth runc; do
     run_in_pods "$kind" 2 3
     settle
     THREE[$kind]=$(rss_kib $(shim_pids "$kind"))
+    PSS[$kind]=$(pss_kib $(shim_pids "$kind"))
     SHIMS[$kind]=$(shim_pids "$kind" | wc -l)
 done
 
@@ -116,4 +126,5 @@ echo "|---|---|---|---|"
 echo "| shims for $N pods of 3 containers | ${SHIMS[berth]} | ${SHIMS[runc]} | |"
 echo "| RSS per pod of 1 container | $(mib "${ONE[berth]}" "$N") | $(mib "${ONE[runc]}" "$N") | $(ratio "${ONE[berth]}" "${ONE[runc]}") |"
 echo "| RSS per pod of 3 containers | $(mib "${THREE[berth]}" "$N") | $(mib "${THREE[runc]}" "$N") | $(ratio "${THREE[berth]}" "${THREE[runc]}") |"
+echo "| PSS per pod of 3 containers | $(mib "${PSS[berth]}" "$N") | $(mib "${PSS[runc]}" "$N") | $(ratio "${PSS[berth]}" "${PSS[runc]}") |"
 echo "| RSS per extra container in a pod | $(mib "$(extra berth)" $((2 * N))) | $(mib "$(extra runc)" $((2 * N))) | $(ratio "$(extra berth)" "$(extra runc)") |"
