@@ -173,6 +173,18 @@ run_default() {
     [ -d "/run/containerd/berth/$NS" ] || { echo "no runtime root /run/containerd/berth/$NS"; return 1; }
 }
 check "run --rm: the default runtime binary and root" run_default
+create_fails() {
+    local out B=bad-$TAG
+    out=$(cr --rm "$IMG" "$B" /no/such/binary 2>&1) && { echo "ctr run succeeded: $out"; return 1; }
+    grep -q '/no/such/binary' <<<"$out" || { echo "the runtime's error does not reach ctr:"; echo "$out"; return 1; }
+    c container delete "$B" >/dev/null 2>&1
+    sleep 0.3
+    if c task ls | grep -q "^$B "; then echo "task left"; return 1; fi
+    [ ! -e "$(bundle "$B")" ] || { echo "bundle left: $(bundle "$B")"; return 1; }
+    [ ! -e "$W/rt-root/$B" ] || { echo "runtime state left"; return 1; }
+    if shim_pids | grep -q .; then echo "a shim is left: $(shim_pids)"; return 1; fi
+}
+check "run: a missing binary fails with the runtime's error, nothing left" create_fails
 
 # ---- detached: exec, kill, wait, delete ----
 D=d-$TAG
