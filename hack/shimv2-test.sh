@@ -257,15 +257,30 @@ run_tty() {
     expect '^(\^@)?/dev/pts/0' script -qec "ctr --address $CTRD_SOCK --namespace $NS run --runtime $RT --runtime-config-path $W/rt.toml --rm -t $IMG t-$TAG sh -c 'tty; sleep 0.2'" /dev/null
 }
 check "run -t: a terminal (through script)" run_tty
+resize() {
+    local T=rz-$TAG
+    # The container's terminal size, as its own shell sees it, into a file.
+    # ctr wants a console for -t, even detached: script(1) gives it one.
+    script -qec "ctr --address $CTRD_SOCK --namespace $NS run --runtime $RT --runtime-config-path $W/rt.toml -d -t $IMG $T sh -c 'while :; do stty size >/tmp/size.new && mv /tmp/size.new /tmp/size; sleep 0.1; done'" /dev/null || return 1
+    note_socket "$T"
+    "$SHIMCTL" "$(shim_address "$T")" resize "$T" 123 45 || return 1
+    until_ok sh -c "ctr --address $CTRD_SOCK --namespace $NS task exec --exec-id s1 $T cat /tmp/size | grep -qx '45 123'" ||
+        { c task exec --exec-id s2 "$T" cat /tmp/size; return 1; }
+    c task kill -s SIGKILL "$T" || return 1
+    until_ok sh -c "ctr --address $CTRD_SOCK --namespace $NS task ls | grep -q '^$T .*STOPPED'" || return 1
+    c task delete "$T" >/dev/null 2>&1
+    c container delete "$T"
+}
+check "ResizePty: the container's terminal takes the new size (stty size)" resize
 
 # ---- kill --all ----
 kill_all() {
     local K=k-$TAG
     cr -d "$IMG" "$K" sh -c 'sleep 1000 & sleep 1000 & wait' || return 1
     note_socket "$K"
-    local n
-    n=$(c task ps "$K" | tail -n +2 | wc -l)
-    [ "$n" -eq 3 ] || { echo "$n processes, want 3"; c task ps "$K"; return 1; }
+    # The shell starts its two sleeps after ctr returns.
+    until_ok sh -c "[ \$(ctr --address $CTRD_SOCK --namespace $NS task ps $K | tail -n +2 | wc -l) -eq 3 ]" ||
+        { echo "not 3 processes:"; c task ps "$K"; return 1; }
     c task kill -a -s SIGKILL "$K" || return 1
     until_ok sh -c "ctr --address $CTRD_SOCK --namespace $NS task ls | grep -q '^$K .*STOPPED'" || return 1
     c task delete "$K" >/dev/null
