@@ -61,6 +61,9 @@ pss_kib() {
 
 cleanup() {
     set +e
+    # timeout(1) signals the child and then its whole process group: the
+    # second TERM must not cut the cleanup short.
+    trap '' INT TERM
     if [ -n "$CTRD_PID" ]; then
         for t in $(c task ls -q 2>/dev/null); do c task kill -s SIGKILL "$t" >/dev/null 2>&1; done
         sleep 0.5

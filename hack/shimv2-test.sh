@@ -64,9 +64,13 @@ shim_pids() {
 
 cleanup() {
     set +e
+    # timeout(1) signals the child and then its whole process group: the
+    # second TERM must not cut the cleanup short.
+    trap '' INT TERM
     # A wedged shim must not wedge the cleanup.
-    c() { timeout 10 ctr --address "$CTRD_SOCK" --namespace "$NS" "$@"; }
-    if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
+    c() { timeout 5 ctr --address "$CTRD_SOCK" --namespace "$NS" "$@"; }
+    # containerd may be going already (timeout(1) signals the whole group).
+    if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null && timeout 2 ctr --address "$CTRD_SOCK" version >/dev/null 2>&1; then
         for t in $(c task ls -q 2>/dev/null); do
             c task kill -a -s SIGKILL "$t" >/dev/null 2>&1
         done
@@ -80,10 +84,22 @@ cleanup() {
     local p
     for p in $(shim_pids); do kill -9 "$p" 2>/dev/null; done
     for p in $(cat "$W"/events.pid 2>/dev/null); do kill "$p" 2>/dev/null; done
-    # The shims' sockets (each bundle's `address` file named one).
-    for p in $(cat "$W/sockets" 2>/dev/null); do rm -f "${p#unix://}"; done
-    local cg
-    for cg in /sys/fs/cgroup/*/"$NS"/* /sys/fs/cgroup/unified/"$NS"/*; do
+    # The shims' sockets (each bundle's `address` file names one).
+    for p in $(cat "$W/sockets" "$W/ctrd/state/io.containerd.runtime.v2.task/$NS"/*/address 2>/dev/null); do
+        rm -f "${p#unix://}"
+    done
+    # A container whose shim died with the run (killed mid-way) is still in
+    # its cgroup: take it down there.
+    local cg pid
+    for cg in /sys/fs/cgroup/freezer/"$NS"/*/; do
+        [ -f "$cg/freezer.state" ] && echo THAWED >"$cg/freezer.state" 2>/dev/null
+    done
+    for cg in /sys/fs/cgroup/*/"$NS"/*/; do
+        [ -f "$cg/cgroup.procs" ] || continue
+        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    done
+    sleep 0.2
+    for cg in /sys/fs/cgroup/*/"$NS"/*/; do
         [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
     done
     for cg in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
