@@ -318,10 +318,19 @@ events() {
     for t in create start exec-added exec-started exit delete paused resumed; do
         grep -q "/tasks/$t .*\"$D\"" "$W/events" || { echo "no /tasks/$t for $D"; bad=1; }
     done
+    # In order: a task's start before its exit, an exec's start before its
+    # exit (echo ends at once: the shim must not let the exit overtake).
+    local s e
+    s=$(grep -n "/tasks/start .*\"r1-$TAG\"" "$W/events" | head -1 | cut -d: -f1)
+    e=$(grep -n "/tasks/exit .*\"r1-$TAG\"" "$W/events" | head -1 | cut -d: -f1)
+    [ -n "$s" ] && [ -n "$e" ] && [ "$s" -lt "$e" ] || { echo "r1: start at line ${s:-none}, exit at ${e:-none}"; bad=1; }
+    s=$(grep -n '/tasks/exec-started .*"exec_id":"e1"' "$W/events" | head -1 | cut -d: -f1)
+    e=$(grep -n '/tasks/exit .*"id":"e1"' "$W/events" | head -1 | cut -d: -f1)
+    [ -n "$s" ] && [ -n "$e" ] && [ "$s" -lt "$e" ] || { echo "exec e1: started at line ${s:-none}, exit at ${e:-none}"; bad=1; }
     [ $bad = 0 ] || cat "$W/events"
     return $bad
 }
-check "events: create, start, exec-added, exec-started, exit, delete, paused, resumed" events
+check "events: create, start, exec-added, exec-started, exit, delete, paused, resumed; starts before exits" events
 
 # ---- one shim per pod ----
 POD=pod-$TAG

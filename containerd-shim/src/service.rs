@@ -62,6 +62,9 @@ struct Proc {
     io: Option<stdio::ProcIo>,
     /// An exec's process.json, waiting for Start.
     spec: Option<Any>,
+    /// Start is running: an exit waits for the start event to go first.
+    starting: bool,
+    deferred_exit: Option<TaskExit>,
 }
 
 impl Proc {
@@ -77,6 +80,8 @@ impl Proc {
             terminal,
             io: None,
             spec: None,
+            starting: false,
+            deferred_exit: None,
         }
     }
 }
@@ -328,13 +333,6 @@ impl Inner {
         if let Some(io) = &p.io {
             io.close_stdin();
         }
-        drop(st);
-        self.exited.notify_all();
-        if oom {
-            let mut ev = TaskOOM::new();
-            ev.container_id = cid.to_owned();
-            self.send(ev);
-        }
         let mut ev = TaskExit::new();
         ev.container_id = cid.to_owned();
         ev.id = if eid.is_empty() {
@@ -345,7 +343,22 @@ impl Inner {
         ev.pid = pid;
         ev.exit_status = status as u32;
         ev.exited_at = MessageField::some(timestamp(now));
-        self.send(ev);
+        // A process that ends while Start is still on its way: its exit
+        // goes out after the start event (Start sends both).
+        let deferred = p.starting;
+        if deferred {
+            p.deferred_exit = Some(ev.clone());
+        }
+        if oom {
+            let mut o = TaskOOM::new();
+            o.container_id = cid.to_owned();
+            self.send(o);
+        }
+        if !deferred {
+            self.send(ev);
+        }
+        drop(st);
+        self.exited.notify_all();
     }
 
     /// A process we just learned the pid of may already have been reaped.
@@ -487,18 +500,25 @@ impl Task for Service {
         };
         let mut resp = StartResponse::new();
         if req.exec_id.is_empty() {
-            rt.simple(&bundle, &["start", &req.id]).map_err(internal)?;
-            {
-                let mut st = inner.lock();
-                let p = st.proc(&req.id, "")?;
+            inner.lock().proc(&req.id, "")?.starting = true;
+            let started = rt.simple(&bundle, &["start", &req.id]);
+            // Under the lock, so that an exit of the reaper's comes after.
+            let mut st = inner.lock();
+            let p = st.proc(&req.id, "")?;
+            p.starting = false;
+            if started.is_ok() {
                 if p.status == Status::CREATED {
                     p.status = Status::RUNNING;
                 }
+                let mut ev = TaskStart::new();
+                ev.container_id = req.id.clone();
+                ev.pid = pid;
+                inner.send(ev);
             }
-            let mut ev = TaskStart::new();
-            ev.container_id = req.id.clone();
-            ev.pid = pid;
-            inner.send(ev);
+            if let Some(ev) = p.deferred_exit.take() {
+                inner.send(ev);
+            }
+            started.map_err(internal)?;
             resp.pid = pid;
             return Ok(resp);
         }
@@ -559,18 +579,20 @@ impl Task for Service {
             }
         };
         {
+            // The start event goes out under the lock that the reaper takes
+            // to record this pid's exit: it always comes first.
             let mut st = inner.lock();
             let p = st.proc(&req.id, &req.exec_id)?;
             p.pid = pid;
             p.status = Status::RUNNING;
             p.io = Some(io);
+            let mut ev = TaskExecStarted::new();
+            ev.container_id = req.id.clone();
+            ev.exec_id = req.exec_id.clone();
+            ev.pid = pid;
+            inner.send(ev);
         }
         inner.claim_early_exit(&req.id, &req.exec_id, pid);
-        let mut ev = TaskExecStarted::new();
-        ev.container_id = req.id.clone();
-        ev.exec_id = req.exec_id.clone();
-        ev.pid = pid;
-        inner.send(ev);
         resp.pid = pid;
         Ok(resp)
     }
