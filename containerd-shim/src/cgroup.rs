@@ -401,3 +401,30 @@ pub fn watch_oom(
         })?;
     Ok(Some(watch))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_message_from_files() {
+        let d = std::env::temp_dir().join(format!("berth-shimv2-cg-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("pids.current"), "3\n").unwrap();
+        fs::write(d.join("pids.max"), "max\n").unwrap();
+        fs::write(d.join("memory.current"), "300\n").unwrap();
+        fs::write(d.join("memory.events"), "low 0\noom_kill 2\n").unwrap();
+        let b = v2_metrics(&d);
+        fs::remove_dir_all(&d).unwrap();
+        // pids {current: 3, limit: u64::MAX}
+        let mut pids = vec![0x0a, 13, 0x08, 3, 0x10];
+        pids.extend_from_slice(&[0xff; 9]);
+        pids.push(0x01);
+        assert_eq!(&b[..15], &pids[..]);
+        // cpu {} (no cpu.stat), memory {usage(32): 300}, memory_events {oom_kill(5): 2}
+        assert_eq!(
+            &b[15..],
+            &[0x12, 0, 0x22, 4, 0x80, 0x02, 0xac, 0x02, 0x42, 2, 0x28, 2]
+        );
+    }
+}
