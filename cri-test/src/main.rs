@@ -8,7 +8,10 @@
 //!       [--runtime-root DIR] [--runtime-binary PATH]
 //!   berth-cri-test --endpoint SOCK --cleanup      stops and removes every pod
 //!                                                  labelled berth-cri-test
+//!   berth-cri-test bench ...                      speed and shim memory of
+//!                                                  handlers side by side (bench.rs)
 
+mod bench;
 mod cri;
 mod host;
 mod stream;
@@ -1595,6 +1598,10 @@ fn cleanup(cri: &Cri) -> Result<()> {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench") {
+        std::process::exit(bench::main(&args[1..]));
+    }
     let o = match parse_args() {
         Ok(o) => o,
         Err(e) => {
