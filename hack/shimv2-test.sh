@@ -27,9 +27,10 @@ done
 [ -x "$SHIMCTL" ] || { echo "missing $BIN/examples/shimctl: cargo build -p containerd-shim-berth --example shimctl" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
 
-# The whole run is bounded; the trap still cleans up when it fires.
+# The whole run is bounded; the trap still cleans up when it fires (a
+# minute of grace before the KILL).
 if [ -z "${SHIMV2_TEST_TIMED:-}" ]; then
-    SHIMV2_TEST_TIMED=1 exec timeout -k 10 300 "$0" "$@"
+    SHIMV2_TEST_TIMED=1 exec timeout -k 60 300 "$0" "$@"
 fi
 
 . "$(dirname "$0")/lib/ctrd.sh"
@@ -257,15 +258,30 @@ run_tty() {
     expect '^(\^@)?/dev/pts/0' script -qec "ctr --address $CTRD_SOCK --namespace $NS run --runtime $RT --runtime-config-path $W/rt.toml --rm -t $IMG t-$TAG sh -c 'tty; sleep 0.2'" /dev/null
 }
 check "run -t: a terminal (through script)" run_tty
+resize() {
+    local T=rz-$TAG
+    # The container's terminal size, as its own shell sees it, into a file.
+    # ctr wants a console for -t, even detached: script(1) gives it one.
+    script -qec "ctr --address $CTRD_SOCK --namespace $NS run --runtime $RT --runtime-config-path $W/rt.toml -d -t $IMG $T sh -c 'while :; do stty size >/tmp/size.new && mv /tmp/size.new /tmp/size; sleep 0.1; done'" /dev/null || return 1
+    note_socket "$T"
+    "$SHIMCTL" "$(shim_address "$T")" resize "$T" 123 45 || return 1
+    until_ok sh -c "ctr --address $CTRD_SOCK --namespace $NS task exec --exec-id s1 $T cat /tmp/size | grep -qx '45 123'" ||
+        { c task exec --exec-id s2 "$T" cat /tmp/size; return 1; }
+    c task kill -s SIGKILL "$T" || return 1
+    until_ok sh -c "ctr --address $CTRD_SOCK --namespace $NS task ls | grep -q '^$T .*STOPPED'" || return 1
+    c task delete "$T" >/dev/null 2>&1
+    c container delete "$T"
+}
+check "ResizePty: the container's terminal takes the new size (stty size)" resize
 
 # ---- kill --all ----
 kill_all() {
     local K=k-$TAG
     cr -d "$IMG" "$K" sh -c 'sleep 1000 & sleep 1000 & wait' || return 1
     note_socket "$K"
-    local n
-    n=$(c task ps "$K" | tail -n +2 | wc -l)
-    [ "$n" -eq 3 ] || { echo "$n processes, want 3"; c task ps "$K"; return 1; }
+    # The shell starts its two sleeps after ctr returns.
+    until_ok sh -c "[ \$(ctr --address $CTRD_SOCK --namespace $NS task ps $K | tail -n +2 | wc -l) -eq 3 ]" ||
+        { echo "not 3 processes:"; c task ps "$K"; return 1; }
     c task kill -a -s SIGKILL "$K" || return 1
     until_ok sh -c "ctr --address $CTRD_SOCK --namespace $NS task ls | grep -q '^$K .*STOPPED'" || return 1
     c task delete "$K" >/dev/null
@@ -352,6 +368,27 @@ restart_events() {
     c container delete "$G2"
 }
 check "after the restart: the pod's last container exits and is deleted" restart_events
+
+# ---- the shim killed ----
+shim_dies() {
+    local S=sd-$TAG pid shim
+    cr -d "$IMG" "$S" sleep 1000 || return 1
+    note_socket "$S"
+    pid=$(task_pid "$S")
+    shim=$("$SHIMCTL" "$(shim_address "$S")" connect "$S" | cut -d' ' -f1)
+    kill -9 "$shim" || return 1
+    # containerd runs `containerd-shim-berth-v2 delete` in the bundle: the
+    # container goes with the runtime's `delete --force`.
+    until_ok sh -c "! kill -0 $pid 2>/dev/null" || { echo "container $pid outlived its shim"; return 1; }
+    until_ok sh -c "! ctr --address $CTRD_SOCK --namespace $NS task ls | grep -q '^$S .*RUNNING'" ||
+        { c task ls; return 1; }
+    c task delete "$S" >/dev/null 2>&1
+    c container delete "$S" || return 1
+    [ ! -e "$(bundle "$S")" ] || { echo "bundle left"; return 1; }
+    [ ! -e "$W/rt-root/$S" ] || { echo "runtime state left"; return 1; }
+    if grep -q "/$S/rootfs " /proc/self/mountinfo; then echo "rootfs still mounted"; return 1; fi
+}
+check "shim killed -9: containerd's \`delete\` takes the container down, nothing left" shim_dies
 
 # ---- nothing left ----
 nothing_left() {

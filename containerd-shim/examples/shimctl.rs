@@ -4,10 +4,13 @@
 //!   shimctl ADDRESS update ID RESOURCES.json   (specs.LinuxResources, JSON)
 //!   shimctl ADDRESS wait ID [EXEC_ID]          prints the exit status
 //!   shimctl ADDRESS connect ID                 prints shim pid and task pid
+//!   shimctl ADDRESS resize ID WIDTH HEIGHT     ResizePty of the init's terminal
 
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::MessageField;
-use containerd_shim::protos::shim::shim::{ConnectRequest, UpdateTaskRequest, WaitRequest};
+use containerd_shim::protos::shim::shim::{
+    ConnectRequest, ResizePtyRequest, UpdateTaskRequest, WaitRequest,
+};
 use containerd_shim::protos::shim::shim_ttrpc::TaskClient;
 use containerd_shim::protos::ttrpc::{context, Client};
 
@@ -21,7 +24,7 @@ fn main() {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
-        return Err("usage: shimctl ADDRESS update|wait|connect ID [ARG]".into());
+        return Err("usage: shimctl ADDRESS update|wait|connect|resize ID [ARG...]".into());
     }
     let client = Client::connect(&args[0]).map_err(|e| format!("{}: {e}", args[0]))?;
     let task = TaskClient::new(client);
@@ -50,6 +53,19 @@ fn run() -> Result<(), String> {
             req.id = args[2].clone();
             let r = task.connect(ctx(), &req).map_err(|e| e.to_string())?;
             println!("{} {}", r.shim_pid, r.task_pid);
+        }
+        "resize" => {
+            let num = |i: usize| -> Result<u32, String> {
+                args.get(i)
+                    .ok_or("resize needs WIDTH HEIGHT")?
+                    .parse()
+                    .map_err(|e| format!("{e}"))
+            };
+            let mut req = ResizePtyRequest::new();
+            req.id = args[2].clone();
+            req.width = num(3)?;
+            req.height = num(4)?;
+            task.resize_pty(ctx(), &req).map_err(|e| e.to_string())?;
         }
         other => return Err(format!("unknown method {other}")),
     }

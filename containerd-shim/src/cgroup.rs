@@ -4,6 +4,8 @@
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use containerd_shim::protos::cgroups::metrics::{
     CPUStat, CPUUsage, MemoryEntry, MemoryOomControl, MemoryStat, Metrics, PidsStat, Throttle,
@@ -315,19 +317,45 @@ fn oom_kills(dir: &Path, v2: bool) -> Option<u64> {
     })
 }
 
+/// The OOM kill count of a container's memory cgroup, shared between its
+/// watching thread and the reaper: an OOM kill that ends the container
+/// races with the cgroup's removal, so the exit checks the count too.
+pub struct OomWatch {
+    dir: PathBuf,
+    v2: bool,
+    seen: Arc<AtomicU64>,
+}
+
+impl OomWatch {
+    /// Whether OOM kills happened since the last look.
+    pub fn check(&self) -> bool {
+        check(&self.dir, self.v2, &self.seen)
+    }
+}
+
+fn check(dir: &Path, v2: bool, seen: &AtomicU64) -> bool {
+    match oom_kills(dir, v2) {
+        Some(now) => seen.fetch_max(now, Ordering::SeqCst) < now,
+        None => false,
+    }
+}
+
 /// Calls `on_oom` each time the kernel's OOM killer strikes in the cgroup
 /// of `pid`, until the cgroup is removed. v1: an eventfd registered on
 /// memory.oom_control (which also fires when the cgroup goes); v2: inotify
 /// on memory.events.
-pub fn watch_oom(pid: u32, on_oom: impl Fn() + Send + 'static) -> std::io::Result<()> {
+pub fn watch_oom(
+    pid: u32,
+    on_oom: impl Fn() + Send + 'static,
+) -> std::io::Result<Option<OomWatch>> {
     let (dir, v2) = match v2_dir(pid) {
         Some(d) => (d, true),
         None => match v1_dir(pid, "memory") {
             Some(d) => (d, false),
-            None => return Ok(()),
+            None => return Ok(None),
         },
     };
-    let waiter: Box<dyn FnMut() -> bool + Send> = if v2 {
+    let mut waiter: Box<dyn FnMut() -> bool + Send> = if v2 {
         let ino = nix::sys::inotify::Inotify::init(nix::sys::inotify::InitFlags::IN_CLOEXEC)?;
         ino.add_watch(
             &dir.join("memory.events"),
@@ -354,49 +382,22 @@ pub fn watch_oom(pid: u32, on_oom: impl Fn() + Send + 'static) -> std::io::Resul
             unsafe { libc::read(efd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) == 8 }
         })
     };
-    let mut waiter = waiter;
-    let mut seen = oom_kills(&dir, v2).unwrap_or(0);
+    let seen = Arc::new(AtomicU64::new(oom_kills(&dir, v2).unwrap_or(0)));
+    let watch = OomWatch {
+        dir: dir.clone(),
+        v2,
+        seen: seen.clone(),
+    };
     std::thread::Builder::new()
         .name("oom".into())
         .stack_size(64 * 1024)
         .spawn(move || loop {
-            if !waiter() {
-                return;
-            }
-            let Some(now) = oom_kills(&dir, v2) else {
+            if !waiter() || !dir.exists() {
                 return; // the cgroup is gone
-            };
-            if now > seen {
-                seen = now;
+            }
+            if check(&dir, v2, &seen) {
                 on_oom();
             }
         })?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v2_message_from_files() {
-        let d = std::env::temp_dir().join(format!("berth-shimv2-cg-{}", std::process::id()));
-        fs::create_dir_all(&d).unwrap();
-        fs::write(d.join("pids.current"), "3\n").unwrap();
-        fs::write(d.join("pids.max"), "max\n").unwrap();
-        fs::write(d.join("memory.current"), "300\n").unwrap();
-        fs::write(d.join("memory.events"), "low 0\noom_kill 2\n").unwrap();
-        let b = v2_metrics(&d);
-        fs::remove_dir_all(&d).unwrap();
-        // pids {current: 3, limit: u64::MAX}
-        let mut pids = vec![0x0a, 13, 0x08, 3, 0x10];
-        pids.extend_from_slice(&[0xff; 9]);
-        pids.push(0x01);
-        assert_eq!(&b[..15], &pids[..]);
-        // cpu {} (no cpu.stat), memory {usage(32): 300}, memory_events {oom_kill(5): 2}
-        assert_eq!(
-            &b[15..],
-            &[0x12, 0, 0x22, 4, 0x80, 0x02, 0xac, 0x02, 0x42, 2, 0x28, 2]
-        );
-    }
+    Ok(Some(watch))
 }

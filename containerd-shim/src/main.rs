@@ -66,6 +66,9 @@ impl Shim for BerthShim {
         // shim died): take down whatever of the container is left.
         let bundle =
             std::env::current_dir().map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
+        // The runtime commands' exits come through our reaper, here too.
+        reaper::start(Box::new(|_, _| false))
+            .map_err(|e| containerd_shim::Error::Other(format!("reaper: {e}")))?;
         runtime::cleanup_after_dead_shim(&bundle, &self.namespace, &self.id);
         let mut resp = DeleteResponse::new();
         resp.exit_status = 128 + libc::SIGKILL as u32;

@@ -87,6 +87,7 @@ struct Container {
     init: Proc,
     execs: HashMap<String, Proc>,
     mounted: bool,
+    oom: Option<cgroup::OomWatch>,
 }
 
 #[derive(Default)]
@@ -309,6 +310,14 @@ impl Inner {
     fn record_exit(&self, cid: &str, eid: &str, pid: u32, status: i32) {
         let now = SystemTime::now();
         let mut st = self.lock();
+        // The OOM killer may have ended it, the cgroup is still there: say so
+        // before the exit (the watching thread may come too late).
+        let oom = eid.is_empty()
+            && st
+                .containers
+                .get(cid)
+                .and_then(|c| c.oom.as_ref())
+                .is_some_and(|w| w.check());
         let Ok(p) = st.proc(cid, eid) else { return };
         if p.exited_at.is_some() {
             return;
@@ -321,6 +330,11 @@ impl Inner {
         }
         drop(st);
         self.exited.notify_all();
+        if oom {
+            let mut ev = TaskOOM::new();
+            ev.container_id = cid.to_owned();
+            self.send(ev);
+        }
         let mut ev = TaskExit::new();
         ev.container_id = cid.to_owned();
         ev.id = if eid.is_empty() {
@@ -427,19 +441,25 @@ impl Task for Service {
                 init,
                 execs: HashMap::new(),
                 mounted,
+                oom: None,
             },
         );
         inner.claim_early_exit(&req.id, "", pid);
         let weak = Arc::downgrade(inner);
         let cid = req.id.clone();
-        if let Err(e) = cgroup::watch_oom(pid, move || {
+        match cgroup::watch_oom(pid, move || {
             if let Some(inner) = weak.upgrade() {
                 let mut ev = TaskOOM::new();
                 ev.container_id = cid.clone();
                 inner.send(ev);
             }
         }) {
-            log::warn!("no OOM events for {}: {e}", req.id);
+            Ok(w) => {
+                if let Some(c) = inner.lock().containers.get_mut(&req.id) {
+                    c.oom = w;
+                }
+            }
+            Err(e) => log::warn!("no OOM events for {}: {e}", req.id),
         }
         let mut ev = TaskCreate::new();
         ev.container_id = req.id.clone();
