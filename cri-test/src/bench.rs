@@ -449,7 +449,7 @@ fn rss_pss(pid: &str) -> Result<(u64, u64)> {
 /// The containerd-shim-* processes serving the batch's pods (a shim names
 /// its pod's sandbox id on its command line): their count and summed RSS
 /// and PSS in KiB.
-fn shim_memory(b: &Batch) -> Result<(usize, u64, u64)> {
+fn shim_memory(b: &Batch) -> Result<Mem> {
     let (mut n, mut rss, mut pss) = (0, 0, 0);
     for e in std::fs::read_dir("/proc")?.flatten() {
         let pid = e.file_name().to_string_lossy().to_string();
@@ -477,14 +477,17 @@ fn shim_memory(b: &Batch) -> Result<(usize, u64, u64)> {
     Ok((n, rss, pss))
 }
 
+/// (shims, summed RSS in KiB, summed PSS in KiB).
+type Mem = (usize, u64, u64);
+
 #[derive(Default)]
 struct Figures {
     latencies: Vec<Duration>,
     /// (pods started, failures, wall time) of each burst.
     bursts: Vec<(usize, usize, Duration)>,
     /// (shims, RSS KiB, PSS KiB) for pods of 1 container, then of 3.
-    mem1: (usize, u64, u64),
-    mem3: (usize, u64, u64),
+    mem1: Mem,
+    mem3: Mem,
 }
 
 fn latency_round(cri: &Cri, o: &Opts, h: &str, round: usize) -> Result<Duration> {
@@ -536,7 +539,7 @@ fn burst_round(cri: &Cri, o: &Opts, h: &str, round: usize) -> Result<(usize, usi
     })
 }
 
-fn memory(cri: &Cri, o: &Opts, h: &str) -> Result<((usize, u64, u64), (usize, u64, u64))> {
+fn memory(cri: &Cri, o: &Opts, h: &str) -> Result<(Mem, Mem)> {
     with_batch(cri, o, h, "mem", |b| {
         let (_, errors) = start_all(cri, b, o.mem_pods, 1)?;
         ensure!(errors.is_empty(), "starting pods: {}", errors.join("; "));
