@@ -54,8 +54,9 @@ if [ "$failed" = 0 ]; then
             --work "$W/h-$h" --tag "$TAG-$h" --cgroup-parent "$CGP/$h" --host-port "$(free_port)"
             --gateway "$GW" --subnet "$SUBNET." --runtime-root "$W/root-$h")
         case $h in
-        runc) args+=(--runtime-binary "$(command -v runc)") ;;
-        berth-runc) args+=(--runtime-binary "$RT") ;;
+        runc) args+=(--runtime-type io.containerd.runc.v2 --runtime-binary "$(command -v runc)") ;;
+        berth-runc) args+=(--runtime-type io.containerd.runc.v2 --runtime-binary "$RT") ;;
+        berth) args+=(--runtime-type io.containerd.berth.v2) ;;
         esac
         mkdir -p "$W/h-$h"
         timeout -k 10 600 "$CLIENT" "${args[@]}" >"$W/client.log" 2>&1

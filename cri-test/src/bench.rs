@@ -83,7 +83,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--burst-rounds" => o.burst_rounds = num(a)?,
             "--mem-pods" => o.mem_pods = num(a)?,
             "--settle" => o.settle = Duration::from_secs(num(a)? as u64),
-            _ => bail!("bench: unknown option {a}"),
+            _ => bail!("unknown option {a}"),
         }
     }
     for (name, v) in [
