@@ -745,3 +745,68 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let ms =
+            |v: &[u64]| -> Vec<Duration> { v.iter().map(|&m| Duration::from_millis(m)).collect() };
+        assert_eq!(median(&ms(&[30, 10, 20])), Duration::from_millis(20));
+        assert_eq!(median(&ms(&[40, 10, 20, 30])), Duration::from_millis(25));
+    }
+
+    #[test]
+    fn parse_takes_handlers_and_roots_and_refuses_bad_values() {
+        let base = [
+            "--endpoint",
+            "/s",
+            "--image",
+            "i",
+            "--work",
+            "/w",
+            "--tag",
+            "t",
+            "--cgroup-parent",
+            "/p/",
+        ];
+        let mut a = args(&base);
+        a.extend(args(&[
+            "--handlers",
+            "runc,berth",
+            "--handler-root",
+            "berth=/r",
+            "--rounds",
+            "3",
+        ]));
+        let o = parse(&a).unwrap();
+        assert_eq!(o.handlers, ["runc", "berth"]);
+        assert_eq!(o.roots["berth"], PathBuf::from("/r"));
+        assert_eq!((o.rounds, o.burst, o.cgroup_parent.as_str()), (3, 50, "p"));
+        for bad in [
+            &["--handlers", "runc", "--rounds", "0"][..],
+            &["--handlers", "runc", "--rounds", "x"],
+            &["--handlers", "runc", "--handler-root", "nodir"],
+            &["--handlers", "runc", "--what", "1"],
+            &["--handlers", ""],
+            &["--handlers"],
+        ] {
+            let mut a = args(&base);
+            a.extend(args(bad));
+            assert!(parse(&a).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn rss_and_pss_of_this_process() {
+        let (rss, pss) = rss_pss(&std::process::id().to_string()).unwrap();
+        // Not pss <= rss: the two files are read apart, and VmRSS lags.
+        assert!(rss > 0 && pss > 0, "rss {rss} pss {pss}");
+    }
+}
