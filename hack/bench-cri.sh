@@ -61,7 +61,7 @@ for h in "${HANDLERS[@]}"; do roots+=(--handler-root "$h=$W/root-$h"); done
     echo "# containerd $(containerd --version | awk '{ print $3 }'), runc $(runc --version | awk 'NR == 1 { print $3 }'), handlers ${HANDLERS[*]}"
 )
 mkdir -p "$W/bench"
-timeout -k 10 1800 "$CLIENT" bench --endpoint "$SOCK" --handlers "$(IFS=,; echo "${HANDLERS[*]}")" \
+run_client 1800 bench --endpoint "$SOCK" --handlers "$(IFS=,; echo "${HANDLERS[*]}")" \
     --image "127.0.0.1:$REGISTRY_PORT/berth-cri/busybox:1" --work "$W/bench" --tag "$TAG" \
     --cgroup-parent "$CGP" "${roots[@]}" --rounds "${ROUNDS:-10}" --burst "${BURST:-50}" \
     --burst-rounds "${BURST_ROUNDS:-1}" --mem-pods "${MEM_PODS:-10}" --settle "${SETTLE:-5}"

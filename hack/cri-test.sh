@@ -59,7 +59,7 @@ if [ "$failed" = 0 ]; then
         berth) args+=(--runtime-type io.containerd.berth.v2) ;;
         esac
         mkdir -p "$W/h-$h"
-        timeout -k 10 600 "$CLIENT" "${args[@]}" >"$W/client.log" 2>&1
+        run_client 600 "${args[@]}" >"$W/client.log" 2>&1
         rc=$?
         grep -vE '^[0-9]+ passed, [0-9]+ failed' "$W/client.log"
         line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$W/client.log" | tail -1)

@@ -11,6 +11,7 @@
 #                        10.x.y.0/24 (SUBNET, GW), sets TAG, SOCK, BR, CGP and
 #                        the traps; passed/failed/skipped start at 0
 #   check NAME CMD...    one ok/not ok line, the output on failure
+#   run_client SECS ARGS...  berth-cri-test ARGS, stopped with the script
 #   make_images          pause + busybox pushed to 127.0.0.1:$REGISTRY_PORT
 #   start_containerd     containerd on $SOCK with handlers runc, berth-runc and,
 #                        when BIN holds containerd-shim-berth-v2, berth
@@ -59,8 +60,24 @@ for _ in range(200):
 
     W=$(mktemp -d "/tmp/$1.XXXXXX")
     SOCK=$W/ctrd/c.sock
+    CLIENT_PID=
     trap cleanup EXIT
-    trap 'exit 130' INT TERM
+    # bash runs a trap only once its foreground command ends: the client
+    # runs in the background (run_client) so that INT/TERM stop it at once.
+    trap '[ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null; exit 130' INT TERM
+}
+
+# run_client SECONDS ARGS...: berth-cri-test ARGS under a timeout, its exit
+# code returned; an INT/TERM of the script stops it.
+run_client() {
+    local limit=$1 rc
+    shift
+    timeout -k 10 "$limit" "$CLIENT" "$@" &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID"
+    rc=$?
+    CLIENT_PID=
+    return $rc
 }
 
 c() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
