@@ -50,7 +50,7 @@ cri_init berth-bench-cri
 
 echo "# workdir: $W, bridge $BR on $SUBNET.0/24"
 check "images: pause and busybox made here, pushed to a local docker-registry" make_images
-check "containerd: a private one with the CRI plugin and handlers ${HANDLERS[*]}" start_containerd
+check "containerd: a private one with the CRI plugin and handlers $(configured_handlers)" start_containerd
 [ "$failed" = 0 ] || exit 1
 
 roots=()

@@ -40,7 +40,7 @@ cri_init berth-cri
 
 echo "# workdir: $W, bridge $BR on $SUBNET.0/24"
 check "images: pause (catatonit -P) and busybox made here, pushed to a local docker-registry" make_images
-check "containerd: a private one with the CRI plugin, CNI (bridge, host-local, portmap) and handlers ${HANDLERS[*]}" start_containerd
+check "containerd: a private one with the CRI plugin, CNI (bridge, host-local, portmap) and handlers $(configured_handlers)" start_containerd
 
 if [ "$failed" = 0 ]; then
     for h in "${HANDLERS[@]}"; do

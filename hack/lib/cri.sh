@@ -18,6 +18,7 @@
 #                        (io.containerd.berth.v2; BIN first in containerd's
 #                        PATH, where it finds the shim)
 #   have_berth_shim      whether that third handler exists
+#   configured_handlers  the handlers' names
 #   free_port            a free TCP port
 #
 # Handlers' runtime roots are $W/root-<handler> (runc's shim adds the
@@ -26,6 +27,11 @@
 . "$(dirname "${BASH_SOURCE[0]}")/docker.sh"
 
 have_berth_shim() { [ -x "$BIN/containerd-shim-berth-v2" ]; }
+
+# The handlers start_containerd configures.
+configured_handlers() {
+    echo "runc berth-runc$(have_berth_shim && echo ' berth')"
+}
 
 cri_init() {
     local tool
