@@ -89,6 +89,16 @@ impl Cri {
         self.wait(what, f(self.is.clone()))
     }
 
+    /// A runtime-service client of the same channel, for calls made
+    /// concurrently (each clone multiplexes over the one HTTP/2 connection).
+    pub fn client(&self) -> Rs {
+        self.rs.clone()
+    }
+
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
     // The calls the test makes over and over.
 
     pub fn exec_sync(&self, id: &str, cmd: &[&str], timeout: i64) -> Result<cri::ExecSyncResponse> {

@@ -5,10 +5,13 @@
 //!
 //!   berth-cri-test --endpoint SOCK --handler NAME --image REF --work DIR
 //!       --tag TAG --cgroup-parent NAME --host-port N --gateway IP --subnet PREFIX
-//!       [--runtime-root DIR] [--runtime-binary PATH]
+//!       [--runtime-root DIR] [--runtime-binary PATH] [--runtime-type TYPE]
 //!   berth-cri-test --endpoint SOCK --cleanup      stops and removes every pod
 //!                                                  labelled berth-cri-test
+//!   berth-cri-test bench ...                      speed and shim memory of
+//!                                                  handlers side by side (bench.rs)
 
+mod bench;
 mod cri;
 mod host;
 mod stream;
@@ -69,6 +72,7 @@ struct Opts {
     subnet: String,
     runtime_root: Option<PathBuf>,
     runtime_binary: Option<String>,
+    runtime_type: Option<String>,
     cleanup: bool,
 }
 
@@ -93,6 +97,7 @@ fn parse_args() -> Result<Opts> {
             "--subnet" => o.subnet = v,
             "--runtime-root" => o.runtime_root = Some(PathBuf::from(v)),
             "--runtime-binary" => o.runtime_binary = Some(v),
+            "--runtime-type" => o.runtime_type = Some(v),
             _ => bail!("unknown option {a}"),
         }
     }
@@ -281,7 +286,8 @@ fn run_pod(ctx: &mut Ctx, name: &str, ports: Vec<api::PortMapping>) -> Result<()
 }
 
 /// PodSandboxStatus (verbose): READY, an IP of our subnet, our metadata and
-/// handler; containerd's info names the runtime binary and the netns.
+/// handler; containerd's info names the runtime type and binary and the
+/// netns.
 fn pod_status(ctx: &mut Ctx, name: &str) -> Result<()> {
     let pod = ctx.pod(name)?;
     let r = ctx.cri.pod_status(&pod.id, true)?;
@@ -328,6 +334,13 @@ fn pod_status(ctx: &mut Ctx, name: &str) -> Result<()> {
         "info.runtimeHandler {}",
         info["runtimeHandler"]
     );
+    if let Some(ty) = &ctx.o.runtime_type {
+        ensure!(
+            info["runtimeType"] == ty.as_str(),
+            "info.runtimeType {}, want {ty}",
+            info["runtimeType"]
+        );
+    }
     if let Some(bin) = &ctx.o.runtime_binary {
         let got = info["runtimeOptions"]["binary_name"].as_str().unwrap_or("");
         ensure!(
@@ -713,7 +726,7 @@ fn run(ctx: &mut Ctx, t: &mut Tally) {
         host_ip: String::new(),
     };
     t.check("RunPodSandbox a (handler, port mapping, DNS config, hostname, log directory, cgroup parent, sysctl)", || run_pod(ctx, "a", vec![port]));
-    t.check("PodSandboxStatus a: READY, an IP on the test's bridge, metadata, the handler's runtime binary", || pod_status(ctx, "a"));
+    t.check("PodSandboxStatus a: READY, an IP on the test's bridge, metadata, the handler's runtime type and binary", || pod_status(ctx, "a"));
     if let Some(root) = ctx.o.runtime_root.clone() {
         t.check(
             "the sandbox's state is under the handler's runtime root",
@@ -1595,6 +1608,10 @@ fn cleanup(cri: &Cri) -> Result<()> {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench") {
+        std::process::exit(bench::main(&args[1..]));
+    }
     let o = match parse_args() {
         Ok(o) => o,
         Err(e) => {

@@ -130,6 +130,12 @@ pub fn stream(
             Err(WsError::Protocol(
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             )) => break,
+            // The server's close frame came first and a last frame raced it
+            // (seen once in ~10 runs of a tty exec): the stream is over, and
+            // the caller's checks on the output and status still stand.
+            Err(WsError::Protocol(tungstenite::error::ProtocolError::ReceivedAfterClosing)) => {
+                break
+            }
             Err(e) => return Err(e).context("reading the stream"),
         }
         if let Some(want) = until {
