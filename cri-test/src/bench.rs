@@ -375,41 +375,14 @@ fn teardown(cri: &Cri, b: &mut Batch) -> Result<()> {
     ensure!(left.is_empty(), "containers still listed: {left:?}");
     let mut left = Vec::new();
     for p in &b.pods {
-        left.extend(
-            host::settle(Duration::from_secs(10), || host::procs_naming(&p.id))
-                .into_iter()
-                .map(|s| format!("process {s}")),
-        );
-        let mut ids = vec![p.id.clone()];
-        ids.extend(p.containers.iter().cloned());
-        for id in &ids {
-            left.extend(
-                host::mounts_naming(id)
-                    .into_iter()
-                    .map(|m| format!("mount {m}")),
-            );
-            left.extend(
-                host::cgroups_of(&b.cgroup_parent, id)
-                    .into_iter()
-                    .map(|c| format!("cgroup {c}")),
-            );
-            if let Some(root) = b.o.roots.get(b.handler) {
-                let d = root.join("k8s.io").join(id);
-                if d.exists() {
-                    left.push(format!("runtime state {}", d.display()));
-                }
-            }
-        }
-        if !p.netns.is_empty() {
-            left.extend(
-                host::mounts_naming(&p.netns)
-                    .into_iter()
-                    .map(|m| format!("netns mount {m}")),
-            );
-            if std::path::Path::new(&p.netns).exists() {
-                left.push(format!("netns file {}", p.netns));
-            }
-        }
+        left.extend(host::pod_leftovers(
+            &p.id,
+            &p.containers,
+            &p.netns,
+            &b.cgroup_parent,
+            b.o.roots.get(b.handler).map(|r| r.as_path()),
+            Duration::from_secs(10),
+        ));
     }
     ensure!(left.is_empty(), "left behind:\n{}", left.join("\n"));
     b.pods.clear();

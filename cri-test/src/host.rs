@@ -148,6 +148,48 @@ pub fn settle(limit: Duration, mut f: impl FnMut() -> Vec<String>) -> Vec<String
     }
 }
 
+/// Everything a removed pod could have left on the host: its shim (which
+/// names the sandbox id on its command line), mounts, cgroups and runtime
+/// state of the sandbox and each container, and its network namespace.
+pub fn pod_leftovers(
+    pod_id: &str,
+    containers: &[String],
+    netns: &str,
+    cgroup_parent: &str,
+    runtime_root: Option<&Path>,
+    settle_for: Duration,
+) -> Vec<String> {
+    let mut left: Vec<String> = settle(settle_for, || procs_naming(pod_id))
+        .into_iter()
+        .map(|p| format!("process {p}"))
+        .collect();
+    for id in std::iter::once(pod_id).chain(containers.iter().map(String::as_str)) {
+        left.extend(mounts_naming(id).into_iter().map(|m| format!("mount {m}")));
+        left.extend(
+            cgroups_of(cgroup_parent, id)
+                .into_iter()
+                .map(|c| format!("cgroup {c}")),
+        );
+        if let Some(root) = runtime_root {
+            let d = root.join("k8s.io").join(id);
+            if d.exists() {
+                left.push(format!("runtime state {}", d.display()));
+            }
+        }
+    }
+    if !netns.is_empty() {
+        left.extend(
+            mounts_naming(netns)
+                .into_iter()
+                .map(|m| format!("netns mount {m}")),
+        );
+        if Path::new(netns).exists() {
+            left.push(format!("netns file {netns}"));
+        }
+    }
+    left
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
