@@ -39,20 +39,7 @@ pub(super) fn new_network(
         return host_bridge_network(name, b);
     }
     let sub = choose_subnet(store, nets, subnet)?;
-    let gw = match gateway {
-        None => sub.nth(1).expect("subnet has hosts"),
-        Some(g) => {
-            let ip: Ipv4Addr = g.parse().map_err(|_| {
-                NetError::Invalid(format!("invalid gateway {g:?}: not an IPv4 address"))
-            })?;
-            if !sub.contains(ip) || ip == sub.addr || ip == sub.broadcast() {
-                return Err(NetError::Invalid(format!(
-                    "gateway {ip} is not a host address of subnet {sub}"
-                )));
-            }
-            ip
-        }
-    };
+    let gw = gateway_in(sub, gateway)?;
     let now = crate::image::time::now_unix();
     let id = hex_hash(&[
         name,
@@ -124,21 +111,24 @@ fn sublink_network(
             n.name, n.subnet
         )));
     }
-    let gw = match gateway {
-        None => sub.nth(1).expect("subnet has hosts"),
-        Some(g) => {
-            let ip: Ipv4Addr = g.parse().map_err(|_| {
-                NetError::Invalid(format!("invalid gateway {g:?}: not an IPv4 address"))
-            })?;
-            if !sub.contains(ip) || ip == sub.addr || ip == sub.broadcast() {
-                return Err(NetError::Invalid(format!(
-                    "gateway {ip} is not a host address of subnet {sub}"
-                )));
-            }
-            ip
-        }
-    };
+    let gw = gateway_in(sub, gateway)?;
     Ok(bridgeless_network(name, driver, sub, gw))
+}
+
+/// The gateway given (a host address of `sub`), or the subnet's first.
+fn gateway_in(sub: Ipv4Net, gateway: Option<&str>) -> Result<Ipv4Addr, NetError> {
+    let Some(g) = gateway else {
+        return Ok(sub.nth(1).expect("subnet has hosts"));
+    };
+    let ip: Ipv4Addr = g
+        .parse()
+        .map_err(|_| NetError::Invalid(format!("invalid gateway {g:?}: not an IPv4 address")))?;
+    if !sub.contains(ip) || ip == sub.addr || ip == sub.broadcast() {
+        return Err(NetError::Invalid(format!(
+            "gateway {ip} is not a host address of subnet {sub}"
+        )));
+    }
+    Ok(ip)
 }
 
 /// A network record without a bridge of berth's.
