@@ -103,11 +103,23 @@ fn always_restarts_on_the_bridge_until_stopped_by_hand() {
     assert_eq!(e.inspect("loop", "{{.State.Status}}"), "exited");
     assert_eq!(logged_runs(&e, "loop"), n, "stopped by hand: not restarted");
     assert_eq!(e.inspect("loop", "{{.RestartCount}}"), count);
-    // A start by hand counts from 0 again, and the policy is back.
+    // A start by hand counts from 0 again, and the policy is back. The
+    // count is read at once (its first restart is 0.3 s away), and the
+    // restart seen as a count of at least 1: on a loaded machine two polls
+    // can straddle the short window where it is exactly 1.
     e.ok(&["start", "loop"]);
-    wait_until(20, "a restart after start", || {
-        e.inspect("loop", "{{.RestartCount}}") == "1"
-    });
+    let restarts = |e: &Env| -> u32 {
+        e.inspect("loop", "{{.RestartCount}}")
+            .parse()
+            .expect("RestartCount is a number")
+    };
+    let first = restarts(&e);
+    let before: u32 = count.parse().expect("RestartCount is a number");
+    assert!(
+        first < before,
+        "start by hand resets the count: {first} after {before}"
+    );
+    wait_until(20, "a restart after start", || restarts(&e) >= 1);
     // kill is by hand too.
     e.ok(&[
         "run",
