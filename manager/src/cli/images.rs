@@ -92,6 +92,9 @@ pub fn run(g: &super::Globals, a: Args) -> anyhow::Result<()> {
     // `images REPO:TAG` lists that tag only; `images REPO` every tag.
     let want_tag = a.repository.as_deref().and_then(|r| {
         let last = r.rsplit('/').next().unwrap_or(r);
+        if last.contains('@') {
+            return None;
+        }
         last.split_once(':').map(|(_, t)| t.to_string())
     });
     let order: std::collections::HashMap<_, i64> = store
