@@ -34,6 +34,20 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
     }
 }
 
+/// The new mount API's create refused the layers (EINVAL once the context
+/// is made): the mount's own verdict on a 6.5+ kernel, the legacy parser's
+/// refusal of `lowerdir+` before it.
+#[derive(Debug)]
+struct LayersRefused(io::Error);
+
+impl std::fmt::Display for LayersRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "overlay refused its layers: {}", self.0)
+    }
+}
+
+impl std::error::Error for LayersRefused {}
+
 /// Mounts the overlay at `target`; `lowers` top first.
 pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
     match mount_appending(lowers, upper, work, target) {
@@ -44,7 +58,7 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io
         // Before 6.5 overlayfs parses options the legacy way: fsconfig takes
         // any key and only the create refuses `lowerdir+` (Debian 12's 6.1).
         // The classic mount then decides; its own error is the one to show.
-        Err(e) if e.to_string().starts_with("overlay refused its layers") => {
+        Err(e) if e.get_ref().is_some_and(|x| x.is::<LayersRefused>()) => {
             mount_classic(lowers, upper, work, target).map_err(|c| {
                 if c.raw_os_error() == Some(libc::EINVAL) {
                     e
@@ -98,7 +112,7 @@ fn mount_appending(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path)
         // The context is made: a failure here is the mount's own, not a
         // missing API, and must not fall back.
         if e.raw_os_error() == Some(libc::EINVAL) {
-            io::Error::other(format!("overlay refused its layers: {e}"))
+            io::Error::other(LayersRefused(e))
         } else {
             e
         }
