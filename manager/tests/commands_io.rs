@@ -319,6 +319,51 @@ fn logs_follow_tail_since_timestamps() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "first\nsecond\nthird\n");
 }
 
+/// A follower keeps what the container wrote last even when the container
+/// is removed the moment it exits (docker-py's `containers.run` removes it
+/// before it reads the followed logs; the log is read through a held fd).
+#[test]
+fn logs_follow_outlives_a_remove_at_exit() {
+    let e = Env::new();
+    for round in 0..5 {
+        let name = format!("gone{round}");
+        e.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.3; echo last-words",
+        ]);
+        let (mut child, reader) = spawn_collecting(e.cmd(&["logs", "-f", &name]));
+        // The follower, once it holds the log open, is frozen until the
+        // container is gone, so the remove surely comes before its next read.
+        let pid = child.id() as i32;
+        wait_until(10, "the follower holding the log", || {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| {
+                    d.flatten().any(|f| {
+                        std::fs::read_link(f.path())
+                            .is_ok_and(|l| l.to_string_lossy().ends_with("ctr.log"))
+                    })
+                })
+                .unwrap_or(false)
+        });
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        e.ok(&["wait", &name]);
+        e.ok(&["rm", &name]);
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        wait_child(&mut child, 10);
+        assert_eq!(reader.join().unwrap(), "last-words\n", "round {round}");
+    }
+}
+
 #[test]
 fn cp_both_ways_running_and_stopped() {
     let e = Env::new();

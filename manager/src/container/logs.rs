@@ -344,24 +344,47 @@ pub fn stream(
     if !o.follow || !open {
         return Ok(());
     }
-    // Go on in ctr.log (the last file) from the end of what was shown.
+    // Go on in ctr.log (the last file) from the end of what was shown. The
+    // file is read through a descriptor held across polls: a client may
+    // remove the container the moment it exits (docker-py's run does,
+    // before it reads the followed logs), and what the shim wrote last must
+    // still come out of a file that no longer has a name.
     let mut offset = end.saturating_sub(logs.len() - logs.0.last().map(|f| f.1).unwrap_or(0));
+    let mut held: Option<fs::File> = logs.0.into_iter().last().map(|(f, _)| f);
     loop {
         let alive = shim_alive(&shim);
-        let len = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-        if len < offset {
-            // Rotated: the new file starts from zero.
-            offset = 0;
-        }
+        let named = fs::File::open(&log).ok();
         let before = offset;
-        if len > offset {
-            let f = fs::File::open(&log).map_err(read)?;
-            let now = Logs(vec![(f, len)]);
-            offset = now
-                .parse_from(offset, false, &mut parser, &mut |_, lines| {
-                    open = open && emit(&lines, o, sink)
-                })
-                .map_err(read)?;
+        if let Some(f) = &held {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < offset {
+                // Truncated in place: it starts from zero.
+                offset = 0;
+            }
+            if len > offset {
+                let now = Logs(vec![(f.try_clone().map_err(read)?, len)]);
+                offset = now
+                    .parse_from(offset, false, &mut parser, &mut |_, lines| {
+                        open = open && emit(&lines, o, sink)
+                    })
+                    .map_err(read)?;
+            }
+        }
+        // Rotated (ctr.log is another file now) or made since: what the
+        // held one had is shown, the new one is read from its start.
+        if let Some(n) = named {
+            let same = match (&held, n.metadata(), held.as_ref().map(|h| h.metadata())) {
+                (Some(_), Ok(a), Some(Ok(b))) => {
+                    use std::os::unix::fs::MetadataExt;
+                    a.ino() == b.ino() && a.dev() == b.dev()
+                }
+                _ => false,
+            };
+            if !same && offset == before {
+                held = Some(n);
+                offset = 0;
+                continue;
+            }
         }
         // The shim gone and nothing more (a record it cut short stays unshown).
         if !open || offset == before && !alive {
