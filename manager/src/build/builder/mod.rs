@@ -173,6 +173,30 @@ impl<'a> Builder<'a> {
         .map_err(BuildError::from)
     }
 
+    /// ENV's and LABEL's `k=v` pairs with variables expanded, and the
+    /// history text docker writes for them (`ENV k=v k2=v2`).
+    fn expanded_pairs(
+        &mut self,
+        st: &State,
+        i: &Instruction,
+        keyword: &str,
+    ) -> Result<(Vec<(String, String)>, String), BuildError> {
+        let pairs = parser::name_values(keyword, i.line, &i.rest, self.escape)?;
+        let vars = self.vars(st);
+        let mut kv = Vec::new();
+        for (k, v) in pairs {
+            kv.push((
+                shell::word(&k, &vars, self.escape)?,
+                shell::word(&v, &vars, self.escape)?,
+            ));
+        }
+        let text = std::iter::once(keyword.to_ascii_uppercase())
+            .chain(kv.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok((kv, text))
+    }
+
     fn say(&mut self, s: &str) {
         if !self.opts.quiet {
             let _ = writeln!(self.out, "{s}");
@@ -564,19 +588,7 @@ impl<'a> Builder<'a> {
         }
         match i.keyword.as_str() {
             "env" => {
-                let pairs = parser::name_values("env", i.line, &i.rest, self.escape)?;
-                let vars = self.vars(st);
-                let mut kv = Vec::new();
-                for (k, v) in pairs {
-                    kv.push((
-                        shell::word(&k, &vars, self.escape)?,
-                        shell::word(&v, &vars, self.escape)?,
-                    ));
-                }
-                let text = std::iter::once("ENV".to_string())
-                    .chain(kv.iter().map(|(k, v)| format!("{k}={v}")))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let (kv, text) = self.expanded_pairs(st, i, "env")?;
                 self.nop(st, &text, |st| {
                     let env = st.cc().env.get_or_insert_with(Vec::new);
                     for (k, v) in kv {
@@ -592,19 +604,7 @@ impl<'a> Builder<'a> {
                 })
             }
             "label" => {
-                let pairs = parser::name_values("label", i.line, &i.rest, self.escape)?;
-                let vars = self.vars(st);
-                let mut kv = Vec::new();
-                for (k, v) in pairs {
-                    kv.push((
-                        shell::word(&k, &vars, self.escape)?,
-                        shell::word(&v, &vars, self.escape)?,
-                    ));
-                }
-                let text = std::iter::once("LABEL".to_string())
-                    .chain(kv.iter().map(|(k, v)| format!("{k}={v}")))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let (kv, text) = self.expanded_pairs(st, i, "label")?;
                 self.nop(st, &text, |st| {
                     let l = st.cc().labels.get_or_insert_with(Default::default);
                     l.extend(kv);
